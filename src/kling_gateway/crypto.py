@@ -1,0 +1,51 @@
+"""Secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256 from ``cryptography``) under the operator master key.
+
+The master key comes from settings; failing that, it is generated once into a 0600 file next to the
+database, so a first ``serve`` works without setup and a restart can still read what it stored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from .errors import ConfigError
+from .settings import Settings
+
+
+class SecretBox:
+    __slots__ = ("_fernet",)
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def encrypt(self, plain: str) -> str:
+        return self._fernet.encrypt(plain.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ConfigError(
+                "a stored secret cannot be decrypted: the master key differs from the one it was stored with"
+            ) from exc
+
+
+def load_master_key(settings: Settings) -> bytes:
+    if settings.master_key is not None:
+        return settings.master_key.get_secret_value().encode()
+    path: Path = settings.master_key_file
+    if path.exists():
+        return path.read_bytes().strip()
+    key = Fernet.generate_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    return key
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    return SecretBox(load_master_key(settings))

@@ -1,0 +1,1 @@
+"""Pure domain rules: what a Kling request may contain, per model, with no I/O."""

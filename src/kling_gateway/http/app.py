@@ -1,0 +1,80 @@
+"""``create_app(settings)``: the ASGI application. Its lifespan builds the Gateway (engine, migrations,
+upstream clients) and, unless told not to, runs the refresher beside the server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import KlingError
+from ..services.gateway import Gateway, build_gateway
+from ..settings import Settings
+from ..worker.poller import Poller
+from . import envelope
+from .routes import health, kling
+
+DESCRIPTION = """Kling's own text2video API behind gateway keys.
+
+Authenticate with `Authorization: Bearer sk-…` (a gateway key) or, exactly like Kling's official
+clients, with an HS256 JWT signed by your gateway secret key (`iss` = your access key).
+Every answer is Kling's envelope `{code, message, request_id, data}`; task ids are the gateway's own.
+"""
+
+
+class _Holder:
+    gw: Gateway | None = None
+
+    def get(self) -> Gateway:
+        if self.gw is None:
+            raise KlingError("gateway is starting", code=5001)
+        return self.gw
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    run_poller: bool = True,
+) -> FastAPI:
+    holder = _Holder()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw = await build_gateway(settings, transport=transport, clock=clock)
+        holder.gw = gw
+        app.state.gateway = gw
+        stop = asyncio.Event()
+        poller_task = asyncio.create_task(Poller(gw).run(stop)) if run_poller else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if poller_task is not None:
+                await poller_task
+            await gw.aclose()
+
+    app = FastAPI(
+        title="kling-gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(envelope.RequestIdMiddleware)
+    app.add_exception_handler(KlingError, envelope.on_kling_error)
+    app.add_exception_handler(HTTPException, envelope.on_http_error)
+    app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
+    app.add_exception_handler(Exception, envelope.on_unexpected)
+    app.include_router(kling.router(holder.get))
+    app.include_router(health.router(holder.get))
+    return app

@@ -1,0 +1,95 @@
+"""Kling's response envelope and the request-id plumbing every response goes through."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import BodyTooLarge, KlingError
+
+log = logging.getLogger("kling_gateway.http")
+JSON = "application/json"
+
+
+class RequestIdMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware task hop): mints the id, exposes it to handlers as
+    ``request.state.request_id`` and stamps ``X-Request-Id`` on every response, errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def ok(request: Request, data: Any) -> Response:
+    body = {"code": 0, "message": "SUCCEED", "request_id": request_id(request), "data": data}
+    return Response(orjson.dumps(body), media_type=JSON)
+
+
+def error_response(request: Request, exc: KlingError) -> Response:
+    return Response(
+        orjson.dumps(exc.to_body(request_id(request))), status_code=exc.http_status, media_type=JSON
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def on_kling_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KlingError)
+    return error_response(request, exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        err = KlingError(f"invalid request method {request.method} for {request.url.path}", code=1202)
+    elif exc.status_code == 404:
+        err = KlingError(f"no such resource: {request.url.path}", code=1203)
+    else:
+        err = KlingError(str(exc.detail), code=1200 if exc.status_code < 500 else 5000)
+    return error_response(request, err)
+
+
+async def on_validation_error(request: Request, exc: Exception) -> Response:
+    return error_response(request, KlingError("invalid request parameters", code=1200))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, KlingError("Server internal error", code=5000))

@@ -1,0 +1,1 @@
+"""Route modules; each handler calls exactly one service function."""

@@ -1,0 +1,73 @@
+"""Kling's own text2video routes, served under ``/kling/v1`` and at the root ``/v1`` (some clients drop
+any path from their base URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ...services import tasks
+from ...services.gateway import Gateway
+from ..envelope import ok, read_body
+from ..openapi import CREATE_OPENAPI, ERROR_RESPONSES, TASK_RESPONSE
+
+PREFIXES = ("/kling/v1", "/v1")
+
+
+def router(gateway: Callable[[], Gateway]) -> APIRouter:
+    api = APIRouter()
+
+    async def create_task(request: Request) -> Response:
+        """Create a text2video task. The body is Kling's own; the answer carries the gateway's task id."""
+        gw = gateway()
+        principal = await gw.auth.authenticate(request.headers.get("authorization"))
+        raw = await read_body(request, gw.settings.max_body_bytes)
+        return ok(request, await tasks.create(gw, principal, raw))
+
+    async def get_task(request: Request, task_id: str) -> Response:
+        """One task by the gateway's task id or by your own external_task_id."""
+        gw = gateway()
+        principal = await gw.auth.authenticate(request.headers.get("authorization"))
+        return ok(request, await tasks.get(gw, principal, task_id))
+
+    async def list_tasks(request: Request) -> Response:
+        """Your tasks, newest first. Query: pageNum 1–1000 (default 1), pageSize 1–500 (default 30)."""
+        gw = gateway()
+        principal = await gw.auth.authenticate(request.headers.get("authorization"))
+        q = request.query_params
+        return ok(request, await tasks.list_page(gw, principal, q.get("pageNum"), q.get("pageSize")))
+
+    for prefix in PREFIXES:
+        documented = prefix == PREFIXES[0]
+        base = f"{prefix}/videos/text2video"
+        api.add_api_route(
+            base,
+            create_task,
+            methods=["POST"],
+            tags=["text2video"],
+            summary="Create a text2video task",
+            openapi_extra=CREATE_OPENAPI,
+            responses={**TASK_RESPONSE, **ERROR_RESPONSES},
+            include_in_schema=documented,
+        )
+        api.add_api_route(
+            base + "/{task_id}",
+            get_task,
+            methods=["GET"],
+            tags=["text2video"],
+            summary="Query a task",
+            responses={**TASK_RESPONSE, **ERROR_RESPONSES},
+            include_in_schema=documented,
+        )
+        api.add_api_route(
+            base,
+            list_tasks,
+            methods=["GET"],
+            tags=["text2video"],
+            summary="List tasks",
+            responses=ERROR_RESPONSES,
+            include_in_schema=documented,
+        )
+    return api

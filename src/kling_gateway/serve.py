@@ -1,0 +1,82 @@
+"""``kling-gateway serve``: one process that migrates, bootstraps, and serves the gateway — plus the
+built-in simulator on its own port when no Kling credentials are configured.
+
+Both uvicorn servers share one event loop; only the gateway's server owns the signal handlers, and the
+simulator is stopped after it, so Ctrl-C ends both cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import typer
+import uvicorn
+
+from .http.app import create_app
+from .services import admin
+from .services.gateway import build_gateway
+from .settings import Settings
+from .storage import db
+
+
+class _QuietServer(uvicorn.Server):
+    """A server that leaves signal handling to its sibling."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _prepare(settings: Settings) -> admin.IssuedKey | None:
+    gw = await build_gateway(settings)
+    try:
+        return await admin.bootstrap(gw)
+    finally:
+        await gw.aclose()
+
+
+async def _serve(settings: Settings) -> None:
+    from .cli import print_key
+
+    issued = await _prepare(settings)
+    base_url = f"http://{settings.host}:{settings.port}"
+    if issued is not None:
+        typer.echo("First start: created user 'default'.")
+        print_key(issued, base_url)
+    upstream = (
+        f"built-in simulator on http://127.0.0.1:{settings.simulator_port}"
+        if settings.use_simulator
+        else settings.kling_base_url
+    )
+    typer.echo(f"kling-gateway on {base_url} (upstream: {upstream}; docs: {base_url}/docs)")
+
+    gateway = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    )
+    if not settings.use_simulator:
+        await gateway.serve()
+        return
+    from .upstream.simulator import SimulatorConfig, create_simulator_app
+
+    sim_config = SimulatorConfig(public_base_url=f"http://127.0.0.1:{settings.simulator_port}")
+    sim = _QuietServer(
+        uvicorn.Config(
+            create_simulator_app(sim_config),
+            host="127.0.0.1",
+            port=settings.simulator_port,
+            log_level="warning",
+        )
+    )
+    sim_task = asyncio.create_task(sim.serve())
+    try:
+        await gateway.serve()
+    finally:
+        sim.should_exit = True
+        await sim_task
+
+
+def run_serve(settings: Settings) -> None:
+    db.ensure_sqlite_dir(settings.database_url)
+    asyncio.run(_serve(settings))

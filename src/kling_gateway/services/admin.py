@@ -1,0 +1,154 @@
+"""Operator use cases (users, keys, model routes, task inspection), shared by the CLI and the admin API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+from ..storage.accounts import AlreadyExists, KeyRecord, User
+from ..storage.tasks import TaskRecord
+from .auth import new_aksk, new_sk
+from .catalog import Catalog
+from .gateway import Gateway
+
+BOOTSTRAP_USER = "default"
+
+
+class AdminError(Exception):
+    """An operator request that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    id: int
+    user: str
+    prefix: str
+    api_key: str | None = None  # sk-… (shown once)
+    access_key: str | None = None
+    secret_key: str | None = None  # shown once
+
+
+async def create_user(gw: Gateway, name: str) -> User:
+    if not name or len(name) > 64:
+        raise AdminError("user name must be 1–64 characters")
+    try:
+        return await gw.accounts.create_user(name, gw.now_ms())
+    except AlreadyExists as exc:
+        raise AdminError(str(exc)) from exc
+
+
+async def _user(gw: Gateway, name: str) -> User:
+    user = await gw.accounts.get_user(name)
+    if user is None:
+        raise AdminError(f"no user named {name!r}")
+    return user
+
+
+async def create_key(
+    gw: Gateway,
+    user_name: str,
+    *,
+    name: str = "",
+    aksk: bool = False,
+    models: list[str] | None = None,
+    expires_days: float | None = None,
+) -> IssuedKey:
+    user = await _user(gw, user_name)
+    if models:
+        unknown = [m for m in models if gw.catalog.resolve(m) is None]
+        if unknown:
+            raise AdminError(f"unknown model(s): {', '.join(unknown)}")
+    now = gw.now_ms()
+    expires_at = now + int(expires_days * 86_400_000) if expires_days is not None else None
+    if aksk:
+        access_key, secret = new_aksk()
+        key_id = await gw.accounts.add_key(
+            user_id=user.id,
+            name=name,
+            kind="aksk",
+            prefix=access_key,
+            now_ms=now,
+            access_key=access_key,
+            secret_enc=gw.box.encrypt(secret),
+            allowed_models=models,
+            expires_at=expires_at,
+        )
+        return IssuedKey(key_id, user.name, access_key, access_key=access_key, secret_key=secret)
+    key, prefix, digest = new_sk()
+    key_id = await gw.accounts.add_key(
+        user_id=user.id,
+        name=name,
+        kind="sk",
+        prefix=prefix,
+        now_ms=now,
+        key_hash=digest,
+        allowed_models=models,
+        expires_at=expires_at,
+    )
+    return IssuedKey(key_id, user.name, prefix, api_key=key)
+
+
+async def list_keys(gw: Gateway, user_name: str | None = None) -> list[KeyRecord]:
+    user_id = (await _user(gw, user_name)).id if user_name else None
+    return await gw.accounts.list_keys(user_id)
+
+
+async def revoke_key(gw: Gateway, key_id: int) -> None:
+    if not await gw.accounts.set_key_disabled(key_id, True):
+        raise AdminError(f"no key with id {key_id}")
+    gw.auth.forget()
+
+
+async def bootstrap(gw: Gateway) -> IssuedKey | None:
+    """First start only: a user and one key, so a fresh install can be called at once."""
+    if await gw.accounts.list_users():
+        return None
+    await create_user(gw, BOOTSTRAP_USER)
+    return await create_key(gw, BOOTSTRAP_USER, name="bootstrap")
+
+
+async def list_models(gw: Gateway) -> list[tuple[str, str, str]]:
+    await gw.refresh_catalog()
+    return gw.catalog.describe()
+
+
+async def map_model(gw: Gateway, public_name: str, target: str) -> str:
+    """Route ``public_name`` to ``target``; refused (nothing stored) if it would make a cycle or dead end."""
+    routes = await gw.upstreams.routes()
+    routes[public_name] = target
+    try:
+        catalog = Catalog(gw.catalog.table, routes)
+    except ConfigError as exc:
+        raise AdminError(str(exc)) from exc
+    await gw.upstreams.set_route(public_name, target, gw.now_ms())
+    gw.catalog = catalog
+    resolved = catalog.resolve(public_name)
+    assert resolved is not None
+    return resolved[0]
+
+
+async def unmap_model(gw: Gateway, public_name: str) -> None:
+    routes = await gw.upstreams.routes()
+    if public_name not in routes:
+        raise AdminError(f"{public_name!r} has no route")
+    del routes[public_name]
+    try:
+        catalog = Catalog(gw.catalog.table, routes)
+    except ConfigError as exc:
+        raise AdminError(f"cannot remove {public_name!r}: {exc}") from exc
+    await gw.upstreams.delete_route(public_name)
+    gw.catalog = catalog
+
+
+async def list_tasks(
+    gw: Gateway, *, limit: int = 50, status: str | None = None, user_name: str | None = None
+) -> list[TaskRecord]:
+    user_id = (await _user(gw, user_name)).id if user_name else None
+    return await gw.tasks.list_all(limit, status, user_id)
+
+
+async def show_task(gw: Gateway, task_id: str) -> TaskRecord:
+    record = await gw.tasks.get(task_id)
+    if record is None:
+        raise AdminError(f"no task {task_id!r}")
+    return record

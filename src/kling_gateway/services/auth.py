@@ -1,0 +1,171 @@
+"""Who is calling. Two schemes share one ``Authorization: Bearer …`` header:
+
+* ``sk-…`` gateway keys, looked up by SHA-256 hash (the key itself is never stored);
+* Kling-style JWTs (HS256, ``iss`` = access key, signed with the secret key), so Kling's official and
+  third-party clients work against the gateway by changing only the base URL.
+
+Lookups are cached for ``key_cache_seconds`` (hits and misses), so the hot path costs a dict read, and a
+verified token is remembered with its ``nbf``/``exp`` so a client reusing a token pays for HMAC once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import jwt
+
+from ..crypto import SecretBox
+from ..errors import AuthError, PermissionDenied
+from ..storage.accounts import AccountStore, KeyRecord
+
+SK_PREFIX = "sk-"
+AK_PREFIX = "ak-"
+_CACHE_LIMIT = 50_000
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_sk() -> tuple[str, str, str]:
+    """(key, visible prefix, hash). The key is shown once; only the hash is kept."""
+    key = SK_PREFIX + secrets.token_urlsafe(32)
+    return key, key[:11], hash_key(key)
+
+
+def new_aksk() -> tuple[str, str]:
+    return AK_PREFIX + secrets.token_hex(12), secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key: KeyRecord
+    secret: str | None = None  # decrypted JWT secret, cached alongside the record
+
+    @property
+    def user_id(self) -> int:
+        return self.key.user_id
+
+    def check_model(self, public_model: str) -> None:
+        allowed = self.key.allowed_models
+        if allowed is not None and public_model not in allowed:
+            raise PermissionDenied(f"model_name: this key may not use model {public_model!r}")
+
+
+class Authenticator:
+    __slots__ = ("_box", "_by_ak", "_by_hash", "_clock", "_leeway", "_store", "_tokens", "_ttl")
+
+    def __init__(
+        self, store: AccountStore, box: SecretBox, clock: Callable[[], float], *, ttl: float, leeway: int
+    ) -> None:
+        self._store = store
+        self._box = box
+        self._clock = clock
+        self._ttl = ttl
+        self._leeway = leeway
+        self._by_hash: dict[str, tuple[float, Principal | None]] = {}
+        self._by_ak: dict[str, tuple[float, Principal | None]] = {}
+        self._tokens: dict[str, tuple[float, float, Principal]] = {}  # token -> (nbf, exp, principal)
+
+    def forget(self) -> None:
+        """Drop every cached lookup (after a key is revoked in this process)."""
+        self._by_hash.clear()
+        self._by_ak.clear()
+        self._tokens.clear()
+
+    async def authenticate(self, header: str | None) -> Principal:
+        if not header:
+            raise AuthError("Authorization is empty", code=1001)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("Authorization must be 'Bearer <token>'", code=1002)
+        now = self._clock()
+        if token.startswith(SK_PREFIX):
+            principal = await self._cached(self._by_hash, hash_key(token), now, self._load_sk)
+            if principal is None:
+                raise AuthError("Authorization is invalid: unknown API key", code=1002)
+        else:
+            principal = await self._jwt(token, now)
+        self._check_key(principal.key, now)
+        return principal
+
+    def _check_key(self, key: KeyRecord, now: float) -> None:
+        if key.disabled:
+            raise AuthError("Authorization is invalid: key is disabled", code=1002)
+        if key.expires_at is not None and now * 1000 >= key.expires_at:
+            raise AuthError("Authorization has expired: key expired", code=1004)
+
+    async def _jwt(self, token: str, now: float) -> Principal:
+        hit = self._tokens.get(token)
+        if hit is not None:
+            nbf, exp, principal = hit
+            self._check_window(nbf, exp, now)
+            return principal
+        if token.count(".") != 2:
+            raise AuthError("Authorization is invalid: not an API key or a JWT", code=1002)
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthError("Authorization is invalid: malformed token", code=1002) from exc
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise AuthError("Authorization is invalid: token has no iss", code=1002)
+        found = await self._cached(self._by_ak, iss, now, self._load_ak)
+        if found is None or found.secret is None:
+            raise AuthError("Authorization is invalid: unknown access key", code=1002)
+        try:
+            verified = jwt.decode(
+                token,
+                found.secret,
+                algorithms=["HS256"],
+                leeway=self._leeway,
+                options={"require": ["exp"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("Authorization has expired", code=1004) from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError("Authorization is not yet valid", code=1003) from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError("Authorization is invalid: bad signature or claims", code=1002) from exc
+        nbf = float(verified.get("nbf", 0))
+        exp = float(verified["exp"])
+        if len(self._tokens) >= _CACHE_LIMIT:
+            self._tokens.clear()
+        self._tokens[token] = (nbf, exp, found)
+        return found
+
+    def _check_window(self, nbf: float, exp: float, now: float) -> None:
+        if now + self._leeway < nbf:
+            raise AuthError("Authorization is not yet valid", code=1003)
+        if now - self._leeway >= exp:
+            raise AuthError("Authorization has expired", code=1004)
+
+    async def _cached(
+        self,
+        cache: dict[str, tuple[float, Principal | None]],
+        ident: str,
+        now: float,
+        load: Callable[[str], Awaitable[Principal | None]],
+    ) -> Principal | None:
+        hit = cache.get(ident)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = await load(ident)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[ident] = (now + self._ttl, principal)
+        return principal
+
+    async def _load_sk(self, key_hash: str) -> Principal | None:
+        record = await self._store.key_by_hash(key_hash)
+        return Principal(record) if record else None
+
+    async def _load_ak(self, access_key: str) -> Principal | None:
+        record = await self._store.key_by_access_key(access_key)
+        if record is None or record.secret_enc is None:
+            return None
+        return Principal(record, self._box.decrypt(record.secret_enc))

@@ -1,0 +1,182 @@
+"""The gateway's parts, built once from Settings and passed to every use case.
+
+Nothing here is global: ``serve``, the CLI and each test build their own ``Gateway`` (tests hand in an
+``httpx`` transport so the upstream is the in-process simulator or a ``MockTransport``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..crypto import SecretBox, secret_box
+from ..domain.ids import IdMinter
+from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
+from ..errors import ConfigError
+from ..settings import Settings
+from ..storage import db
+from ..storage.accounts import AccountStore
+from ..storage.tasks import TaskStore
+from ..storage.upstreams import UpstreamAccount, UpstreamStore
+from ..upstream.auth import Authorizer, Credentials
+from ..upstream.client import KlingClient
+from .auth import Authenticator
+from .catalog import Catalog
+
+SIMULATOR_ACCOUNT = "simulator"
+DEFAULT_ACCOUNT = "default"
+SIMULATOR_ACCESS_KEY = "sim-ak"
+SIMULATOR_SECRET_KEY = "sim-sk"
+
+
+def load_capabilities(settings: Settings) -> CapabilityTable:
+    if settings.models_file is None:
+        return DEFAULT_CAPABILITIES
+    try:
+        overrides = json.loads(settings.models_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"KGW_MODELS_FILE {settings.models_file}: cannot read JSON ({exc})") from exc
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"KGW_MODELS_FILE {settings.models_file}: must hold a JSON object of models")
+    return DEFAULT_CAPABILITIES.with_overrides(overrides)
+
+
+@dataclass(slots=True)
+class Upstream:
+    account_id: int
+    name: str
+    client: KlingClient
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    engine: AsyncEngine
+    box: SecretBox
+    accounts: AccountStore
+    tasks: TaskStore
+    upstreams: UpstreamStore
+    auth: Authenticator
+    catalog: Catalog
+    http: httpx.AsyncClient
+    clock: Callable[[], float] = time.time
+    ids: IdMinter = field(default_factory=IdMinter)
+    _clients: dict[int, Upstream] = field(default_factory=dict)
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def primary(self) -> Upstream:
+        if not self._clients:
+            raise ConfigError("no upstream account is configured")
+        return next(iter(self._clients.values()))
+
+    def upstream_for(self, account_id: int | None) -> Upstream:
+        if account_id is not None and account_id in self._clients:
+            return self._clients[account_id]
+        return self.primary()
+
+    async def refresh_catalog(self) -> None:
+        self.catalog = Catalog(self.catalog.table, await self.upstreams.routes())
+
+    async def load_upstreams(self) -> None:
+        """(Re)build one KlingClient per enabled account, decrypting credentials only here."""
+        wanted = SIMULATOR_ACCOUNT if self.settings.use_simulator else DEFAULT_ACCOUNT
+        clients: dict[int, Upstream] = {}
+        for acc in await self.upstreams.accounts():
+            if acc.enabled and acc.name == wanted:
+                clients[acc.id] = Upstream(acc.id, acc.name, self._client(acc))
+        self._clients = clients
+
+    def _client(self, acc: UpstreamAccount) -> KlingClient:
+        def dec(v: str | None) -> str | None:
+            return self.box.decrypt(v) if v else None
+
+        creds = Credentials(dec(acc.access_key_enc), dec(acc.secret_key_enc), dec(acc.api_key_enc))
+        return KlingClient(self.http, acc.base_url, Authorizer(creds, self.clock))
+
+    async def seed_upstream(self) -> None:
+        """Store the operator's credentials from settings (encrypted) as the default account, or the
+        simulator's well-known pair when running against the simulator."""
+        s = self.settings
+        now = self.now_ms()
+        if s.use_simulator:
+            await self.upstreams.upsert_account(
+                name=SIMULATOR_ACCOUNT,
+                base_url=f"http://127.0.0.1:{s.simulator_port}",
+                now_ms=now,
+                access_key_enc=self.box.encrypt(SIMULATOR_ACCESS_KEY),
+                secret_key_enc=self.box.encrypt(SIMULATOR_SECRET_KEY),
+            )
+            return
+
+        def enc(v: object) -> str | None:
+            secret = getattr(v, "get_secret_value", None)
+            return self.box.encrypt(secret()) if secret else None
+
+        await self.upstreams.upsert_account(
+            name=DEFAULT_ACCOUNT,
+            base_url=s.kling_base_url,
+            now_ms=now,
+            access_key_enc=enc(s.kling_access_key),
+            secret_key_enc=enc(s.kling_secret_key),
+            api_key_enc=enc(s.kling_api_key),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.engine.dispose()
+
+
+def make_http_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(
+        connect=settings.upstream_connect_timeout,
+        read=settings.upstream_read_timeout,
+        write=settings.upstream_read_timeout,
+        pool=settings.upstream_connect_timeout,
+    )
+    limits = httpx.Limits(
+        max_connections=settings.upstream_max_connections,
+        max_keepalive_connections=settings.upstream_max_connections,
+    )
+    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
+
+
+async def build_gateway(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    migrate: bool = True,
+) -> Gateway:
+    engine = db.make_engine(settings.database_url)
+    if migrate:
+        await db.upgrade(engine)
+    box = secret_box(settings)
+    accounts = AccountStore(engine)
+    upstreams = UpstreamStore(engine)
+    gw = Gateway(
+        settings=settings,
+        engine=engine,
+        box=box,
+        accounts=accounts,
+        tasks=TaskStore(engine),
+        upstreams=upstreams,
+        auth=Authenticator(
+            accounts, box, clock, ttl=settings.key_cache_seconds, leeway=settings.jwt_leeway_seconds
+        ),
+        catalog=Catalog(load_capabilities(settings)),
+        http=make_http_client(settings, transport),
+        clock=clock,
+    )
+    await gw.refresh_catalog()
+    await gw.seed_upstream()
+    await gw.load_upstreams()
+    return gw

@@ -1,0 +1,112 @@
+"""One Settings object, built once at start (``Settings()`` reads ``KGW_*`` and an optional ``.env``) and
+passed down explicitly. Nothing reads the environment at import time, so tests build ``Settings(...)``
+by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KGW_", env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- storage
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./kling-gateway.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db",
+    )
+    # --- secrets at rest
+    master_key: SecretStr | None = Field(
+        None,
+        description="Fernet key (urlsafe base64, 32 bytes) that encrypts stored secret keys and upstream "
+        "credentials. When unset, one is generated on first start into master_key_file.",
+    )
+    master_key_file: Path = Path("./kling-gateway.key")
+
+    # --- HTTP edge
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    strict_fields: bool = Field(
+        False, description="Refuse unknown top-level body fields instead of forwarding them"
+    )
+    max_external_task_id_len: int = Field(64, ge=1, le=255)
+    jwt_leeway_seconds: int = Field(10, ge=0, le=300)
+    key_cache_seconds: float = Field(5.0, ge=0)
+
+    # --- models
+    models_file: Path | None = Field(
+        None, description="JSON file overriding the per-model capability table ({model: {field: value}})"
+    )
+
+    # --- upstream (official Kling API); simulator when no credentials are given
+    kling_base_url: str = "https://api-singapore.klingai.com"
+    kling_access_key: SecretStr | None = None
+    kling_secret_key: SecretStr | None = None
+    kling_api_key: SecretStr | None = None
+    upstream_connect_timeout: float = Field(5.0, gt=0)
+    upstream_read_timeout: float = Field(30.0, gt=0)
+    upstream_max_connections: int = Field(100, ge=1)
+    upstream: Literal["auto", "kling", "simulator"] = Field(
+        "auto", description="auto = the official API when credentials are set, else the built-in simulator"
+    )
+    simulator_port: int = Field(8001, ge=1, le=65535)
+
+    # --- tracking
+    refresh_interval_seconds: float = Field(1.0, gt=0)
+    refresh_batch: int = Field(200, ge=1)
+    first_poll_seconds: float = Field(2.0, ge=0)
+    max_poll_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        if not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "KGW_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {v.split('://', 1)[0]}://…)"
+            )
+        return v
+
+    @field_validator("master_key")
+    @classmethod
+    def _fernet_shaped(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        try:
+            raw = base64.urlsafe_b64decode(v.get_secret_value().encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "KGW_MASTER_KEY must be 32 bytes in urlsafe base64; make one with "
+                "`kling-gateway keys new-master-key`"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _credentials_complete(self) -> Settings:
+        if (self.kling_access_key is None) != (self.kling_secret_key is None):
+            raise ValueError("set both KGW_KLING_ACCESS_KEY and KGW_KLING_SECRET_KEY, or neither")
+        if self.upstream == "kling" and not self.has_kling_credentials:
+            raise ValueError(
+                "KGW_UPSTREAM=kling needs KGW_KLING_ACCESS_KEY + KGW_KLING_SECRET_KEY or KGW_KLING_API_KEY"
+            )
+        return self
+
+    @property
+    def has_kling_credentials(self) -> bool:
+        return self.kling_api_key is not None or self.kling_access_key is not None
+
+    @property
+    def use_simulator(self) -> bool:
+        return self.upstream == "simulator" or (self.upstream == "auto" and not self.has_kling_credentials)

@@ -1,0 +1,71 @@
+"""Engine construction and in-process migrations.
+
+SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout on every connection: WAL lets the refresher read
+while a request writes, and the busy timeout turns writer contention into a short wait instead of an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, pool_size=5, max_overflow=5)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url)
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` on the engine's own connection (no second engine, no event loop)."""
+
+    def _do(conn: Connection) -> None:
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_do)
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """SQLite creates the file but not its folder; make the folder so a fresh path just works."""
+    if url.startswith("sqlite") and ":///" in url:
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,112 @@
+"""The schema, written once for SQLite and PostgreSQL alike (no dialect-only types).
+
+Times are Unix **milliseconds** in BIGINT columns: Kling speaks milliseconds, comparisons stay integer, and
+no timezone conversion can drift between the two databases.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False, default=""),
+    # "sk": a bearer secret, stored only as a SHA-256 hash; "aksk": a Kling-style access/secret pair whose
+    # secret must stay usable to verify JWT signatures, so it is stored encrypted under the master key.
+    Column("kind", String(8), nullable=False),
+    Column("prefix", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=True, unique=True),
+    Column("access_key", String(64), nullable=True, unique=True),
+    Column("secret_enc", Text, nullable=True),
+    Column("allowed_models", Text, nullable=True),  # JSON list; NULL = every model
+    Column("expires_at", BigInteger, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+upstream_accounts = Table(
+    "upstream_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("base_url", String(255), nullable=False),
+    Column("access_key_enc", Text, nullable=True),
+    Column("secret_key_enc", Text, nullable=True),
+    Column("api_key_enc", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+model_routes = Table(
+    "model_routes",
+    metadata,
+    Column("public_name", String(64), primary_key=True),
+    Column("target", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(24), primary_key=True),  # public id: 18-digit, time-ordered
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=True),
+    Column("public_model", String(64), nullable=False),
+    Column("upstream_model", String(64), nullable=False),
+    # queued → submitted → processing → succeed | failed; "rejected" = refused upstream before it existed
+    Column("status", String(16), nullable=False),
+    Column("status_msg", Text, nullable=False, default=""),
+    Column("external_task_id", String(255), nullable=True),  # the client's own id, never sent upstream
+    Column("request_hash", String(64), nullable=False),
+    Column("request_json", Text, nullable=False),  # the body forwarded upstream (minus our external id)
+    Column("callback_url", Text, nullable=True),
+    Column("mode", String(16), nullable=False),
+    Column("duration", Integer, nullable=False),
+    Column("sound", Boolean, nullable=False, default=False),
+    Column("watermark", Boolean, nullable=False, default=False),
+    Column("upstream_account_id", Integer, ForeignKey("upstream_accounts.id"), nullable=True),
+    Column("upstream_task_id", String(64), nullable=True),
+    Column("result_json", Text, nullable=True),
+    Column("unit_deduction", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("next_poll_at", BigInteger, nullable=True),  # NULL once terminal: the poll index stays small
+    Column("poll_attempts", Integer, nullable=False, default=0),
+    UniqueConstraint("user_id", "external_task_id"),
+    Index("ix_tasks_user_id_id", "user_id", "id"),
+    Index("ix_tasks_next_poll_at", "next_poll_at"),
+    Index("ix_tasks_upstream", "upstream_account_id", "upstream_task_id"),
+)

@@ -1,0 +1,149 @@
+"""Task rows. Every status change is a compare-and-set on the expected status: when it matches no row,
+somebody else (a callback, another worker, another node) already moved the task and we do nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..domain.task import ACTIVE, TaskStatus
+from .tables import tasks
+
+
+class DuplicateExternalId(Exception):
+    """The user already has a task under this ``external_task_id``."""
+
+
+class DuplicateTaskId(Exception):
+    """Two processes minted the same public id in one millisecond; mint again."""
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    id: str
+    user_id: int
+    key_id: int | None
+    public_model: str
+    upstream_model: str
+    status: str
+    status_msg: str
+    external_task_id: str | None
+    request_hash: str
+    request_json: str
+    callback_url: str | None
+    mode: str
+    duration: int
+    sound: bool
+    watermark: bool
+    upstream_account_id: int | None
+    upstream_task_id: str | None
+    result_json: str | None
+    unit_deduction: str | None
+    created_at: int
+    updated_at: int
+    next_poll_at: int | None
+    poll_attempts: int
+
+    @property
+    def task_status(self) -> TaskStatus:
+        return TaskStatus(self.status)
+
+
+_FIELDS = tuple(f.name for f in fields(TaskRecord))
+_ACTIVE = [s.value for s in ACTIVE]
+
+
+def _record(row: Any) -> TaskRecord:
+    return TaskRecord(**row._mapping)
+
+
+class TaskStore:
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def insert(self, record: TaskRecord) -> None:
+        values = {name: getattr(record, name) for name in _FIELDS}
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(tasks.insert().values(**values))
+        except IntegrityError as exc:
+            text = str(exc.orig).lower()
+            if "external_task_id" in text or "uq_tasks_user_id" in text:
+                raise DuplicateExternalId(record.external_task_id or "") from exc
+            raise DuplicateTaskId(record.id) from exc
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
+        return _record(row) if row else None
+
+    async def find_for_user(self, user_id: int, ident: str) -> TaskRecord | None:
+        """By public id first, then by the user's own ``external_task_id`` (Kling's one path slot).
+        Rejected rows are invisible: the client never got their id."""
+        stmt = (
+            select(tasks)
+            .where(
+                tasks.c.user_id == user_id,
+                or_(tasks.c.id == ident, tasks.c.external_task_id == ident),
+                tasks.c.status != TaskStatus.REJECTED.value,
+            )
+            .order_by(case((tasks.c.id == ident, 0), else_=1))
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _record(row) if row else None
+
+    async def by_external_id(self, user_id: int, external_task_id: str) -> TaskRecord | None:
+        stmt = select(tasks).where(tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _record(row) if row else None
+
+    async def list_for_user(self, user_id: int, offset: int, limit: int) -> list[TaskRecord]:
+        stmt = (
+            select(tasks)
+            .where(tasks.c.user_id == user_id, tasks.c.status != TaskStatus.REJECTED.value)
+            .order_by(tasks.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+    async def list_all(
+        self, limit: int, status: str | None = None, user_id: int | None = None
+    ) -> list[TaskRecord]:
+        stmt = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
+        if status:
+            stmt = stmt.where(tasks.c.status == status)
+        if user_id is not None:
+            stmt = stmt.where(tasks.c.user_id == user_id)
+        async with self._engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+    async def transition(self, task_id: str, expected: TaskStatus, **values: Any) -> bool:
+        """Compare-and-set: apply ``values`` only if the task is still in ``expected``."""
+        stmt = update(tasks).where(tasks.c.id == task_id, tasks.c.status == expected.value).values(**values)
+        async with self._engine.begin() as conn:
+            res = await conn.execute(stmt)
+        return res.rowcount == 1
+
+    async def due(self, now_ms: int, limit: int) -> list[TaskRecord]:
+        stmt = (
+            select(tasks)
+            .where(tasks.c.next_poll_at <= now_ms, tasks.c.status.in_(_ACTIVE))
+            .order_by(tasks.c.next_poll_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+    async def reschedule(self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int) -> bool:
+        return await self.transition(task_id, expected, next_poll_at=next_poll_at, poll_attempts=attempts)

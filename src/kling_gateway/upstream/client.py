@@ -1,0 +1,157 @@
+"""KlingClient: create / get / list against Kling's legacy text2video API, returning our types.
+
+All I/O goes through one ``httpx.AsyncClient`` (pooled, with timeouts), which is the transport seam: the
+in-process simulator, ``httpx.MockTransport`` fakes and the real API all plug in there.
+
+Failures are sorted by what they prove about the task (``UpstreamError.outcome``):
+
+    ABSENT     the request cannot have created a task (connect failed, 1xxx rejection, 5001)
+    AMBIGUOUS  it may have (timeout or reset after sending, 5000, 5002, a non-Kling 5xx)
+
+so callers know when a retry is safe and when they must first look the task up by ``external_task_id``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import httpx
+import orjson
+
+from .auth import Authorizer
+
+TEXT2VIDEO_PATH = "/v1/videos/text2video"
+
+# Codes that prove Kling made no task; anything else non-zero on a create is ambiguous (kling-api.md §5).
+_ABSENT_CODES = frozenset(range(1000, 1400)) | {5001}
+_UPSTREAM_ID = re.compile(r"\b[0-9]{12,}\b|\b[A-Za-z0-9_-]{20,}\b")
+
+
+class Outcome(Enum):
+    ABSENT = "absent"
+    AMBIGUOUS = "ambiguous"
+
+
+class UpstreamError(Exception):
+    def __init__(self, outcome: Outcome, code: int, message: str, http_status: int = 0) -> None:
+        super().__init__(f"{code}: {message}")
+        self.outcome = outcome
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 1203 or (self.http_status == 404 and self.code in (0, 1202))
+
+
+def scrub(message: str) -> str:
+    """Upstream messages may quote upstream ids; clients must never see one."""
+    return _UPSTREAM_ID.sub("[id]", message)[:300]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTask:
+    task_id: str
+    status: str
+    status_msg: str
+    external_task_id: str | None
+    created_at: int
+    updated_at: int
+    videos: list[dict[str, Any]] = field(default_factory=list)
+    unit_deduction: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> UpstreamTask:
+        info = data.get("task_info") or {}
+        result = data.get("task_result") or {}
+        videos = result.get("videos") if isinstance(result, dict) else None
+        unit = data.get("final_unit_deduction")
+        return cls(
+            task_id=str(data["task_id"]),
+            status=str(data.get("task_status", "")),
+            status_msg=str(data.get("task_status_msg") or ""),
+            external_task_id=info.get("external_task_id") if isinstance(info, dict) else None,
+            created_at=int(data.get("created_at") or 0),
+            updated_at=int(data.get("updated_at") or 0),
+            videos=[v for v in videos if isinstance(v, dict)] if isinstance(videos, list) else [],
+            unit_deduction=str(unit) if unit is not None else None,
+        )
+
+
+class KlingClient:
+    __slots__ = ("_auth", "_base", "_http")
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, authorizer: Authorizer) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._auth = authorizer
+
+    async def create(self, body: dict[str, Any], external_task_id: str) -> UpstreamTask:
+        payload = dict(body)
+        payload["external_task_id"] = external_task_id
+        data = await self._call("POST", TEXT2VIDEO_PATH, content=orjson.dumps(payload), is_create=True)
+        if not isinstance(data, dict) or "task_id" not in data:
+            raise UpstreamError(Outcome.AMBIGUOUS, 5000, "upstream create answered without a task id")
+        return UpstreamTask.from_wire(data)
+
+    async def get(self, task_or_external_id: str) -> UpstreamTask:
+        data = await self._call("GET", f"{TEXT2VIDEO_PATH}/{task_or_external_id}")
+        if not isinstance(data, dict) or "task_id" not in data:
+            raise UpstreamError(Outcome.AMBIGUOUS, 5000, "upstream query answered without a task")
+        return UpstreamTask.from_wire(data)
+
+    async def find_by_external_id(self, external_task_id: str) -> UpstreamTask | None:
+        """The task Kling holds under our id, ``None`` only when Kling confirms there is none."""
+        try:
+            return await self.get(external_task_id)
+        except UpstreamError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    async def list(self, page: int = 1, size: int = 30) -> list[UpstreamTask]:
+        data = await self._call("GET", f"{TEXT2VIDEO_PATH}?pageNum={page}&pageSize={size}")
+        return [UpstreamTask.from_wire(d) for d in data] if isinstance(data, list) else []
+
+    async def _call(
+        self, method: str, path: str, *, content: bytes | None = None, is_create: bool = False
+    ) -> Any:
+        headers = {"Authorization": self._auth.header(), "Content-Type": "application/json"}
+        try:
+            resp = await self._http.request(method, self._base + path, content=content, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise UpstreamError(Outcome.ABSENT, 5001, f"upstream unreachable ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:  # read/write timeout, reset, protocol error: it may have landed
+            raise UpstreamError(
+                Outcome.AMBIGUOUS, 5002, f"upstream did not answer ({type(exc).__name__})"
+            ) from exc
+        try:
+            envelope = orjson.loads(resp.content)
+        except orjson.JSONDecodeError:
+            envelope = None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
+            outcome = (
+                Outcome.AMBIGUOUS if resp.status_code >= 500 or resp.status_code == 200 else Outcome.ABSENT
+            )
+            code = (
+                5000
+                if resp.status_code >= 500 or resp.status_code == 200
+                else 1203
+                if resp.status_code == 404
+                else 1200
+            )
+            raise UpstreamError(
+                outcome,
+                code,
+                f"upstream answered HTTP {resp.status_code} without a Kling body",
+                resp.status_code,
+            )
+        code = envelope["code"]
+        if code != 0:
+            outcome = Outcome.ABSENT if code in _ABSENT_CODES else Outcome.AMBIGUOUS
+            raise UpstreamError(outcome, code, scrub(str(envelope.get("message", ""))), resp.status_code)
+        return envelope.get("data")

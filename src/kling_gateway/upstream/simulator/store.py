@@ -1,0 +1,190 @@
+"""In-memory task table whose statuses are a pure function of the clock.
+
+Every task's whole schedule (processing_at, done_at, fail or not) is fixed at creation. A min-heap of
+upcoming transitions is drained by ``advance(now)``, which runs at the start of every request and on
+the background timer; so reads are always current even without the timer (fake clocks), each
+transition happens exactly once (one callback, one slot release), and idle cost is one comparison.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .config import SimulatorConfig
+from .validation import CreateSpec
+
+SUBMITTED = "submitted"
+PROCESSING = "processing"
+SUCCEED = "succeed"
+FAILED = "failed"
+STATUSES = (SUBMITTED, PROCESSING, SUCCEED, FAILED)
+WATERMARK_SUFFIX = "-wm"
+
+
+@dataclass(slots=True, eq=False)
+class Task:
+    task_id: str
+    account: str
+    spec: CreateSpec
+    created: float  # simulator-clock seconds
+    processing_at: float
+    done_at: float
+    will_fail: bool
+    failure_message: str
+    status: str = SUBMITTED
+    updated: float = 0.0
+    video_id: str | None = None
+    base_url: str = ""
+    view: dict[str, Any] | None = None  # wire object for the current status, rebuilt on transition
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in (SUCCEED, FAILED)
+
+    def wire(self) -> dict[str, Any]:
+        """Task object as in kling-api.md §4.3; cached because pollers read the same state many times."""
+        if self.view is not None:
+            return self.view
+        spec = self.spec
+        view: dict[str, Any] = {
+            "task_id": self.task_id,
+            "task_status": self.status,
+            "task_status_msg": self.failure_message if self.status == FAILED else "",
+            "task_info": {"external_task_id": spec.external_task_id} if spec.external_task_id else {},
+            "created_at": int(self.created * 1000),
+            "updated_at": int(self.updated * 1000),
+        }
+        if self.status == SUCCEED:
+            video: dict[str, Any] = {
+                "id": self.video_id,
+                "url": f"{self.base_url}/results/{self.video_id}.mp4",
+                "duration": f"{spec.duration}.1",
+            }
+            if spec.watermark:
+                video["watermark_url"] = f"{self.base_url}/results/{self.video_id}{WATERMARK_SUFFIX}.mp4"
+            view["task_result"] = {"videos": [video]}
+        view["watermark_info"] = {"enabled": spec.watermark}
+        if self.terminal:
+            view["final_unit_deduction"] = spec.units if self.status == SUCCEED else "0"
+        self.view = view
+        return view
+
+    def create_view(self) -> dict[str, Any]:
+        """The create response's smaller ``data`` (§4.2)."""
+        full = self.wire()
+        keys = ("task_id", "task_status", "task_info", "created_at", "updated_at")
+        return {key: full[key] for key in keys}
+
+
+class TaskStore:
+    def __init__(
+        self, config: SimulatorConfig, rng: random.Random, on_transition: Callable[[Task], None]
+    ) -> None:
+        self._config = config
+        self._rng = rng
+        self._on_transition = on_transition
+        self.reset()
+
+    def reset(self) -> None:
+        self.tasks: dict[str, Task] = {}
+        self.videos: dict[str, Task] = {}
+        self.status_counts: Counter[str] = Counter()
+        self.units_used: defaultdict[str, float] = defaultdict(float)  # account -> units of finished tasks
+        self.external_counts: Counter[str] = Counter()  # external_task_id -> tasks made, all accounts
+        self._by_account: dict[str, list[Task]] = {}
+        self._by_external: dict[tuple[str, str], Task] = {}
+        self._active: Counter[tuple[str, str]] = Counter()  # (account, model) -> non-terminal tasks
+        self._due: list[tuple[float, int, Task]] = []
+        self._order = itertools.count()
+        self._id_base = self._rng.randrange(7 * 10**17, 9 * 10**17)
+        self._id_seq = itertools.count(1)
+
+    # --- queries ---------------------------------------------------------------------------------
+    def find(self, account: str, task_or_external_id: str) -> Task | None:
+        """Task ids win over external ids, as kling-api.md §8 suggests for the shared path slot."""
+        task = self.tasks.get(task_or_external_id)
+        if task is not None and task.account == account:
+            return task
+        return self._by_external.get((account, task_or_external_id))
+
+    def by_external(self, account: str, external_task_id: str) -> Task | None:
+        return self._by_external.get((account, external_task_id))
+
+    def active(self, account: str, model: str) -> int:
+        return self._active[(account, model)]
+
+    def count(self, account: str | None = None) -> int:
+        if account is None:
+            return len(self.tasks)
+        return len(self._by_account.get(account, ()))
+
+    def page(self, account: str, page_num: int, page_size: int) -> list[Task]:
+        """Newest first, without copying the account's whole history."""
+        tasks = self._by_account.get(account, [])
+        end = len(tasks) - (page_num - 1) * page_size
+        if end <= 0:
+            return []
+        return tasks[max(0, end - page_size) : end][::-1]
+
+    # --- mutation --------------------------------------------------------------------------------
+    def create(self, account: str, spec: CreateSpec, now: float) -> Task:
+        config = self._config
+        processing_at = now + config.submitted_seconds
+        rate = config.task_failure_rate
+        task = Task(
+            task_id=str(self._id_base + next(self._id_seq)),
+            account=account,
+            spec=spec,
+            created=now,
+            processing_at=processing_at,
+            done_at=processing_at + config.processing_seconds,
+            will_fail=rate > 0 and self._rng.random() < rate,
+            failure_message=config.task_failure_message,
+            updated=now,
+            base_url=config.public_base_url.rstrip("/"),
+        )
+        self.tasks[task.task_id] = task
+        self._by_account.setdefault(account, []).append(task)
+        if spec.external_task_id:
+            self._by_external[(account, spec.external_task_id)] = task
+            self.external_counts[spec.external_task_id] += 1
+        self._active[(account, spec.model)] += 1
+        self.status_counts[SUBMITTED] += 1
+        heapq.heappush(self._due, (task.processing_at, next(self._order), task))
+        return task
+
+    def advance(self, now: float) -> None:
+        due = self._due
+        while due and due[0][0] <= now:
+            when, _, task = heapq.heappop(due)
+            self.status_counts[task.status] -= 1
+            if task.status == SUBMITTED:
+                task.status = PROCESSING
+                heapq.heappush(due, (task.done_at, next(self._order), task))
+            else:
+                self._finish(task)
+            task.updated = when  # scheduled instant, not "now": identical histories for any poll rhythm
+            task.view = None
+            self.status_counts[task.status] += 1
+            self._on_transition(task)
+
+    def _finish(self, task: Task) -> None:
+        spec = task.spec
+        key = (task.account, spec.model)
+        self._active[key] -= 1
+        if not self._active[key]:
+            del self._active[key]
+        if task.will_fail:
+            task.status = FAILED
+            return
+        task.status = SUCCEED
+        task.video_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        self.videos[task.video_id] = task
+        self.units_used[task.account] += float(spec.units)
