@@ -7,6 +7,7 @@ rather than per request (what Kling's own samples and well-behaved clients do).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,7 +36,10 @@ class Credentials:
 def sign_jwt(access_key: str, secret_key: str, now: float) -> str:
     issued = int(now)
     claims = {"iss": access_key, "exp": issued + TOKEN_LIFETIME_S, "nbf": issued - NOT_BEFORE_SKEW_S}
-    return jwt.encode(claims, secret_key, algorithm="HS256", headers={"typ": "JWT"})
+    with warnings.catch_warnings():
+        # Kling issues the secret; its length is not ours to choose, so PyJWT's short-key advice is noise.
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret_key, algorithm="HS256", headers={"typ": "JWT"})
 
 
 class Authorizer:
