@@ -40,8 +40,8 @@ class SimulatorConfig:
     webhook_secret: str | None = None
     callback_retries: int = 2
     callback_retry_delay_seconds: float = 0.5
-    callback_timeout_seconds: float = 10.0
-    callback_concurrency: int = 64
+    callback_timeout_seconds: float = 10.0  # read when the owned client is made (lifespan start)
+    callback_concurrency: int = 64  # simultaneous deliveries; read at lifespan start
     # --- results / billing -------------------------------------------------------------------
     public_base_url: str = DEFAULT_PUBLIC_BASE_URL
     result_retention_seconds: float = 30 * 24 * 3600.0

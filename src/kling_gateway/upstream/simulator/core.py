@@ -71,7 +71,7 @@ class Simulator:
                 self.advance()
             except Exception:  # a bug here must not silently stop every future transition
                 logger.exception("simulator timer failed")
-            await asyncio.sleep(self.config.tick_seconds)
+            await asyncio.sleep(max(0.001, self.config.tick_seconds))
 
     def reset(self) -> None:
         """Forget all tasks and counters (benchmarks between runs). Queued callbacks still go out."""
