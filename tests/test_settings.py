@@ -89,7 +89,8 @@ def test_bad_database_url(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["sqlite+aiosqlite:///./a.db", "sqlite+aiosqlite:///:memory:", "postgresql+asyncpg://u:p@h:5432/db"]
+    "url",
+    ["sqlite+aiosqlite:///./a.db", "sqlite+aiosqlite:///:memory:", "postgresql+asyncpg://u:p@h:5432/db"],
 )
 def test_good_database_url(url: str) -> None:
     assert make(database_url=url).database_url == url
@@ -101,10 +102,14 @@ def test_master_key_accepted() -> None:
     assert KEY not in repr(s) and KEY not in str(s)
 
 
+def test_blank_master_key_means_generate_one() -> None:
+    assert make(master_key="").master_key is None
+    assert make(master_key="  ").master_key is None
+
+
 @pytest.mark.parametrize(
     "key",
     [
-        "",
         "short",
         "not base64 at all!!",
         KEY.rstrip("="),  # padding missing
@@ -158,9 +163,13 @@ def test_credential_errors_do_not_echo_secrets() -> None:
         ({"upstream": "simulator", "kling_access_key": "a", "kling_secret_key": "s"}, True, True),
         ({"upstream": "kling", "kling_api_key": "k"}, True, False),
         ({"upstream": "kling", "kling_access_key": "ak", "kling_secret_key": "sk"}, True, False),
-        ({"upstream": "kling", "kling_api_key": "k", "kling_access_key": "a", "kling_secret_key": "s"}, True, False),
+        (
+            {"upstream": "kling", "kling_api_key": "k", "kling_access_key": "a", "kling_secret_key": "s"},
+            True,
+            False,
+        ),
     ],
-)  # fmt: skip
+)
 def test_use_simulator(kwargs: dict[str, str], has_creds: bool, simulator: bool) -> None:
     s = make(**kwargs)
     assert s.has_kling_credentials is has_creds
@@ -202,11 +211,6 @@ def test_field_bounds(field: str, value: float) -> None:
     assert info.value.errors()[0]["loc"] == (field,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an empty KGW_KLING_API_KEY= line (common in .env templates) becomes SecretStr(''), which "
-    "counts as credentials: upstream=auto then leaves the simulator and calls Kling with 'Bearer '",
-)
 def test_empty_api_key_env_is_not_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KGW_KLING_API_KEY", "")
     try:

@@ -118,6 +118,7 @@ def simulator(
     submitted_seconds: float = 1.0,
     processing_seconds: float = 3.0,
     failure_rate: float = 0.0,
+    concurrency: Annotated[int, typer.Option(help="Tasks in flight per account and model")] = 100,
 ) -> None:
     """Run the built-in Kling simulator alone (AK sim-ak / SK sim-sk)."""
     from .upstream.simulator import SimulatorConfig, run_simulator
@@ -126,6 +127,7 @@ def simulator(
         submitted_seconds=submitted_seconds,
         processing_seconds=processing_seconds,
         task_failure_rate=failure_rate,
+        concurrency_per_model=concurrency,
         public_base_url=f"http://{host}:{port}",
     )
     run_simulator(host, port, config)
@@ -293,4 +295,6 @@ def tasks_show(task_id: str) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):  # one line per request / per start
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     app()

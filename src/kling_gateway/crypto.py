@@ -7,6 +7,7 @@ database, so a first ``serve`` works without setup and a restart can still read 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -33,15 +34,34 @@ class SecretBox:
             ) from exc
 
 
+def _read_key_file(path: Path) -> bytes:
+    key = path.read_bytes().strip()
+    try:
+        Fernet(key)
+    except ValueError as exc:
+        raise ConfigError(
+            f"master key file {path} does not hold a Fernet key (32 bytes, urlsafe base64); "
+            "restore the original file or set KGW_MASTER_KEY"
+        ) from exc
+    return key
+
+
 def load_master_key(settings: Settings) -> bytes:
     if settings.master_key is not None:
         return settings.master_key.get_secret_value().encode()
     path: Path = settings.master_key_file
     if path.exists():
-        return path.read_bytes().strip()
+        return _read_key_file(path)
     key = Fernet.generate_key()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process started at the same moment and won: use its key
+        for _ in range(100):  # it may not have written the key yet
+            if path.stat().st_size:
+                break
+            time.sleep(0.01)
+        return _read_key_file(path)
     with os.fdopen(fd, "wb") as fh:
         fh.write(key + b"\n")
     return key

@@ -64,8 +64,14 @@ class Settings(BaseSettings):
     # --- tracking
     refresh_interval_seconds: float = Field(1.0, gt=0)
     refresh_batch: int = Field(200, ge=1)
-    first_poll_seconds: float = Field(2.0, ge=0)
+    first_poll_seconds: float = Field(2.0, ge=0.05)
     max_poll_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("kling_access_key", "kling_secret_key", "kling_api_key", "master_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        """``KGW_KLING_API_KEY=`` in a .env template means "not set", not "an empty key"."""
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("database_url")
     @classmethod

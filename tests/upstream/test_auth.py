@@ -168,11 +168,6 @@ def test_credentials_are_immutable() -> None:
         creds.api_key = "other"  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an empty api_key passes the `api_key is None` check, so Authorizer sends the header "
-    "'Bearer ' upstream instead of refusing the configuration (access/secret keys already reject '')",
-)
 def test_empty_api_key_is_rejected() -> None:
     with pytest.raises(ValueError):
         Credentials(api_key="")

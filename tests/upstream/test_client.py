@@ -317,11 +317,6 @@ async def test_upstream_messages_are_scrubbed() -> None:
     assert err.message == "duplicate external id for task [id]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scrub's \\b anchors need a non-word neighbour, and CJK characters are word characters, "
-    "so an id glued to Chinese text (common in Kling's CN messages) is not removed",
-)
 def test_scrub_id_inside_chinese_text() -> None:
     assert TASK_ID not in scrub(f"任务{TASK_ID}不存在")
 

@@ -32,7 +32,7 @@ class IdMinter:
 
 
 def looks_like_public_id(value: str) -> bool:
-    return len(value) == 18 and value.isdigit()
+    return len(value) == 18 and value.isascii() and value.isdigit()
 
 
 def created_ms(public_id: str) -> int:

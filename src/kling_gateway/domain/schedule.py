@@ -11,4 +11,5 @@ def next_poll_delay(attempts: int, *, first: float, cap: float, factor: float = 
     """
     if attempts <= 0:
         return first
-    return float(min(cap, first * factor**attempts))
+    # The exponent is bounded: a task can be read for days, and 1.5**1751 overflows a float.
+    return float(min(cap, first * factor ** min(attempts, 256)))

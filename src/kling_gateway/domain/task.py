@@ -60,4 +60,5 @@ def from_upstream(value: str) -> TaskStatus | None:
         status = TaskStatus(value)
     except ValueError:
         return None
-    return status if status in (TaskStatus.SUBMITTED, TaskStatus.PROCESSING, *TERMINAL) else None
+    upstream_states = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING, TaskStatus.SUCCEED, TaskStatus.FAILED)
+    return status if status in upstream_states else None

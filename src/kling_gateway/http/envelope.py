@@ -58,7 +58,7 @@ def error_response(request: Request, exc: KlingError) -> Response:
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -25,7 +25,7 @@ class Credentials:
     api_key: str | None = None
 
     def __post_init__(self) -> None:
-        if self.api_key is None and not (self.access_key and self.secret_key):
+        if not self.api_key and not (self.access_key and self.secret_key):
             raise ValueError("upstream credentials need an API key or both an access key and a secret key")
 
     def __repr__(self) -> str:  # never let a secret reach a log line through repr()
@@ -54,7 +54,7 @@ class Authorizer:
         self._expires = 0.0
 
     def header(self) -> str:
-        if self._creds.api_key is not None:
+        if self._creds.api_key:
             return f"Bearer {self._creds.api_key}"
         now = self._clock()
         if now >= self._expires:

@@ -27,7 +27,10 @@ TEXT2VIDEO_PATH = "/v1/videos/text2video"
 
 # Codes that prove Kling made no task; anything else non-zero on a create is ambiguous (kling-api.md §5).
 _ABSENT_CODES = frozenset(range(1000, 1400)) | {5001}
-_UPSTREAM_ID = re.compile(r"\b[0-9]{12,}\b|\b[A-Za-z0-9_-]{20,}\b")
+# Lookarounds, not \b: CJK characters count as word characters, and Kling's CN messages glue ids to them.
+_UPSTREAM_ID = re.compile(
+    r"(?<![0-9])[0-9]{12,}(?![0-9])|(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])"
+)
 
 
 class Outcome(Enum):

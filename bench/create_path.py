@@ -1,0 +1,199 @@
+"""Create and GET through the gateway vs straight to the built-in simulator, in one process tree.
+
+    python bench/create_path.py [--requests 2000] [--concurrency 20]
+
+Starts the simulator and the gateway (SQLite in a temp dir, upstream = the simulator over loopback) as
+child processes, drives both with the same async client, and prints throughput, latency p50/p99 and the
+CPU each server process spent per request (from /proc, so the load generator's own cost is excluded).
+Not part of the test run: numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+
+BIN = Path(sys.executable).parent / "kling-gateway"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        try:
+            if httpx.get(url, timeout=0.5).status_code < 500:
+                return time.perf_counter() - start
+        except httpx.HTTPError:
+            time.sleep(0.02)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+@dataclass
+class Phase:
+    name: str
+    n: int
+    seconds: float
+    latencies: list[float]
+    cpu: float
+
+    def row(self) -> str:
+        lat = sorted(self.latencies)
+        p50 = lat[len(lat) // 2] * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        return (
+            f"{self.name:<22} {self.n / self.seconds:>9.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms"
+            f"  cpu/req {self.cpu / self.n * 1000:6.3f} ms"
+        )
+
+
+async def drive(
+    name: str, pid: int, n: int, conc: int, make: callable, client: httpx.AsyncClient  # type: ignore[valid-type]
+) -> tuple[Phase, list[str]]:
+    latencies: list[float] = []
+    ids: list[str] = []
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            t0 = time.perf_counter()
+            resp = await make(client, i)
+            latencies.append(time.perf_counter() - t0)
+            if resp.status_code != 200:
+                raise SystemExit(f"{name}: HTTP {resp.status_code} {resp.text[:200]}")
+            data = resp.json()["data"]
+            if isinstance(data, dict) and "task_id" in data:
+                ids.append(data["task_id"])
+
+    cpu0 = cpu_seconds(pid)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    return Phase(name, n, time.perf_counter() - t0, latencies, cpu_seconds(pid) - cpu0), ids
+
+
+async def run(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="kgw-bench-"))
+    sim_port, gw_port = free_port(), free_port()
+    sim = subprocess.Popen(
+        [str(BIN), "simulator", "--port", str(sim_port), "--concurrency", "1000000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    env = {
+        **os.environ,
+        "KGW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/gw.db",
+        "KGW_MASTER_KEY_FILE": str(tmp / "master.key"),
+        "KGW_KLING_ACCESS_KEY": "sim-ak",
+        "KGW_KLING_SECRET_KEY": "sim-sk",
+        "KGW_KLING_BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "KGW_PORT": str(gw_port),
+        # The create phase measures the request path alone; tracking has its own benchmark.
+        "KGW_FIRST_POLL_SECONDS": str(args.first_poll),
+    }
+    t_start = time.perf_counter()
+    log = (tmp / "gateway.log").open("w+")
+    gw = subprocess.Popen([str(BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(f"http://127.0.0.1:{sim_port}/__sim/stats")
+        wait_ready(f"http://127.0.0.1:{gw_port}/readyz")
+        ready = time.perf_counter() - t_start
+        match = re.search(r"(sk-[A-Za-z0-9_-]{20,})", (tmp / "gateway.log").read_text())
+        if match is None:
+            raise SystemExit("no bootstrap key in the gateway's output")
+        key = match.group(1)
+        idle_rss = rss_mb(gw.pid)
+        sim_headers = {"Authorization": "Bearer " + _sim_token()}
+        gw_headers = {"Authorization": f"Bearer {key}"}
+        body = {"model_name": "kling-v2-6", "prompt": "A red fox trotting through fresh snow", "duration": "5"}
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            sim_url = f"http://127.0.0.1:{sim_port}/v1/videos/text2video"
+            gw_url = f"http://127.0.0.1:{gw_port}/kling/v1/videos/text2video"
+
+            async def sim_create(c: httpx.AsyncClient, i: int) -> httpx.Response:
+                return await c.post(sim_url, json=body, headers=sim_headers)
+
+            async def gw_create(c: httpx.AsyncClient, i: int) -> httpx.Response:
+                return await c.post(gw_url, json=body, headers=gw_headers)
+
+            # warm-up both paths (connection pools, caches)
+            await drive("warm-up", gw.pid, 200, args.concurrency, gw_create, client)
+            await drive("warm-up", sim.pid, 200, args.concurrency, sim_create, client)
+            n, conc = args.requests, args.concurrency
+            sim_c, sim_ids = await drive("simulator create", sim.pid, n, conc, sim_create, client)
+            gw_c, gw_ids = await drive("gateway create", gw.pid, n, conc, gw_create, client)
+            sim_gw_cpu = gw_c.cpu  # the gateway process's own CPU for its creates
+
+            async def sim_get(c: httpx.AsyncClient, i: int) -> httpx.Response:
+                return await c.get(f"{sim_url}/{sim_ids[i % len(sim_ids)]}", headers=sim_headers)
+
+            async def gw_get(c: httpx.AsyncClient, i: int) -> httpx.Response:
+                return await c.get(f"{gw_url}/{gw_ids[i % len(gw_ids)]}", headers=gw_headers)
+
+            sim_g, _ = await drive("simulator get", sim.pid, n, conc, sim_get, client)
+            gw_g, _ = await drive("gateway get", gw.pid, n, conc, gw_get, client)
+        load_rss = rss_mb(gw.pid)
+        print(f"requests per phase: {n}, concurrency: {conc}, cores: {os.cpu_count()}")
+        for phase in (sim_c, gw_c, sim_g, gw_g):
+            print(phase.row())
+        print(
+            f"ratios gateway/simulator: create throughput {gw_c.n / gw_c.seconds / (sim_c.n / sim_c.seconds):.2f}, "
+            f"get throughput {gw_g.n / gw_g.seconds / (sim_g.n / sim_g.seconds):.2f}"
+        )
+        print(f"gateway CPU per create {sim_gw_cpu / n * 1000:.3f} ms (target 0.5 ms); per get {gw_g.cpu / n * 1000:.3f} ms")
+        print(f"gateway RSS idle {idle_rss:.0f} MB, after load {load_rss:.0f} MB; start to ready {ready:.2f} s")
+    finally:
+        for proc in (gw, sim):
+            proc.terminate()
+        for proc in (gw, sim):
+            proc.wait(10)
+
+
+def _sim_token() -> str:
+    now = int(time.time())
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return jwt.encode({"iss": "sim-ak", "exp": now + 3600, "nbf": now - 5}, "sim-sk", algorithm="HS256")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--first-poll", type=float, default=3600.0, help="KGW_FIRST_POLL_SECONDS for the gateway")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
