@@ -21,6 +21,7 @@ from kling_gateway.upstream.client import (
     UpstreamTask,
     scrub,
 )
+from kling_gateway.upstream.transport import TransportError
 
 BASE = "https://kling.test"
 API_KEY = "upstream-api-key-0123456789abcdef"
@@ -179,7 +180,8 @@ async def test_transport_errors(exc_type: type[httpx.TransportError], outcome: O
     err = await create_error(raising(exc_type))
     assert (err.outcome, err.code, err.http_status) == (outcome, code, 0)
     assert exc_type.__name__ in err.message
-    assert isinstance(err.__cause__, exc_type)
+    assert isinstance(err.__cause__, TransportError)
+    assert isinstance(err.__cause__.__cause__, exc_type)
 
 
 @pytest.mark.parametrize(

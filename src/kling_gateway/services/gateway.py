@@ -21,10 +21,12 @@ from ..errors import ConfigError
 from ..settings import Settings
 from ..storage import db
 from ..storage.accounts import AccountStore
+from ..storage.hotpath import HotPath
 from ..storage.tasks import TaskStore
 from ..storage.upstreams import UpstreamAccount, UpstreamStore
 from ..upstream.auth import Authorizer, Credentials
 from ..upstream.client import KlingClient
+from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
 from .catalog import Catalog
 
@@ -63,8 +65,9 @@ class Gateway:
     upstreams: UpstreamStore
     auth: Authenticator
     catalog: Catalog
-    http: httpx.AsyncClient
+    http: Transport
     clock: Callable[[], float] = time.time
+    hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
     _clients: dict[int, Upstream] = field(default_factory=dict)
 
@@ -130,12 +133,20 @@ class Gateway:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self.hot is not None:
+            await self.hot.close()
         await self.engine.dispose()
 
 
-def make_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
+def make_transport(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Transport:
+    """aiohttp for real traffic (see transport.py for why); httpx when a test or script hands in an
+    httpx transport (MockTransport, the simulator's ASGI app) or the operator asks for it."""
+    if transport is None and settings.upstream_transport == "aiohttp":
+        return AiohttpTransport(
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            max_connections=settings.upstream_max_connections,
+        )
     timeout = httpx.Timeout(
         connect=settings.upstream_connect_timeout,
         read=settings.upstream_read_timeout,
@@ -146,7 +157,7 @@ def make_http_client(
         max_connections=settings.upstream_max_connections,
         max_keepalive_connections=settings.upstream_max_connections,
     )
-    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
+    return HttpxTransport(httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport))
 
 
 async def build_gateway(
@@ -160,6 +171,7 @@ async def build_gateway(
     if migrate:
         await db.upgrade(engine)
     box = secret_box(settings)
+    hot = await HotPath.open(engine)
     accounts = AccountStore(engine)
     upstreams = UpstreamStore(engine)
     gw = Gateway(
@@ -167,13 +179,14 @@ async def build_gateway(
         engine=engine,
         box=box,
         accounts=accounts,
-        tasks=TaskStore(engine),
+        tasks=TaskStore(engine, hot),
+        hot=hot,
         upstreams=upstreams,
         auth=Authenticator(
             accounts, box, clock, ttl=settings.key_cache_seconds, leeway=settings.jwt_leeway_seconds
         ),
         catalog=Catalog(load_capabilities(settings)),
-        http=make_http_client(settings, transport),
+        http=make_transport(settings, transport),
         clock=clock,
     )
     await gw.refresh_catalog()

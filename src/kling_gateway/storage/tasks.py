@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.task import ACTIVE, TaskStatus
+from .hotpath import TASK_COLUMNS, HotPath, UniqueViolation
 from .tables import tasks
 
 
@@ -54,31 +55,57 @@ class TaskRecord:
 
 
 _FIELDS = tuple(f.name for f in fields(TaskRecord))
+assert _FIELDS == TASK_COLUMNS, "TaskRecord fields must follow the tasks table's column order"
 _ACTIVE = [s.value for s in ACTIVE]
+_SOUND, _WATERMARK = _FIELDS.index("sound"), _FIELDS.index("watermark")
 
 
 def _record(row: Any) -> TaskRecord:
     return TaskRecord(**row._mapping)
 
 
-class TaskStore:
-    __slots__ = ("_engine",)
+def _from_tuple(row: Any) -> TaskRecord:
+    record = TaskRecord(*row)
+    record.sound = bool(row[_SOUND])  # SQLite hands booleans back as 0/1
+    record.watermark = bool(row[_WATERMARK])
+    return record
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+def _duplicate(record: TaskRecord, text: str, exc: Exception) -> Exception:
+    text = text.lower()
+    if "external_task_id" in text or "uq_tasks_user_id" in text:
+        return DuplicateExternalId(record.external_task_id or "")
+    return DuplicateTaskId(record.id)
+
+
+class TaskStore:
+    """Reads and writes of task rows. With a ``HotPath`` the per-request statements (insert, get, find,
+    compare-and-set) run on the raw driver; scans and admin queries use the SQLAlchemy engine."""
+
+    __slots__ = ("_engine", "_hot")
+
+    def __init__(self, engine: AsyncEngine, hot: HotPath | None = None) -> None:
         self._engine = engine
+        self._hot = hot
 
     async def insert(self, record: TaskRecord) -> None:
         values = {name: getattr(record, name) for name in _FIELDS}
+        if self._hot is not None:
+            try:
+                await self._hot.insert_task(values)
+            except UniqueViolation as exc:
+                raise _duplicate(record, exc.constraint, exc) from exc
+            return
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(tasks.insert().values(**values))
         except IntegrityError as exc:
-            text = str(exc.orig).lower()
-            if "external_task_id" in text or "uq_tasks_user_id" in text:
-                raise DuplicateExternalId(record.external_task_id or "") from exc
-            raise DuplicateTaskId(record.id) from exc
+            raise _duplicate(record, str(exc.orig), exc) from exc
 
     async def get(self, task_id: str) -> TaskRecord | None:
+        if self._hot is not None:
+            found = await self._hot.get_task(task_id)
+            return _from_tuple(found) if found is not None else None
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
         return _record(row) if row else None
@@ -86,6 +113,9 @@ class TaskStore:
     async def find_for_user(self, user_id: int, ident: str) -> TaskRecord | None:
         """By public id first, then by the user's own ``external_task_id`` (Kling's one path slot).
         Rejected rows are invisible: the client never got their id."""
+        if self._hot is not None:
+            found = await self._hot.find_task(user_id, ident, TaskStatus.REJECTED.value)
+            return _from_tuple(found) if found is not None else None
         stmt = (
             select(tasks)
             .where(
@@ -130,6 +160,8 @@ class TaskStore:
 
     async def transition(self, task_id: str, expected: TaskStatus, **values: Any) -> bool:
         """Compare-and-set: apply ``values`` only if the task is still in ``expected``."""
+        if self._hot is not None:
+            return await self._hot.transition(task_id, expected.value, values)
         stmt = update(tasks).where(tasks.c.id == task_id, tasks.c.status == expected.value).values(**values)
         async with self._engine.begin() as conn:
             res = await conn.execute(stmt)

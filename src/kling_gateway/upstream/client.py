@@ -1,6 +1,6 @@
 """KlingClient: create / get / list against Kling's legacy text2video API, returning our types.
 
-All I/O goes through one ``httpx.AsyncClient`` (pooled, with timeouts), which is the transport seam: the
+All I/O goes through one ``Transport`` (transport.py; pooled, with timeouts), which is the seam: the
 in-process simulator, ``httpx.MockTransport`` fakes and the real API all plug in there.
 
 Failures are sorted by what they prove about the task (``UpstreamError.outcome``):
@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from .auth import Authorizer
+from .transport import HttpxTransport, Transport, TransportError
 
 TEXT2VIDEO_PATH = "/v1/videos/text2video"
 
@@ -88,15 +89,16 @@ class UpstreamTask:
 class KlingClient:
     __slots__ = ("_auth", "_base", "_http")
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, authorizer: Authorizer) -> None:
-        self._http = http
+    def __init__(self, http: Transport | httpx.AsyncClient, base_url: str, authorizer: Authorizer) -> None:
+        # An httpx.AsyncClient is accepted as is (tests and scripts); anything else is a Transport.
+        self._http: Transport = HttpxTransport(http) if isinstance(http, httpx.AsyncClient) else http
         self._base = base_url.rstrip("/")
         self._auth = authorizer
 
     async def create(self, body: dict[str, Any], external_task_id: str) -> UpstreamTask:
         payload = dict(body)
         payload["external_task_id"] = external_task_id
-        data = await self._call("POST", TEXT2VIDEO_PATH, content=orjson.dumps(payload), is_create=True)
+        data = await self._call("POST", TEXT2VIDEO_PATH, body=orjson.dumps(payload))
         if not isinstance(data, dict) or "task_id" not in data:
             raise UpstreamError(Outcome.AMBIGUOUS, 5000, "upstream create answered without a task id")
         return UpstreamTask.from_wire(data)
@@ -120,41 +122,31 @@ class KlingClient:
         data = await self._call("GET", f"{TEXT2VIDEO_PATH}?pageNum={page}&pageSize={size}")
         return [UpstreamTask.from_wire(d) for d in data] if isinstance(data, list) else []
 
-    async def _call(
-        self, method: str, path: str, *, content: bytes | None = None, is_create: bool = False
-    ) -> Any:
+    async def _call(self, method: str, path: str, *, body: bytes | None = None) -> Any:
         headers = {"Authorization": self._auth.header(), "Content-Type": "application/json"}
         try:
-            resp = await self._http.request(method, self._base + path, content=content, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise UpstreamError(Outcome.ABSENT, 5001, f"upstream unreachable ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:  # read/write timeout, reset, protocol error: it may have landed
-            raise UpstreamError(
-                Outcome.AMBIGUOUS, 5002, f"upstream did not answer ({type(exc).__name__})"
-            ) from exc
+            status, raw = await self._http.request(method, self._base + path, headers, body)
+        except TransportError as exc:
+            if not exc.maybe_sent:
+                raise UpstreamError(Outcome.ABSENT, 5001, f"upstream unreachable ({exc})") from exc
+            raise UpstreamError(Outcome.AMBIGUOUS, 5002, f"upstream did not answer ({exc})") from exc
         try:
-            envelope = orjson.loads(resp.content)
+            envelope = orjson.loads(raw)
         except orjson.JSONDecodeError:
             envelope = None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
-            outcome = (
-                Outcome.AMBIGUOUS if resp.status_code >= 500 or resp.status_code == 200 else Outcome.ABSENT
-            )
-            code = (
-                5000
-                if resp.status_code >= 500 or resp.status_code == 200
-                else 1203
-                if resp.status_code == 404
-                else 1200
-            )
+            # A proxy's HTML 502 or an empty 200 says nothing about the task: only a clean 4xx proves
+            # the request was refused before Kling made anything.
+            if status >= 500 or status == 200:
+                raise UpstreamError(
+                    Outcome.AMBIGUOUS, 5000, f"upstream answered HTTP {status} without a Kling body", status
+                )
+            code = 1203 if status == 404 else 1200
             raise UpstreamError(
-                outcome,
-                code,
-                f"upstream answered HTTP {resp.status_code} without a Kling body",
-                resp.status_code,
+                Outcome.ABSENT, code, f"upstream answered HTTP {status} without a Kling body", status
             )
         code = envelope["code"]
         if code != 0:
             outcome = Outcome.ABSENT if code in _ABSENT_CODES else Outcome.AMBIGUOUS
-            raise UpstreamError(outcome, code, scrub(str(envelope.get("message", ""))), resp.status_code)
+            raise UpstreamError(outcome, code, scrub(str(envelope.get("message", ""))), status)
         return envelope.get("data")

@@ -1,0 +1,177 @@
+"""The request hot path's statements, run on the raw async driver (aiosqlite / asyncpg).
+
+Measured here: one statement through SQLAlchemy's async engine costs 0.4–1.5 ms of CPU (greenlet hop, pool
+checkout, reset-on-return, several thread round trips on aiosqlite), the same statement on the driver
+0.13 ms (aiosqlite, autocommit) — and a create needs two of them. So the few statements every request runs
+(task insert, compare-and-set, lookup) are **compiled once by SQLAlchemy** from ``tables.py`` for the
+engine's dialect and executed on a dedicated driver connection. Everything else stays on the engine.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import aiosqlite
+from sqlalchemy import BindParameter, Select, bindparam, case, insert, or_, select, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.expression import ClauseElement
+
+from .tables import tasks
+
+
+class UniqueViolation(Exception):
+    """A unique constraint refused a write; ``constraint`` names what (text from the driver)."""
+
+    def __init__(self, constraint: str) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+class _Driver(Protocol):
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        """Run a write; returns the rows it RETURNED (UPDATEs return the ids they matched)."""
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
+    async def close(self) -> None: ...
+
+
+class _Sqlite:
+    """One autocommit connection: SQLite has one writer anyway, and aiosqlite serialises on its thread."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    async def open(cls, path: str) -> _Sqlite:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+            await conn.execute(f"PRAGMA {pragma}")
+        return cls(conn)
+
+    # execute_fetchall is one hop to aiosqlite's thread; execute + fetch + close would be three.
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        try:
+            return len(list(await self._conn.execute_fetchall(sql, args)))
+        except sqlite3.IntegrityError as exc:
+            raise UniqueViolation(str(exc)) from exc
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        rows = list(await self._conn.execute_fetchall(sql, args))
+        return rows[0] if rows else None
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+class _Postgres:
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, size: int) -> _Postgres:
+        import asyncpg
+
+        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=size))
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        import asyncpg
+
+        try:
+            rows = await self._pool.fetch(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc.constraint_name or exc)) from exc
+        return len(rows)
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        row = await self._pool.fetchrow(sql, *args)
+        return tuple(row) if row is not None else None
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+class _Compiled:
+    """A statement compiled for one dialect, with its positional parameter order."""
+
+    __slots__ = ("defaults", "names", "sql")
+
+    def __init__(self, stmt: ClauseElement, dialect: Dialect) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        self.defaults = {k: v for k, v in compiled.params.items() if v is not None}  # e.g. LIMIT 1
+        if compiled.params and not self.names:
+            raise RuntimeError(f"dialect {dialect.name} compiled {stmt!r} without positional parameters")
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] if name in params else self.defaults[name] for name in self.names]
+
+
+TASK_COLUMNS = tuple(c.name for c in tasks.c)
+
+
+def _find_stmt() -> Select[Any]:
+    ident: BindParameter[str] = bindparam("ident")
+    return (
+        select(tasks)
+        .where(
+            tasks.c.user_id == bindparam("user_id"),
+            or_(tasks.c.id == ident, tasks.c.external_task_id == ident),
+            tasks.c.status != bindparam("hidden"),
+        )
+        .order_by(case((tasks.c.id == ident, 0), else_=1))
+        .limit(1)
+    )
+
+
+class HotPath:
+    def __init__(self, driver: _Driver, dialect: Dialect) -> None:
+        self._driver = driver
+        self._dialect = dialect
+        self._insert = _Compiled(insert(tasks), dialect)
+        self._get = _Compiled(select(tasks).where(tasks.c.id == bindparam("id")), dialect)
+        self._find = _Compiled(_find_stmt(), dialect)
+        self._updates: dict[tuple[str, ...], _Compiled] = {}
+
+    @classmethod
+    async def open(cls, engine: AsyncEngine, pool_size: int = 10) -> HotPath:
+        url = engine.url
+        if url.get_backend_name() == "sqlite":
+            driver: _Driver = await _Sqlite.open(url.database or "")
+        else:
+            dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            driver = await _Postgres.open(dsn, pool_size)
+        return cls(driver, engine.dialect)
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    async def insert_task(self, values: Mapping[str, Any]) -> None:
+        await self._driver.execute(self._insert.sql, self._insert.args(values))
+
+    async def get_task(self, task_id: str) -> Sequence[Any] | None:
+        return await self._driver.fetchone(self._get.sql, [task_id])
+
+    async def find_task(self, user_id: int, ident: str, hidden: str) -> Sequence[Any] | None:
+        params = {"user_id": user_id, "ident": ident, "hidden": hidden}
+        return await self._driver.fetchone(self._find.sql, self._find.args(params))
+
+    async def transition(self, task_id: str, expected: str, values: Mapping[str, Any]) -> bool:
+        """``UPDATE tasks SET … WHERE id = :id AND status = :expected``; True when it matched."""
+        key = tuple(sorted(values))
+        compiled = self._updates.get(key)
+        if compiled is None:
+            stmt = (
+                update(tasks)
+                .where(tasks.c.id == bindparam("w_id"), tasks.c.status == bindparam("w_status"))
+                .values({name: bindparam(f"v_{name}") for name in key})
+                .returning(tasks.c.id)
+            )
+            compiled = self._updates[key] = _Compiled(stmt, self._dialect)
+        params = {f"v_{k}": v for k, v in values.items()}
+        params["w_id"] = task_id
+        params["w_status"] = expected
+        return await self._driver.execute(compiled.sql, compiled.args(params)) == 1
