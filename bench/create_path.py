@@ -125,7 +125,9 @@ async def run(args: argparse.Namespace) -> None:
     }
     t_start = time.perf_counter()
     log = (tmp / "gateway.log").open("w+")
-    gw = subprocess.Popen(  # noqa: ASYNC220[str(BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    gw = subprocess.Popen(  # noqa: ASYNC220
+        [str(BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_ready(f"http://127.0.0.1:{sim_port}/__sim/stats")
         wait_ready(f"http://127.0.0.1:{gw_port}/readyz")
