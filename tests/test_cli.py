@@ -137,11 +137,6 @@ def test_db_upgrade(cli: Cli) -> None:
     assert "database at head" in cli("db", "upgrade").output  # again: a no-op
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: only `serve` calls db.ensure_sqlite_dir; `db upgrade` (and every admin command) on a "
-    "SQLite path whose folder does not exist yet crashes with an OperationalError traceback",
-)
 # the failed connect also leaves aiosqlite's worker thread reporting to a closed loop: same bug, not a new one
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_db_upgrade_creates_the_sqlite_folder(cli: Cli, engines: list[AsyncEngine]) -> None:
@@ -333,12 +328,6 @@ def test_corrupt_master_key_file_exits_1_with_a_message(cli: Cli, engines: list[
     assert (cli.tmp_path / "m.key").read_text() == "garbage\n"  # never overwritten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: build_gateway() does not dispose its engine when a step after make_engine fails "
-    "(e.g. secret_box on a corrupt master key file), so the failed command leaves a pooled DB "
-    "connection open (aiosqlite ResourceWarning at exit)",
-)
 def test_failed_start_closes_the_database(cli: Cli, engines: list[AsyncEngine]) -> None:
     (cli.tmp_path / "m.key").write_text("garbage\n")
     cli("users", "list", expect=1)

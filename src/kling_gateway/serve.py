@@ -18,7 +18,6 @@ from .http.app import create_app
 from .services import admin
 from .services.gateway import build_gateway
 from .settings import Settings
-from .storage import db
 
 
 class _QuietServer(uvicorn.Server):
@@ -78,5 +77,4 @@ async def _serve(settings: Settings) -> None:
 
 
 def run_serve(settings: Settings) -> None:
-    db.ensure_sqlite_dir(settings.database_url)
     asyncio.run(_serve(settings))

@@ -114,12 +114,6 @@ async def test_a_crashing_task_does_not_stop_the_pass(env: Env, caplog: pytest.L
     assert await status_of(env, broken) == "queued"  # untouched, not mangled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Poller._one swallows the exception but never reschedules the task, so a task that "
-    "always crashes stays due with the oldest next_poll_at and is picked first on every pass; once "
-    "refresh_batch such tasks exist, no other task is ever refreshed (and run() spins without sleeping)",
-)
 @pytest.mark.parametrize("settings_overrides", [{"refresh_batch": 1}])
 async def test_a_crashing_task_does_not_starve_the_others(env: Env) -> None:
     poller = Poller(env.gw)

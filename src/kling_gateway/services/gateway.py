@@ -168,28 +168,38 @@ async def build_gateway(
     migrate: bool = True,
 ) -> Gateway:
     engine = db.make_engine(settings.database_url)
-    if migrate:
-        await db.upgrade(engine)
-    box = secret_box(settings)
-    hot = await HotPath.open(engine)
-    accounts = AccountStore(engine)
-    upstreams = UpstreamStore(engine)
-    gw = Gateway(
-        settings=settings,
-        engine=engine,
-        box=box,
-        accounts=accounts,
-        tasks=TaskStore(engine, hot),
-        hot=hot,
-        upstreams=upstreams,
-        auth=Authenticator(
-            accounts, box, clock, ttl=settings.key_cache_seconds, leeway=settings.jwt_leeway_seconds
-        ),
-        catalog=Catalog(load_capabilities(settings)),
-        http=make_transport(settings, transport),
-        clock=clock,
-    )
-    await gw.refresh_catalog()
-    await gw.seed_upstream()
-    await gw.load_upstreams()
+    hot: HotPath | None = None
+    try:
+        if migrate:
+            await db.upgrade(engine)
+        box = secret_box(settings)
+        hot = await HotPath.open(engine)
+        accounts = AccountStore(engine)
+        gw = Gateway(
+            settings=settings,
+            engine=engine,
+            box=box,
+            accounts=accounts,
+            tasks=TaskStore(engine, hot),
+            hot=hot,
+            upstreams=UpstreamStore(engine),
+            auth=Authenticator(
+                accounts, box, clock, ttl=settings.key_cache_seconds, leeway=settings.jwt_leeway_seconds
+            ),
+            catalog=Catalog(load_capabilities(settings)),
+            http=make_transport(settings, transport),
+            clock=clock,
+        )
+    except BaseException:  # a half-built gateway must not leave connections open
+        if hot is not None:
+            await hot.close()
+        await engine.dispose()
+        raise
+    try:
+        await gw.refresh_catalog()
+        await gw.seed_upstream()
+        await gw.load_upstreams()
+    except BaseException:
+        await gw.aclose()
+        raise
     return gw

@@ -29,6 +29,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
+        ensure_sqlite_dir(url)
         engine = create_async_engine(url, pool_size=5, max_overflow=5)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -35,35 +35,59 @@ class _Driver(Protocol):
         """Run a write; returns the rows it RETURNED (UPDATEs return the ids they matched)."""
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
+    async def checkpoint(self) -> None: ...
     async def close(self) -> None: ...
 
 
 class _Sqlite:
-    """One autocommit connection: SQLite has one writer anyway, and aiosqlite serialises on its thread."""
+    """SQLite statements run **on the event loop**: an indexed insert or update in WAL mode costs
+    30–60 µs, while a hop to aiosqlite's thread and back costs ~200 µs of CPU. The loop-side connection
+    never waits for a lock (``busy_timeout=0``); when another writer holds it (an admin command, another
+    process), that one statement goes to an aiosqlite connection that waits in its own thread. WAL
+    checkpoints are taken off the loop too (``checkpoint``, run by the refresher)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, fallback: aiosqlite.Connection) -> None:
         self._conn = conn
+        self._fallback = fallback
 
     @classmethod
     async def open(cls, path: str) -> _Sqlite:
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
-            await conn.execute(f"PRAGMA {pragma}")
-        return cls(conn)
+        conn = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("PRAGMA busy_timeout=0")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        fallback = await aiosqlite.connect(path, isolation_level=None)
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+            await fallback.execute(f"PRAGMA {pragma}")
+        return cls(conn, fallback)
 
-    # execute_fetchall is one hop to aiosqlite's thread; execute + fetch + close would be three.
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        return len(await self._rows(sql, args))
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        rows = await self._rows(sql, args)
+        return rows[0] if rows else None
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
         try:
-            return len(list(await self._conn.execute_fetchall(sql, args)))
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.IntegrityError as exc:
+            raise UniqueViolation(str(exc)) from exc
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        try:  # contended: wait for the lock off the loop
+            return list(await self._fallback.execute_fetchall(sql, args))
         except sqlite3.IntegrityError as exc:
             raise UniqueViolation(str(exc)) from exc
 
-    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
-        rows = list(await self._conn.execute_fetchall(sql, args))
-        return rows[0] if rows else None
+    async def checkpoint(self) -> None:
+        await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
-        await self._conn.close()
+        self._conn.close()
+        await self._fallback.close()
 
 
 class _Postgres:
@@ -88,6 +112,9 @@ class _Postgres:
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
         row = await self._pool.fetchrow(sql, *args)
         return tuple(row) if row is not None else None
+
+    async def checkpoint(self) -> None:
+        """PostgreSQL manages its own WAL."""
 
     async def close(self) -> None:
         await self._pool.close()
@@ -148,6 +175,10 @@ class HotPath:
 
     async def close(self) -> None:
         await self._driver.close()
+
+    async def maintain(self) -> None:
+        """Periodic housekeeping off the request path (SQLite: a passive WAL checkpoint)."""
+        await self._driver.checkpoint()
 
     async def insert_task(self, values: Mapping[str, Any]) -> None:
         await self._driver.execute(self._insert.sql, self._insert.args(values))

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import logging
 
+from ..domain.schedule import next_poll_delay
+from ..domain.task import TaskStatus
 from ..services.gateway import Gateway
 from ..services.refresh import refresh_task
 from ..storage.tasks import TaskRecord
@@ -36,8 +38,20 @@ class Poller:
         async with self._sem:
             try:
                 await refresh_task(self.gw, t)
-            except Exception:  # one bad task must not stop the pass
-                log.exception("refresh of a task crashed")
+            except Exception:  # one bad task must not stop the pass, nor stay first in line
+                log.exception("refresh of task %s crashed; backing off", t.id)
+                await self._back_off(t)
+
+    async def _back_off(self, t: TaskRecord) -> None:
+        attempts = t.poll_attempts + 1
+        s = self.gw.settings
+        delay = next_poll_delay(attempts, first=s.first_poll_seconds, cap=s.max_poll_seconds)
+        try:
+            await self.gw.tasks.reschedule(
+                t.id, TaskStatus(t.status), self.gw.now_ms() + int(delay * 1000), attempts
+            )
+        except Exception:
+            log.exception("could not reschedule task %s", t.id)
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.gw.settings.refresh_interval_seconds
@@ -48,6 +62,8 @@ class Poller:
                 n = await self.run_once()
                 if loop.time() >= next_reload:
                     await self.gw.refresh_catalog()
+                    if self.gw.hot is not None:
+                        await self.gw.hot.maintain()
                     next_reload = loop.time() + CATALOG_RELOAD_SECONDS
             except Exception:
                 log.exception("refresher pass failed")
