@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -62,30 +63,22 @@ async def create_key(
     expires_at = now + int(expires_days * 86_400_000) if expires_days is not None else None
     if aksk:
         access_key, secret = new_aksk()
-        key_id = await gw.accounts.add_key(
-            user_id=user.id,
-            name=name,
-            kind="aksk",
-            prefix=access_key,
-            now_ms=now,
-            access_key=access_key,
-            secret_enc=gw.box.encrypt(secret),
-            allowed_models=models,
-            expires_at=expires_at,
-        )
-        return IssuedKey(key_id, user.name, access_key, access_key=access_key, secret_key=secret)
-    key, prefix, digest = new_sk()
+        issued = IssuedKey(0, user.name, access_key, access_key=access_key, secret_key=secret)
+        stored = {"kind": "aksk", "access_key": access_key, "secret_enc": gw.box.encrypt(secret)}
+    else:
+        key, prefix, digest = new_sk()
+        issued = IssuedKey(0, user.name, prefix, api_key=key)
+        stored = {"kind": "sk", "key_hash": digest}
     key_id = await gw.accounts.add_key(
         user_id=user.id,
         name=name,
-        kind="sk",
-        prefix=prefix,
+        prefix=issued.prefix,
         now_ms=now,
-        key_hash=digest,
         allowed_models=models,
         expires_at=expires_at,
+        **stored,
     )
-    return IssuedKey(key_id, user.name, prefix, api_key=key)
+    return dataclasses.replace(issued, id=key_id)
 
 
 async def list_keys(gw: Gateway, user_name: str | None = None) -> list[KeyRecord]:
