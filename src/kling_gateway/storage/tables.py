@@ -36,6 +36,9 @@ users = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
+    # Standard Webhooks secret ("whsec_…") signing this user's callbacks; Fernet-encrypted; readable and
+    # rotatable by the user. NULL until first needed.
+    Column("webhook_secret_enc", Text, nullable=True),
 )
 
 api_keys = Table(
@@ -105,8 +108,50 @@ tasks = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("next_poll_at", BigInteger, nullable=True),  # NULL once terminal: the poll index stays small
     Column("poll_attempts", Integer, nullable=False, default=0),
+    # A poller holds a task while it reads upstream; another worker or node skips it until lease_until.
+    Column("lease_until", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    # SHA-256 of the unguessable token in the per-task URL Kling calls back (inbound callbacks).
+    Column("callback_token_hash", String(64), nullable=True),
+    # Upstream's own result (original Kling URLs) when the public result points at our mirror; operators only.
+    Column("origin_result_json", Text, nullable=True),
     UniqueConstraint("user_id", "external_task_id"),
     Index("ix_tasks_user_id_id", "user_id", "id"),
     Index("ix_tasks_next_poll_at", "next_poll_at"),
     Index("ix_tasks_upstream", "upstream_account_id", "upstream_task_id"),
+)
+
+# Outbound webhooks: one row per (task, status) event, written in the same transaction as the status change
+# that caused it, so an event is neither lost nor duplicated; the worker delivers with retries.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the event id, sent as webhook-id
+    Column("task_id", String(24), ForeignKey("tasks.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("task_status", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # the exact JSON body, frozen when the event happened
+    Column("status", String(16), nullable=False),  # pending | delivered | failed (gave up)
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=True),  # NULL once delivered or given up
+    Column("lease_until", BigInteger, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    UniqueConstraint("task_id", "task_status"),
+    Index("ix_webhook_deliveries_next_attempt_at", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("attempted_at", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
 )

@@ -48,6 +48,10 @@ class TaskRecord:
     updated_at: int
     next_poll_at: int | None
     poll_attempts: int
+    lease_until: int | None = None
+    lease_owner: str | None = None
+    callback_token_hash: str | None = None
+    origin_result_json: str | None = None
 
     @property
     def task_status(self) -> TaskStatus:
