@@ -9,6 +9,7 @@ wins cleanly and nothing moves backwards.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 
@@ -18,6 +19,7 @@ from ..storage.tasks import TaskRecord
 from ..upstream.client import UpstreamError, UpstreamTask
 from . import tasks
 from .gateway import Gateway
+from .transitions import move
 from .wire import public_videos
 
 log = logging.getLogger("kling_gateway.refresh")
@@ -50,8 +52,9 @@ async def _resubmit(gw: Gateway, t: TaskRecord) -> None:
         if exc.code in TRANSIENT_CODES and t.poll_attempts < MAX_RESUBMIT_ATTEMPTS:
             await _reschedule(gw, t)
             return
-        await gw.tasks.transition(
-            t.id,
+        await move(
+            gw,
+            t,
             TaskStatus.QUEUED,
             status=TaskStatus.FAILED.value,
             status_msg=f"upstream refused the task ({exc.code}): {exc.message}",
@@ -66,7 +69,7 @@ async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask) -> bool:
     new = from_upstream(ut.status)
     now = gw.now_ms()
     attempts = t.poll_attempts + 1
-    values: dict[str, object] = {"poll_attempts": attempts}
+    values: dict[str, Any] = {"poll_attempts": attempts}
     if t.upstream_task_id is None:
         values["upstream_task_id"] = ut.task_id
     if new is None or not can_move(current, new):
@@ -81,7 +84,7 @@ async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask) -> bool:
         values["unit_deduction"] = ut.unit_deduction
     else:
         values["next_poll_at"] = now + _delay_ms(gw, attempts)
-    return await gw.tasks.transition(t.id, current, **values)
+    return await move(gw, t, current, **values)
 
 
 async def _reschedule(gw: Gateway, t: TaskRecord) -> None:

@@ -22,6 +22,7 @@ from ..upstream.client import Outcome, UpstreamError, UpstreamTask
 from .auth import Principal
 from .errors_map import client_error
 from .gateway import Gateway, Upstream
+from .transitions import move
 from .wire import created_object, task_object
 
 log = logging.getLogger("kling_gateway.tasks")
@@ -169,7 +170,7 @@ async def _mark_submitted(
         "updated_at": now,
         "next_poll_at": next_poll,
     }
-    if await gw.tasks.transition(record.id, TaskStatus.QUEUED, **changes):
+    if await move(gw, record, TaskStatus.QUEUED, **changes):
         record.status = status.value
         record.upstream_task_id = ut.task_id
         record.updated_at = now

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import ClauseElement
 
-from .tables import tasks
+from .tables import tasks, webhook_deliveries
 
 
 class UniqueViolation(Exception):
@@ -35,6 +35,12 @@ class _Driver(Protocol):
         """Run a write; returns the rows it RETURNED (UPDATEs return the ids they matched)."""
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
+
+    async def execute_pair(
+        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
+    ) -> int:
+        """One transaction: run ``first``; only if it returned rows, run ``second``. Returns the count."""
+
     async def checkpoint(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -82,6 +88,41 @@ class _Sqlite:
         except sqlite3.IntegrityError as exc:
             raise UniqueViolation(str(exc)) from exc
 
+    async def execute_pair(
+        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
+    ) -> int:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return await self._pair_off_loop(first, first_args, second, second_args)
+        try:
+            count = len(conn.execute(first, first_args).fetchall())
+            if count:
+                conn.execute(second, second_args)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return count
+
+    async def _pair_off_loop(
+        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
+    ) -> int:
+        conn = self._fallback
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            count = len(list(await conn.execute_fetchall(first, first_args)))
+            if count:
+                await conn.execute(second, second_args)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return count
+
     async def checkpoint(self) -> None:
         await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
@@ -112,6 +153,15 @@ class _Postgres:
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
         row = await self._pool.fetchrow(sql, *args)
         return tuple(row) if row is not None else None
+
+    async def execute_pair(
+        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
+    ) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            count = len(await conn.fetch(first, *first_args))
+            if count:
+                await conn.execute(second, *second_args)
+        return count
 
     async def checkpoint(self) -> None:
         """PostgreSQL manages its own WAL."""
@@ -154,6 +204,16 @@ def _find_stmt() -> Select[Any]:
     )
 
 
+def _insert_ignoring_duplicates(dialect: Dialect) -> ClauseElement:
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(webhook_deliveries).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(webhook_deliveries).on_conflict_do_nothing()
+
+
 class HotPath:
     def __init__(self, driver: _Driver, dialect: Dialect) -> None:
         self._driver = driver
@@ -162,6 +222,7 @@ class HotPath:
         self._get = _Compiled(select(tasks).where(tasks.c.id == bindparam("id")), dialect)
         self._find = _Compiled(_find_stmt(), dialect)
         self._updates: dict[tuple[str, ...], _Compiled] = {}
+        self._event = _Compiled(_insert_ignoring_duplicates(dialect), dialect)
 
     @classmethod
     async def open(cls, engine: AsyncEngine, pool_size: int = 10) -> HotPath:
@@ -190,8 +251,16 @@ class HotPath:
         params = {"user_id": user_id, "ident": ident, "hidden": hidden}
         return await self._driver.fetchone(self._find.sql, self._find.args(params))
 
-    async def transition(self, task_id: str, expected: str, values: Mapping[str, Any]) -> bool:
-        """``UPDATE tasks SET … WHERE id = :id AND status = :expected``; True when it matched."""
+    async def transition(
+        self,
+        task_id: str,
+        expected: str,
+        values: Mapping[str, Any],
+        event: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """``UPDATE tasks SET … WHERE id = :id AND status = :expected``; True when it matched.
+        With ``event``, the webhook delivery row is inserted in the same transaction, only if the update
+        matched, and a second event for the same (task, status) is ignored."""
         key = tuple(sorted(values))
         compiled = self._updates.get(key)
         if compiled is None:
@@ -205,4 +274,9 @@ class HotPath:
         params = {f"v_{k}": v for k, v in values.items()}
         params["w_id"] = task_id
         params["w_status"] = expected
-        return await self._driver.execute(compiled.sql, compiled.args(params)) == 1
+        if event is None:
+            return await self._driver.execute(compiled.sql, compiled.args(params)) == 1
+        matched = await self._driver.execute_pair(
+            compiled.sql, compiled.args(params), self._event.sql, self._event.args(event)
+        )
+        return matched == 1

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.task import ACTIVE, TaskStatus
 from .hotpath import TASK_COLUMNS, HotPath, UniqueViolation
-from .tables import tasks
+from .tables import tasks, webhook_deliveries
 
 
 class DuplicateExternalId(Exception):
@@ -162,13 +162,23 @@ class TaskStore:
         async with self._engine.connect() as conn:
             return [_record(r) for r in (await conn.execute(stmt)).all()]
 
-    async def transition(self, task_id: str, expected: TaskStatus, **values: Any) -> bool:
-        """Compare-and-set: apply ``values`` only if the task is still in ``expected``."""
+    async def transition(
+        self, task_id: str, expected: TaskStatus, *, event: dict[str, Any] | None = None, **values: Any
+    ) -> bool:
+        """Compare-and-set: apply ``values`` only if the task is still in ``expected``; with ``event``,
+        record the webhook delivery for this change in the same transaction (once per task and status)."""
         if self._hot is not None:
-            return await self._hot.transition(task_id, expected.value, values)
+            return await self._hot.transition(task_id, expected.value, values, event)
         stmt = update(tasks).where(tasks.c.id == task_id, tasks.c.status == expected.value).values(**values)
         async with self._engine.begin() as conn:
             res = await conn.execute(stmt)
+            if res.rowcount == 1 and event is not None:
+                dup = select(webhook_deliveries.c.id).where(
+                    webhook_deliveries.c.task_id == event["task_id"],
+                    webhook_deliveries.c.task_status == event["task_status"],
+                )
+                if (await conn.execute(dup)).first() is None:
+                    await conn.execute(webhook_deliveries.insert().values(**event))
         return res.rowcount == 1
 
     async def due(self, now_ms: int, limit: int) -> list[TaskRecord]:

@@ -1,0 +1,58 @@
+"""Every task status change goes through ``move``: one compare-and-set that also records, in the same
+transaction, the outbound webhook event the change causes (when the task has a ``callback_url``).
+
+So an event is never lost (it commits with the change) nor doubled (one per task and status, and only the
+writer whose compare-and-set matched records it). Delivery happens later, in worker/webhooks.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Any
+
+import orjson
+
+from ..domain.task import TaskStatus, wire_status
+from ..storage.tasks import TaskRecord
+from .gateway import Gateway
+from .wire import task_object
+
+# Statuses a client hears about. ``queued`` is ours alone and ``rejected`` tasks were never the client's.
+_ANNOUNCED = frozenset({TaskStatus.SUBMITTED, TaskStatus.PROCESSING, TaskStatus.SUCCEED, TaskStatus.FAILED})
+
+
+def new_event_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+def callback_body(t: TaskRecord) -> bytes:
+    """Kling's legacy callback: the bare task object (no envelope), our ids, the client's external id."""
+    return orjson.dumps(task_object(t))
+
+
+async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) -> bool:
+    """CAS ``t`` from ``expected`` with ``values``; True when this call made the change."""
+    event = None
+    new = values.get("status")
+    if t.callback_url and new is not None and new != expected.value and TaskStatus(new) in _ANNOUNCED:
+        after = dataclasses.replace(t, **values)
+        now = gw.now_ms()
+        event = {
+            "id": new_event_id(),
+            "task_id": t.id,
+            "user_id": t.user_id,
+            "task_status": wire_status(TaskStatus(new)),
+            "url": t.callback_url,
+            "payload": callback_body(after).decode(),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "last_status_code": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+            "delivered_at": None,
+        }
+    return await gw.tasks.transition(t.id, expected, event=event, **values)
