@@ -69,8 +69,53 @@ class Settings(BaseSettings):
     refresh_batch: int = Field(200, ge=1)
     first_poll_seconds: float = Field(2.0, ge=0.05)
     max_poll_seconds: float = Field(30.0, gt=0)
+    poll_jitter: float = Field(0.1, ge=0, le=1, description="± fraction of each poll delay, spreads load")
+    poll_concurrency_per_account: int = Field(8, ge=1, description="in-flight upstream reads per account")
+    lease_seconds: float = Field(30.0, gt=0, description="how long a poller holds a task it is reading")
+    task_timeout_seconds: float = Field(
+        86_400.0, gt=0, description="a task with no terminal state after this long becomes failed"
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="Where Kling can reach this gateway; enables inbound Kling callbacks and mirror URLs",
+    )
+    upstream_webhook_secret: SecretStr | None = Field(
+        None, description="Kling console's webhook secret (whsec_…) to verify inbound callback signatures"
+    )
 
-    @field_validator("kling_access_key", "kling_secret_key", "kling_api_key", "master_key", mode="before")
+    # --- outbound webhooks to the client's callback_url
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_max_age_seconds: float = Field(86_400.0, gt=0, description="retry a delivery for this long")
+    webhook_concurrency: int = Field(16, ge=1)
+    outbound_allow: str = Field(
+        "",
+        description="Comma-separated hosts/CIDRs outbound calls may reach even if private "
+        "(e.g. 127.0.0.1,10.0.0.0/8); everything private is refused otherwise",
+    )
+
+    # --- result mirroring
+    mirror_enabled: bool = False
+    mirror_dir: Path = Path("./kling-gateway-media")
+    mirror_max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    mirror_timeout_seconds: float = Field(300.0, gt=0)
+    mirror_retention_days: float = Field(30.0, gt=0)
+    mirror_url_ttl_seconds: int = Field(86_400, ge=60)
+
+    # --- operators
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for /admin/v1 (unset: admin API off)"
+    )
+
+    @field_validator(
+        "kling_access_key",
+        "kling_secret_key",
+        "kling_api_key",
+        "master_key",
+        "admin_token",
+        "upstream_webhook_secret",
+        "public_base_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, v: object) -> object:
         """``KGW_KLING_API_KEY=`` in a .env template means "not set", not "an empty key"."""
@@ -111,6 +156,17 @@ class Settings(BaseSettings):
                 "KGW_UPSTREAM=kling needs KGW_KLING_ACCESS_KEY + KGW_KLING_SECRET_KEY or KGW_KLING_API_KEY"
             )
         return self
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_base(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("KGW_PUBLIC_BASE_URL must start with http:// or https://")
+        return v.rstrip("/") if v else v
+
+    @property
+    def outbound_allow_list(self) -> list[str]:
+        return [item.strip() for item in self.outbound_allow.split(",") if item.strip()]
 
     @property
     def has_kling_credentials(self) -> bool:

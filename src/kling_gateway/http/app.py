@@ -19,7 +19,7 @@ from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.poller import Poller
 from . import envelope
-from .routes import health, kling
+from .routes import admin, health, kling
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
@@ -77,4 +77,5 @@ def create_app(
     app.add_exception_handler(Exception, envelope.on_unexpected)
     app.include_router(kling.router(holder.get))
     app.include_router(health.router(holder.get))
+    app.include_router(admin.router(holder.get))
     return app
