@@ -109,6 +109,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "max_poll_seconds": 2.0,
         "upstream_read_timeout": 0.5,
         "key_cache_seconds": 0.0,
+        "poll_jitter": 0.0,  # deterministic schedules; jitter has its own tests
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     refresh_batch: int = Field(200, ge=1)
     first_poll_seconds: float = Field(2.0, ge=0.05)
     max_poll_seconds: float = Field(30.0, gt=0)
+    poll_render_scale: float | None = Field(
+        None,
+        ge=0,
+        description="first look at a task after scale × its expected render seconds (at least "
+        "first_poll_seconds); default 12 against Kling, 0 against the simulator",
+    )
     poll_jitter: float = Field(0.1, ge=0, le=1, description="± fraction of each poll delay, spreads load")
     poll_concurrency_per_account: int = Field(8, ge=1, description="in-flight upstream reads per account")
     lease_seconds: float = Field(30.0, gt=0, description="how long a poller holds a task it is reading")
@@ -163,6 +169,12 @@ class Settings(BaseSettings):
         if v is not None and not v.startswith(("http://", "https://")):
             raise ValueError("KGW_PUBLIC_BASE_URL must start with http:// or https://")
         return v.rstrip("/") if v else v
+
+    @property
+    def render_scale(self) -> float:
+        if self.poll_render_scale is not None:
+            return self.poll_render_scale
+        return 0.0 if self.use_simulator else 12.0
 
     @property
     def outbound_allow_list(self) -> list[str]:

@@ -163,18 +163,18 @@ async def test_run_refreshes_tasks_until_stopped(env: Env) -> None:
 
 
 class FlakyDue:
-    """Wraps the real TaskStore; ``due`` fails the first ``failures`` times (e.g. the DB blipped)."""
+    """Wraps the real TaskStore; ``claim_due`` fails the first ``failures`` times (e.g. the DB blipped)."""
 
     def __init__(self, inner: Any, failures: int) -> None:
         self._inner = inner
         self.failures = failures
         self.calls = 0
 
-    async def due(self, now_ms: int, limit: int) -> list[TaskRecord]:
+    async def claim_due(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
         self.calls += 1
         if self.calls <= self.failures:
             raise ConnectionError("database went away")
-        result: list[TaskRecord] = await self._inner.due(now_ms, limit)
+        result: list[TaskRecord] = await self._inner.claim_due(now_ms, limit, owner, lease_ms)
         return result
 
     def __getattr__(self, name: str) -> Any:

@@ -7,6 +7,7 @@ Nothing here is global: ``serve``, the CLI and each test build their own ``Gatew
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class Gateway:
     clock: Callable[[], float] = time.time
     hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
+    rng: random.Random = field(default_factory=random.Random)
     _clients: dict[int, Upstream] = field(default_factory=dict)
 
     def now_ms(self) -> int:

@@ -1,9 +1,12 @@
-"""Bring one unfinished task up to date with upstream (the refresher's unit of work).
+"""Bring one unfinished task up to date with upstream (the refresher's and the callback's unit of work).
 
 Two cases: a row that never got an upstream id (its create outcome is unknown) is reconciled by asking
 upstream for our public id, sent as ``external_task_id``; a row with an upstream id is read and moved
 forward. Every write is a compare-and-set from the status we read, so a racing callback, worker or node
-wins cleanly and nothing moves backwards.
+wins cleanly and nothing moves backwards. Every write also releases the poller's lease.
+
+A task that has not finished ``task_timeout_seconds`` after creation gets one last read; if upstream still
+has no answer it becomes ``failed`` through the same compare-and-set path (and the same webhook event).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ..domain.schedule import next_poll_delay
+from ..domain.schedule import next_poll_delay, with_jitter
 from ..domain.task import TERMINAL, TaskStatus, can_move, from_upstream
 from ..storage.tasks import TaskRecord
 from ..upstream.client import UpstreamError, UpstreamTask
@@ -27,22 +30,49 @@ log = logging.getLogger("kling_gateway.refresh")
 # Refusals that say "not now" rather than "never": an accepted task waits and tries again.
 TRANSIENT_CODES = frozenset({1302, 1303, 5001})
 MAX_RESUBMIT_ATTEMPTS = 30
+_RELEASE = {"lease_until": None, "lease_owner": None}
 
 
 async def refresh_task(gw: Gateway, t: TaskRecord) -> None:
     upstream = gw.upstream_for(t.upstream_account_id)
+    timed_out = gw.now_ms() - t.created_at >= gw.settings.task_timeout_seconds * 1000
     try:
         if t.upstream_task_id is None:
             found = await upstream.client.find_by_external_id(t.id)
             if found is None:
+                if timed_out:
+                    await _time_out(gw, t)
+                    return
                 await _resubmit(gw, t)
                 return
-            await apply(gw, t, found)
+            moved = await apply(gw, t, found)
         else:
-            await apply(gw, t, await upstream.client.get(t.upstream_task_id))
+            moved = await apply(gw, t, await upstream.client.get(t.upstream_task_id))
     except UpstreamError as exc:
         log.info("refresh of task %s failed upstream (%s); retrying later", t.id, exc.code)
+        if timed_out:
+            await _time_out(gw, t)
+            return
         await _reschedule(gw, t)
+        return
+    if timed_out and not moved:
+        fresh = await gw.tasks.get(t.id)
+        if fresh is not None and fresh.task_status not in TERMINAL:
+            await _time_out(gw, fresh)
+
+
+async def _time_out(gw: Gateway, t: TaskRecord) -> None:
+    hours = gw.settings.task_timeout_seconds / 3600
+    await move(
+        gw,
+        t,
+        TaskStatus(t.status),
+        status=TaskStatus.FAILED.value,
+        status_msg=f"task did not finish within {hours:g} h; the gateway stopped waiting for it",
+        next_poll_at=None,
+        updated_at=gw.now_ms(),
+        **_RELEASE,
+    )
 
 
 async def _resubmit(gw: Gateway, t: TaskRecord) -> None:
@@ -60,6 +90,7 @@ async def _resubmit(gw: Gateway, t: TaskRecord) -> None:
             status_msg=f"upstream refused the task ({exc.code}): {exc.message}",
             next_poll_at=None,
             updated_at=gw.now_ms(),
+            **_RELEASE,
         )
 
 
@@ -69,7 +100,7 @@ async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask) -> bool:
     new = from_upstream(ut.status)
     now = gw.now_ms()
     attempts = t.poll_attempts + 1
-    values: dict[str, Any] = {"poll_attempts": attempts}
+    values: dict[str, Any] = {"poll_attempts": attempts, **_RELEASE}
     if t.upstream_task_id is None:
         values["upstream_task_id"] = ut.task_id
     if new is None or not can_move(current, new):
@@ -94,4 +125,5 @@ async def _reschedule(gw: Gateway, t: TaskRecord) -> None:
 
 def _delay_ms(gw: Gateway, attempts: int) -> int:
     s = gw.settings
-    return int(next_poll_delay(attempts, first=s.first_poll_seconds, cap=s.max_poll_seconds) * 1000)
+    delay = next_poll_delay(attempts, first=s.first_poll_seconds, cap=s.max_poll_seconds)
+    return int(with_jitter(delay, s.poll_jitter, gw.rng) * 1000)

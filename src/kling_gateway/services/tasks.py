@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from ..domain.request import Text2VideoRequest, extract_model_name, validate_text2video
+from ..domain.schedule import first_poll_delay
 from ..domain.task import TaskStatus, from_upstream
 from ..errors import BadRequest, InvalidParameter, NotFound
 from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, TaskRecord
@@ -162,13 +163,24 @@ async def _mark_submitted(
     status = from_upstream(ut.status) or TaskStatus.SUBMITTED
     if status not in (TaskStatus.SUBMITTED, TaskStatus.PROCESSING):
         status = TaskStatus.SUBMITTED  # a terminal state is applied by the refresher, with its result
-    next_poll = now + int(gw.settings.first_poll_seconds * 1000)
+    s = gw.settings
+    first = first_poll_delay(
+        record.duration,
+        record.mode,
+        scale=s.render_scale,
+        floor=s.first_poll_seconds,
+        rng=gw.rng,
+        jitter=s.poll_jitter,
+    )
+    next_poll = now + int(first * 1000)
     changes = {
         "status": status.value,
         "upstream_task_id": ut.task_id,
         "upstream_account_id": upstream.account_id,
         "updated_at": now,
         "next_poll_at": next_poll,
+        "lease_until": None,  # the refresher may be the caller (resubmit): let the task be claimed again
+        "lease_owner": None,
     }
     if await move(gw, record, TaskStatus.QUEUED, **changes):
         record.status = status.value
@@ -182,7 +194,9 @@ async def _mark_submitted(
 async def _accept_unconfirmed(gw: Gateway, record: TaskRecord) -> TaskRecord:
     """Upstream's state is unknown: answer 200 with our id, let the refresher settle it soon."""
     soon = gw.now_ms() + 1000
-    await gw.tasks.transition(record.id, TaskStatus.QUEUED, next_poll_at=soon)
+    await gw.tasks.transition(
+        record.id, TaskStatus.QUEUED, next_poll_at=soon, lease_until=None, lease_owner=None
+    )
     record.next_poll_at = soon
     return record
 

@@ -191,5 +191,41 @@ class TaskStore:
         async with self._engine.connect() as conn:
             return [_record(r) for r in (await conn.execute(stmt)).all()]
 
+    async def claim_due(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
+        """Take up to ``limit`` due tasks under a lease, so no other worker or node reads them meanwhile.
+
+        One ``UPDATE … WHERE id IN (due and unleased) RETURNING``: on PostgreSQL the inner select takes
+        ``FOR UPDATE SKIP LOCKED`` (concurrent claimers pass over each other's rows instead of waiting); on
+        SQLite the statement runs under the database write lock, so it is a compare-and-set by itself.
+        """
+        due = (
+            select(tasks.c.id)
+            .where(
+                tasks.c.next_poll_at <= now_ms,
+                tasks.c.status.in_(_ACTIVE),
+                or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now_ms),
+            )
+            .order_by(tasks.c.next_poll_at)
+            .limit(limit)
+        )
+        if self._engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            update(tasks)
+            .where(tasks.c.id.in_(due.scalar_subquery()))
+            .values(lease_until=now_ms + lease_ms, lease_owner=owner)
+            .returning(*tasks.c)
+        )
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return sorted((_record(r) for r in rows), key=lambda t: t.next_poll_at or 0)
+
     async def reschedule(self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int) -> bool:
-        return await self.transition(task_id, expected, next_poll_at=next_poll_at, poll_attempts=attempts)
+        return await self.transition(
+            task_id,
+            expected,
+            next_poll_at=next_poll_at,
+            poll_attempts=attempts,
+            lease_until=None,
+            lease_owner=None,
+        )

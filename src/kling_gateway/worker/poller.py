@@ -1,9 +1,11 @@
 """The refresher: moves every unfinished task to its terminal state on its own.
 
-``run_once()`` makes one pass over due tasks and returns how many it looked at, so tests drive it
-deterministically; ``run()`` loops until stopped, sleeping only when a pass found less than a full batch.
-Semantics are at-least-once: a task may be read twice by two nodes, but each state change is a
-compare-and-set, so it is applied once.
+``run_once()`` claims the due tasks under a lease (storage ``claim_due``: ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, a compare-and-set on SQLite), reads them upstream with at most
+``poll_concurrency_per_account`` reads in flight per upstream account, and returns how many it claimed, so
+tests drive it deterministically; ``run()`` loops until stopped, sleeping only when a pass found less than
+a full batch. Several workers or nodes can run side by side: a leased task is skipped by the others, a
+crashed worker's lease simply expires, and each state change is a compare-and-set, applied once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 
 from ..domain.schedule import next_poll_delay
 from ..domain.task import TaskStatus
@@ -23,19 +28,35 @@ log = logging.getLogger("kling_gateway.poller")
 CATALOG_RELOAD_SECONDS = 5.0
 
 
+def worker_id() -> str:
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Poller:
-    def __init__(self, gw: Gateway, *, concurrency: int = 16) -> None:
+    def __init__(self, gw: Gateway, *, owner: str | None = None) -> None:
         self.gw = gw
-        self._sem = asyncio.Semaphore(concurrency)
+        self.owner = owner or worker_id()
+        self._per_account: dict[int | None, asyncio.Semaphore] = {}
+
+    def _slots(self, account_id: int | None) -> asyncio.Semaphore:
+        sem = self._per_account.get(account_id)
+        if sem is None:
+            sem = self._per_account[account_id] = asyncio.Semaphore(
+                self.gw.settings.poll_concurrency_per_account
+            )
+        return sem
 
     async def run_once(self) -> int:
-        due = await self.gw.tasks.due(self.gw.now_ms(), self.gw.settings.refresh_batch)
-        if due:
-            await asyncio.gather(*(self._one(t) for t in due))
-        return len(due)
+        s = self.gw.settings
+        claimed = await self.gw.tasks.claim_due(
+            self.gw.now_ms(), s.refresh_batch, self.owner, int(s.lease_seconds * 1000)
+        )
+        if claimed:
+            await asyncio.gather(*(self._one(t) for t in claimed))
+        return len(claimed)
 
     async def _one(self, t: TaskRecord) -> None:
-        async with self._sem:
+        async with self._slots(t.upstream_account_id):
             try:
                 await refresh_task(self.gw, t)
             except Exception:  # one bad task must not stop the pass, nor stay first in line
