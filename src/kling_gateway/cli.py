@@ -112,6 +112,32 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Run the background workers alone (task refresher, webhook delivery, mirroring), no HTTP.
+
+    Start as many as you like against one database: leases keep them from doing the same work twice."""
+    import signal
+
+    from .worker.runner import run_all
+
+    settings = _settings()
+
+    async def main() -> None:
+        gw = await build_gateway(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo("kling-gateway worker running (Ctrl-C to stop)")
+        try:
+            await run_all(gw, stop)
+        finally:
+            await gw.aclose()
+
+    asyncio.run(main())
+
+
+@app.command()
 def simulator(
     host: str = "127.0.0.1",
     port: int = 8001,

@@ -17,9 +17,9 @@ from .. import __version__
 from ..errors import KlingError
 from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
-from ..worker.poller import Poller
+from ..worker.runner import run_all
 from . import envelope
-from .routes import admin, health, kling
+from .routes import admin, callbacks, health, kling
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
@@ -53,7 +53,7 @@ def create_app(
         holder.gw = gw
         app.state.gateway = gw
         stop = asyncio.Event()
-        poller_task = asyncio.create_task(Poller(gw).run(stop)) if run_poller else None
+        poller_task = asyncio.create_task(run_all(gw, stop)) if run_poller else None
         try:
             yield
         finally:
@@ -78,4 +78,5 @@ def create_app(
     app.include_router(kling.router(holder.get))
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))
+    app.include_router(callbacks.router(holder.get))
     return app

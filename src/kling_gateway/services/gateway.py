@@ -6,6 +6,8 @@ Nothing here is global: ``serve``, the CLI and each test build their own ``Gatew
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 import time
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..crypto import SecretBox, secret_box
+from ..crypto import SecretBox, load_master_key, secret_box
 from ..domain.ids import IdMinter
 from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
 from ..errors import ConfigError
@@ -31,6 +33,7 @@ from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
 from .catalog import Catalog
 
+_CALLBACK_LABEL = b"kling-gateway inbound callback token v1"
 SIMULATOR_ACCOUNT = "simulator"
 DEFAULT_ACCOUNT = "default"
 SIMULATOR_ACCESS_KEY = "sim-ak"
@@ -71,6 +74,7 @@ class Gateway:
     hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
     rng: random.Random = field(default_factory=random.Random)
+    callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
     _clients: dict[int, Upstream] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -191,6 +195,7 @@ async def build_gateway(
             catalog=Catalog(load_capabilities(settings)),
             http=make_transport(settings, transport),
             clock=clock,
+            callback_key=hmac.new(load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256).digest(),
         )
     except BaseException:  # a half-built gateway must not leave connections open
         if hot is not None:

@@ -23,6 +23,7 @@ from ..upstream.client import Outcome, UpstreamError, UpstreamTask
 from .auth import Principal
 from .errors_map import client_error
 from .gateway import Gateway, Upstream
+from .inbound import callback_url as inbound_callback_url
 from .transitions import move
 from .wire import created_object, task_object
 
@@ -74,7 +75,7 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
     record = await _insert(gw, principal, req, upstream)
     if record.status != TaskStatus.QUEUED or record.upstream_task_id is not None:
         return created_object(record)  # idempotent retry of an existing task
-    return created_object(await _submit(gw, record, upstream, orjson.loads(record.request_json)))
+    return created_object(await _submit(gw, record, upstream, _upstream_body(gw, record)))
 
 
 async def _insert(
@@ -125,6 +126,16 @@ async def _insert(
                 "different body; use a new external_task_id"
             ) from None
     raise InvalidParameter("task id space busy; retry")  # pragma: no cover - 5 collisions in one ms
+
+
+def _upstream_body(gw: Gateway, record: TaskRecord) -> dict[str, Any]:
+    """What goes upstream: the stored body plus, when Kling can reach us, this task's own callback URL
+    (never the client's: their callback_url is delivered by us, signed, with our ids)."""
+    body: dict[str, Any] = orjson.loads(record.request_json)
+    url = inbound_callback_url(gw, record.id)
+    if url is not None:
+        body["callback_url"] = url
+    return body
 
 
 async def _submit(
@@ -219,7 +230,7 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     """The refresher's path for an accepted, queued row that upstream confirmed absent (or never saw).
     Raises ``UpstreamError`` when upstream refuses; the refresher decides between retrying and failing."""
     upstream = gw.upstream_for(record.upstream_account_id)
-    return await _submit(gw, record, upstream, orjson.loads(record.request_json), accepted=True)
+    return await _submit(gw, record, upstream, _upstream_body(gw, record), accepted=True)
 
 
 async def get(gw: Gateway, principal: Principal, ident: str) -> dict[str, Any]:
