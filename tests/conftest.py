@@ -110,6 +110,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: 
         "upstream_read_timeout": 0.5,
         "key_cache_seconds": 0.0,
         "poll_jitter": 0.0,  # deterministic schedules; jitter has its own tests
+        "outbound_allow": "127.0.0.1",  # test receivers listen on loopback
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -21,6 +21,7 @@ from ..crypto import SecretBox, load_master_key, secret_box
 from ..domain.ids import IdMinter
 from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
 from ..errors import ConfigError
+from ..netguard import UrlGuard
 from ..settings import Settings
 from ..storage import db
 from ..storage.accounts import AccountStore
@@ -75,6 +76,7 @@ class Gateway:
     ids: IdMinter = field(default_factory=IdMinter)
     rng: random.Random = field(default_factory=random.Random)
     callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
+    guard: UrlGuard = field(default_factory=UrlGuard)  # SSRF rules for every URL we post to or fetch
     _clients: dict[int, Upstream] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -196,6 +198,7 @@ async def build_gateway(
             http=make_transport(settings, transport),
             clock=clock,
             callback_key=hmac.new(load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256).digest(),
+            guard=UrlGuard.from_settings(settings),
         )
     except BaseException:  # a half-built gateway must not leave connections open
         if hot is not None:

@@ -18,6 +18,7 @@ from ..domain.request import Text2VideoRequest, extract_model_name, validate_tex
 from ..domain.schedule import first_poll_delay
 from ..domain.task import TaskStatus, from_upstream
 from ..errors import BadRequest, InvalidParameter, NotFound
+from ..netguard import UrlRefused
 from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, TaskRecord
 from ..upstream.client import Outcome, UpstreamError, UpstreamTask
 from .auth import Principal
@@ -54,13 +55,19 @@ def validate(gw: Gateway, principal: Principal, body: Any) -> Text2VideoRequest:
             f"model_name: unknown model {public!r} (available: {', '.join(gw.catalog.public_names())})"
         )
     upstream_model, caps = resolved
-    return validate_text2video(
+    req = validate_text2video(
         body,
         caps=caps,
         upstream_model=upstream_model,
         strict=gw.settings.strict_fields,
         max_external_id_len=gw.settings.max_external_task_id_len,
     )
+    if req.callback_url is not None:
+        try:  # syntax and literal addresses only: no DNS on the request path (delivery re-checks)
+            gw.guard.check_syntax(req.callback_url, "callback_url")
+        except UrlRefused as exc:
+            raise InvalidParameter(exc.reason) from None
+    return req
 
 
 def _fingerprint(req: Text2VideoRequest) -> str:
