@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from .cli_webhooks import webhooks_app
 from .errors import ConfigError
 from .services import admin
 from .services.gateway import Gateway, build_gateway
@@ -29,6 +30,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 for sub, name in ((users_app, "users"), (keys_app, "keys"), (models_app, "models"), (tasks_app, "tasks")):
     app.add_typer(sub, name=name)
 app.add_typer(db_app, name="db")
+app.add_typer(webhooks_app, name="webhooks")
 
 T = TypeVar("T")
 
@@ -310,6 +312,7 @@ def tasks_show(task_id: str) -> None:
         ("duration", t.duration),
         ("callback url", t.callback_url),
         ("result", t.result_json),
+        ("origin result", t.origin_result_json),
         ("units", t.unit_deduction),
         ("created", _ms(t.created_at)),
         ("updated", _ms(t.updated_at)),
@@ -317,6 +320,25 @@ def tasks_show(task_id: str) -> None:
         ("polls", t.poll_attempts),
     ):
         typer.echo(f"{field:>18}: {'' if value is None else value}")
+
+
+mirror_app = typer.Typer(help="Result mirroring.", no_args_is_help=True)
+app.add_typer(mirror_app, name="mirror")
+
+
+@mirror_app.command("sweep")
+def mirror_sweep() -> None:
+    """Delete mirrored videos older than KGW_MIRROR_RETENTION_DAYS now (the worker does it hourly)."""
+    from .mirror.service import build_mirror, sweep
+
+    async def work(gw: Gateway) -> int:
+        mirror = build_mirror(gw.settings)
+        try:
+            return await sweep(gw, mirror)
+        finally:
+            await mirror.aclose()
+
+    typer.echo(f"deleted {_run(work)} files")
 
 
 def main() -> None:

@@ -18,10 +18,11 @@ def next_poll_delay(attempts: int, *, first: float, cap: float, factor: float = 
 
 
 def with_jitter(delay: float, jitter: float, rng: random.Random) -> float:
-    """Spread ±``jitter`` (a fraction) around ``delay`` so tasks created together are not read together."""
+    """Shorten ``delay`` by up to ``jitter`` (a fraction) so tasks created together are not read together.
+    Only ever shorter: the configured interval stays a true upper bound on how stale a task can get."""
     if jitter <= 0:
         return delay
-    return max(0.0, delay * (1.0 + rng.uniform(-jitter, jitter)))
+    return max(0.0, delay * (1.0 - rng.uniform(0.0, jitter)))
 
 
 def expected_render_seconds(duration: int, mode: str) -> float:

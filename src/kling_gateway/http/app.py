@@ -15,11 +15,12 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import KlingError
+from ..mirror.service import Mirror, build_mirror
 from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
 from . import envelope
-from .routes import admin, callbacks, health, kling
+from .routes import admin, callbacks, health, kling, results, webhooks
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
@@ -31,11 +32,17 @@ Every answer is Kling's envelope `{code, message, request_id, data}`; task ids a
 
 class _Holder:
     gw: Gateway | None = None
+    mirror: Mirror | None = None
 
     def get(self) -> Gateway:
         if self.gw is None:
             raise KlingError("gateway is starting", code=5001)
         return self.gw
+
+    def get_mirror(self) -> Mirror:
+        if self.mirror is None:
+            raise KlingError("gateway is starting", code=5001)
+        return self.mirror
 
 
 def create_app(
@@ -52,14 +59,16 @@ def create_app(
         gw = await build_gateway(settings, transport=transport, clock=clock)
         holder.gw = gw
         app.state.gateway = gw
+        mirror = holder.mirror = build_mirror(settings)
         stop = asyncio.Event()
-        poller_task = asyncio.create_task(run_all(gw, stop)) if run_poller else None
+        poller_task = asyncio.create_task(run_all(gw, stop, mirror)) if run_poller else None
         try:
             yield
         finally:
             stop.set()
             if poller_task is not None:
                 await poller_task
+            await mirror.aclose()
             await gw.aclose()
 
     app = FastAPI(
@@ -79,4 +88,6 @@ def create_app(
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))
     app.include_router(callbacks.router(holder.get))
+    app.include_router(webhooks.router(holder.get))
+    app.include_router(results.router(holder.get, holder.get_mirror))
     return app

@@ -18,6 +18,7 @@ from ..domain.request import Text2VideoRequest, extract_model_name, validate_tex
 from ..domain.schedule import first_poll_delay
 from ..domain.task import TaskStatus, from_upstream
 from ..errors import BadRequest, InvalidParameter, NotFound
+from ..mirror.service import public_videos
 from ..netguard import UrlRefused
 from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, TaskRecord
 from ..upstream.client import Outcome, UpstreamError, UpstreamTask
@@ -240,11 +241,11 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     return await _submit(gw, record, upstream, _upstream_body(gw, record), accepted=True)
 
 
-async def get(gw: Gateway, principal: Principal, ident: str) -> dict[str, Any]:
+async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:
     record = await gw.tasks.find_for_user(principal.user_id, ident)
     if record is None:
         raise NotFound(f"task {ident!r} does not exist")
-    return task_object(record)
+    return task_object(record, public_videos(gw, record, base_url))
 
 
 def _page_param(raw: str | None, name: str, default: int, maximum: int) -> int:
@@ -260,9 +261,13 @@ def _page_param(raw: str | None, name: str, default: int, maximum: int) -> int:
 
 
 async def list_page(
-    gw: Gateway, principal: Principal, page_num: str | None, page_size: str | None
+    gw: Gateway,
+    principal: Principal,
+    page_num: str | None,
+    page_size: str | None,
+    base_url: str | None = None,
 ) -> list[dict[str, Any]]:
     num = _page_param(page_num, "pageNum", 1, PAGE_NUM_MAX)
     size = _page_param(page_size, "pageSize", 30, PAGE_SIZE_MAX)
     records = await gw.tasks.list_for_user(principal.user_id, (num - 1) * size, size)
-    return [task_object(r) for r in records]
+    return [task_object(r, public_videos(gw, r, base_url)) for r in records]

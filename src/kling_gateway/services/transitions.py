@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from ..domain.task import TaskStatus, wire_status
+from ..mirror.service import public_videos
 from ..storage.tasks import TaskRecord
 from .gateway import Gateway
 from .wire import task_object
@@ -26,9 +27,9 @@ def new_event_id() -> str:
     return "msg_" + secrets.token_hex(12)
 
 
-def callback_body(t: TaskRecord) -> bytes:
+def callback_body(t: TaskRecord, gw: Gateway | None = None) -> bytes:
     """Kling's legacy callback: the bare task object (no envelope), our ids, the client's external id."""
-    return orjson.dumps(task_object(t))
+    return orjson.dumps(task_object(t, public_videos(gw, t, None) if gw is not None else None))
 
 
 async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) -> bool:
@@ -44,7 +45,7 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
             "user_id": t.user_id,
             "task_status": wire_status(TaskStatus(new)),
             "url": t.callback_url,
-            "payload": callback_body(after).decode(),
+            "payload": callback_body(after, gw).decode(),
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,

@@ -11,7 +11,8 @@ from ..domain.task import TaskStatus, wire_status
 from ..storage.tasks import TaskRecord
 
 
-def task_object(t: TaskRecord) -> dict[str, Any]:
+def task_object(t: TaskRecord, videos: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``videos``: the result as the client must see it (mirror links); default: ``result_json`` as stored."""
     status = TaskStatus(t.status)
     obj: dict[str, Any] = {
         "task_id": t.id,
@@ -23,7 +24,7 @@ def task_object(t: TaskRecord) -> dict[str, Any]:
         "watermark_info": {"enabled": t.watermark},
     }
     if status is TaskStatus.SUCCEED and t.result_json:
-        obj["task_result"] = {"videos": orjson.loads(t.result_json)}
+        obj["task_result"] = {"videos": videos if videos is not None else orjson.loads(t.result_json)}
     if t.unit_deduction is not None:
         obj["final_unit_deduction"] = t.unit_deduction
     return obj

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -119,6 +120,14 @@ tasks = Table(
     Index("ix_tasks_user_id_id", "user_id", "id"),
     Index("ix_tasks_next_poll_at", "next_poll_at"),
     Index("ix_tasks_upstream", "upstream_account_id", "upstream_task_id"),
+    # The mirror worker's queue: succeeded tasks not mirrored yet (mirror/rows.py). Partial, so it holds
+    # only the few rows in flight instead of every succeeded task.
+    Index(
+        "ix_tasks_mirror_pending",
+        "id",
+        sqlite_where=text("status = 'succeed' AND origin_result_json IS NULL"),
+        postgresql_where=text("status = 'succeed' AND origin_result_json IS NULL"),
+    ),
 )
 
 # Outbound webhooks: one row per (task, status) event, written in the same transaction as the status change

@@ -6,15 +6,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from ..mirror.service import Mirror, build_mirror
 from ..services.gateway import Gateway
+from .mirror import MirrorWorker
 from .poller import Poller
+from .webhooks import WebhookWorker
 
 WorkerLoop = Callable[[asyncio.Event], Awaitable[None]]
 
 
-def loops(gw: Gateway) -> list[WorkerLoop]:
-    return [Poller(gw).run]
+def loops(gw: Gateway, mirror: Mirror) -> list[WorkerLoop]:
+    # The mirror worker always runs: with mirroring off it claims nothing but still applies retention.
+    return [Poller(gw).run, WebhookWorker(gw).run, MirrorWorker(gw, mirror).run]
 
 
-async def run_all(gw: Gateway, stop: asyncio.Event) -> None:
-    await asyncio.gather(*(loop(stop) for loop in loops(gw)))
+async def run_all(gw: Gateway, stop: asyncio.Event, mirror: Mirror | None = None) -> None:
+    """``mirror``: the one the HTTP app serves results with; built (and closed) here when not given."""
+    if mirror is None:
+        own = build_mirror(gw.settings)
+        try:
+            await run_all(gw, stop, own)
+        finally:
+            await own.aclose()
+        return
+    await asyncio.gather(*(loop(stop) for loop in loops(gw, mirror)))

@@ -30,14 +30,15 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         """One task by the gateway's task id or by your own external_task_id."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
-        return ok(request, await tasks.get(gw, principal, task_id))
+        return ok(request, await tasks.get(gw, principal, task_id, str(request.base_url)))
 
     async def list_tasks(request: Request) -> Response:
         """Your tasks, newest first. Query: pageNum 1–1000 (default 1), pageSize 1–500 (default 30)."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         q = request.query_params
-        return ok(request, await tasks.list_page(gw, principal, q.get("pageNum"), q.get("pageSize")))
+        base = str(request.base_url)
+        return ok(request, await tasks.list_page(gw, principal, q.get("pageNum"), q.get("pageSize"), base))
 
     for prefix in PREFIXES:
         documented = prefix == PREFIXES[0]
