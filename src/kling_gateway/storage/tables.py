@@ -40,6 +40,10 @@ users = Table(
     # Standard Webhooks secret ("whsec_…") signing this user's callbacks; Fernet-encrypted; readable and
     # rotatable by the user. NULL until first needed.
     Column("webhook_secret_enc", Text, nullable=True),
+    # Money, in micro-credits (1 credit = 1,000,000): integers are exact and compare in SQL, so "enough
+    # balance?" and the debit are one compare-and-set. Never below zero by construction.
+    Column("balance_micro", BigInteger, nullable=False, server_default="0"),
+    Column("price_multiplier", String(16), nullable=False, server_default="1"),
 )
 
 api_keys = Table(
@@ -59,6 +63,9 @@ api_keys = Table(
     Column("expires_at", BigInteger, nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
+    # Optional spending cap of this key, in micro-credits; spent_micro moves with the ledger.
+    Column("quota_micro", BigInteger, nullable=True),
+    Column("spent_micro", BigInteger, nullable=False, server_default="0"),
 )
 
 upstream_accounts = Table(
@@ -116,6 +123,9 @@ tasks = Table(
     Column("callback_token_hash", String(64), nullable=True),
     # Upstream's own result (original Kling URLs) when the public result points at our mirror; operators only.
     Column("origin_result_json", Text, nullable=True),
+    # What the task holds in reserve (worst case at submit) and what it finally cost, in micro-credits.
+    Column("reserved_micro", BigInteger, nullable=False, server_default="0"),
+    Column("charged_micro", BigInteger, nullable=True),
     UniqueConstraint("user_id", "external_task_id"),
     Index("ix_tasks_user_id_id", "user_id", "id"),
     Index("ix_tasks_next_poll_at", "next_poll_at"),
@@ -163,4 +173,37 @@ webhook_attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Column("latency_ms", Integer, nullable=False),
+)
+
+# Credits per second by (public model, mode, sound, voice control), exact decimal strings; "*" matches any
+# mode. Operator data (file + CLI).
+prices = Table(
+    "prices",
+    metadata,
+    Column("public_model", String(64), primary_key=True),
+    Column("mode", String(16), primary_key=True),
+    Column("sound", Boolean, primary_key=True),
+    Column("voice", Boolean, primary_key=True),
+    Column("credits_per_second", String(32), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Append-only money movements. A task has at most one "reserve" and one "close" (release or refund): the
+# unique key turns a replayed settle or refund into a no-op. Credits/debits by operators have no task.
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=True),
+    Column("task_id", String(24), ForeignKey("tasks.id"), nullable=True),
+    Column("kind", String(16), nullable=False),  # reserve | close | credit | debit
+    Column("reason", String(32), nullable=False),  # reserve | settle | refund | credit | debit
+    Column("amount_micro", BigInteger, nullable=False),  # signed: what it did to the balance
+    Column("charged_micro", BigInteger, nullable=True),  # on settle: the final price of the task
+    Column("public_model", String(64), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("task_id", "kind"),
+    Index("ix_ledger_entries_user_id_created_at", "user_id", "created_at"),
 )

@@ -52,6 +52,8 @@ class TaskRecord:
     lease_owner: str | None = None
     callback_token_hash: str | None = None
     origin_result_json: str | None = None
+    reserved_micro: int = 0
+    charged_micro: int | None = None
 
     @property
     def task_status(self) -> TaskStatus:
