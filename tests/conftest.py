@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from kling_gateway.http.app import create_app
-from kling_gateway.services import admin
+from kling_gateway.services import admin, money
 from kling_gateway.services.gateway import Gateway
 from kling_gateway.settings import Settings
 from kling_gateway.storage.db import make_engine
@@ -154,7 +154,8 @@ async def env(
         gw: Gateway = app.state.gateway
         keys = {}
         for user in ("alice", "bob"):
-            await admin.create_user(gw, user)
+            created = await admin.create_user(gw, user)
+            await money.adjust(gw, created.id, "1000000", debit=False, note="test funds")
             issued = await admin.create_key(gw, user)
             assert issued.api_key is not None
             keys[user] = issued.api_key

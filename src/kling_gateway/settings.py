@@ -107,6 +107,17 @@ class Settings(BaseSettings):
     mirror_retention_days: float = Field(30.0, gt=0)
     mirror_url_ttl_seconds: int = Field(86_400, ge=60)
 
+    # --- money
+    billing: bool = Field(True, description="reserve, settle and refund credits per task (off: no money)")
+    billing_policy: Literal["requested", "actual"] = Field(
+        "requested", description="bill the requested seconds, or the video's real duration rounded up"
+    )
+    prices_file: Path | None = Field(
+        None,
+        description="JSON prices ({model: {mode: {silent|sound|voice: credits per second}}}) loaded at start",
+    )
+    bootstrap_credits: str = Field("1000", description="credits given to the first-start user 'default'")
+
     # --- operators
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for /admin/v1 (unset: admin API off)"

@@ -14,7 +14,7 @@ import pytest
 import standardwebhooks
 
 from kling_gateway.http.app import create_app
-from kling_gateway.services import admin, inbound
+from kling_gateway.services import admin, inbound, money
 from kling_gateway.upstream.simulator import ManualClock, SimulatorConfig, create_simulator_app
 from tests.conftest import TEXT2VIDEO, TimeoutASGITransport, make_settings
 
@@ -70,7 +70,8 @@ async def cb(tmp_path: Path) -> AsyncIterator[Callbacks]:
     holder["app"] = app
     async with sim_app.router.lifespan_context(sim_app), app.router.lifespan_context(app):
         gw = app.state.gateway
-        await admin.create_user(gw, "alice")
+        alice = await admin.create_user(gw, "alice")
+        await money.adjust(gw, alice.id, "1000", debit=False, note="test funds")
         issued = await admin.create_key(gw, "alice")
         assert issued.api_key is not None
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:

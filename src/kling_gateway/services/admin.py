@@ -96,7 +96,11 @@ async def bootstrap(gw: Gateway) -> IssuedKey | None:
     """First start only: a user and one key, so a fresh install can be called at once."""
     if await gw.accounts.list_users():
         return None
-    await create_user(gw, BOOTSTRAP_USER)
+    user = await create_user(gw, BOOTSTRAP_USER)
+    if gw.money is not None and gw.settings.bootstrap_credits not in ("", "0"):
+        from .money import adjust
+
+        await adjust(gw, user.id, gw.settings.bootstrap_credits, debit=False, note="first-start credit")
     return await create_key(gw, BOOTSTRAP_USER, name="bootstrap")
 
 

@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..crypto import SecretBox, load_master_key, secret_box
 from ..domain.ids import IdMinter
 from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
+from ..domain.pricing import PriceTable
 from ..errors import ConfigError
 from ..netguard import UrlGuard
 from ..settings import Settings
 from ..storage import db
 from ..storage.accounts import AccountStore
 from ..storage.hotpath import HotPath
+from ..storage.money import MoneyStatements, MoneyStore
 from ..storage.tasks import TaskStore
 from ..storage.upstreams import UpstreamAccount, UpstreamStore
 from ..upstream.auth import Authorizer, Credentials
@@ -77,6 +79,8 @@ class Gateway:
     rng: random.Random = field(default_factory=random.Random)
     callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
     guard: UrlGuard = field(default_factory=UrlGuard)  # SSRF rules for every URL we post to or fetch
+    money: MoneyStatements | None = None  # None when KGW_BILLING=false
+    prices: PriceTable = field(default_factory=PriceTable)
     _clients: dict[int, Upstream] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -93,7 +97,10 @@ class Gateway:
         return self.primary()
 
     async def refresh_catalog(self) -> None:
+        """Routes and prices change through the CLI in other processes; re-read them now and then."""
         self.catalog = Catalog(self.catalog.table, await self.upstreams.routes())
+        if self.money is not None:
+            self.prices = PriceTable.from_rows(await MoneyStore(self.engine).price_rows())
 
     async def load_upstreams(self) -> None:
         """(Re)build one KlingClient per enabled account, decrypting credentials only here."""
@@ -199,6 +206,7 @@ async def build_gateway(
             clock=clock,
             callback_key=hmac.new(load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256).digest(),
             guard=UrlGuard.from_settings(settings),
+            money=MoneyStatements(hot, engine.dialect.name) if settings.billing else None,
         )
     except BaseException:  # a half-built gateway must not leave connections open
         if hot is not None:
@@ -206,6 +214,10 @@ async def build_gateway(
         await engine.dispose()
         raise
     try:
+        if settings.billing:
+            from .money import load_prices  # money imports this module
+
+            await load_prices(gw, MoneyStore(engine))
         await gw.refresh_catalog()
         await gw.seed_upstream()
         await gw.load_upstreams()

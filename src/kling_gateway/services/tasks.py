@@ -20,8 +20,9 @@ from ..domain.task import TaskStatus, from_upstream
 from ..errors import BadRequest, InvalidParameter, NotFound
 from ..mirror.service import public_videos
 from ..netguard import UrlRefused
-from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, TaskRecord
+from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, Refused, TaskRecord
 from ..upstream.client import Outcome, UpstreamError, UpstreamTask
+from . import money
 from .auth import Principal
 from .errors_map import client_error
 from .gateway import Gateway, Upstream
@@ -91,6 +92,8 @@ async def _insert(
 ) -> TaskRecord:
     fingerprint = _fingerprint(req)
     request_json = orjson.dumps(req.upstream_body).decode()
+    # Priced before anything is stored: an unpriced model is refused here, before any upstream call.
+    reserve = money.quote_for(gw, principal, req).reserve_micro if gw.money is not None else 0
     settings = gw.settings
     for _ in range(_MINT_TRIES):
         now = gw.now_ms()
@@ -119,10 +122,17 @@ async def _insert(
             # Only looked at if this request dies mid-call: then the refresher reconciles it.
             next_poll_at=now + int((settings.upstream_read_timeout + 5) * 1000),
             poll_attempts=0,
+            reserved_micro=reserve,
         )
         try:
-            await gw.tasks.insert(record)
+            if reserve > 0:
+                before, after = money.reserve_steps(gw, record, reserve)
+                await gw.tasks.insert(record, before=before, after=after)
+            else:
+                await gw.tasks.insert(record)
             return record
+        except Refused as exc:
+            raise money.refused(exc, record, reserve) from None
         except DuplicateTaskId:
             continue
         except DuplicateExternalId:
@@ -223,8 +233,9 @@ async def _accept_unconfirmed(gw: Gateway, record: TaskRecord) -> TaskRecord:
 async def _reject(gw: Gateway, record: TaskRecord, exc: UpstreamError) -> None:
     """Upstream proved no task exists. The row stays for the operator; the client's external_task_id is
     released (a retry with it must work) and the row is hidden from the client."""
-    await gw.tasks.transition(
-        record.id,
+    await move(  # through move: the reserve is refunded in the same transaction
+        gw,
+        record,
         TaskStatus.QUEUED,
         status=TaskStatus.REJECTED.value,
         status_msg=f"upstream {exc.code}: {exc.message}",

@@ -13,8 +13,9 @@ from typing import Any
 
 import orjson
 
-from ..domain.task import TaskStatus, wire_status
+from ..domain.task import TERMINAL, TaskStatus, wire_status
 from ..mirror.service import public_videos
+from ..storage.hotpath import Step
 from ..storage.tasks import TaskRecord
 from .gateway import Gateway
 from .wire import task_object
@@ -33,11 +34,17 @@ def callback_body(t: TaskRecord, gw: Gateway | None = None) -> bytes:
 
 
 async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) -> bool:
-    """CAS ``t`` from ``expected`` with ``values``; True when this call made the change."""
-    event = None
+    """CAS ``t`` from ``expected`` with ``values``; True when this call made the change. A terminal change
+    also closes the task's reserve (settle or refund) in the same transaction."""
     new = values.get("status")
+    money: list[Step] = []
+    if new is not None and TaskStatus(new) in TERMINAL:
+        from .money import close_steps  # money → gateway → … would cycle at import time
+
+        money = close_steps(gw, t, TaskStatus(new), values)  # sets values["charged_micro"]
+    event = None
     if t.callback_url and new is not None and new != expected.value and TaskStatus(new) in _ANNOUNCED:
-        after = dataclasses.replace(t, **values)
+        changed = dataclasses.replace(t, **values)
         now = gw.now_ms()
         event = {
             "id": new_event_id(),
@@ -45,7 +52,7 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
             "user_id": t.user_id,
             "task_status": wire_status(TaskStatus(new)),
             "url": t.callback_url,
-            "payload": callback_body(after, gw).decode(),
+            "payload": callback_body(changed, gw).decode(),
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
@@ -56,4 +63,4 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
             "updated_at": now,
             "delivered_at": None,
         }
-    return await gw.tasks.transition(t.id, expected, event=event, **values)
+    return await gw.tasks.transition(t.id, expected, event=event, after=money, **values)

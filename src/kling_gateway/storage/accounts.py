@@ -38,6 +38,9 @@ class KeyRecord:
     expires_at: int | None
     disabled: bool  # the key's own flag OR its user's
     created_at: int
+    price_multiplier: str = "1"
+    quota_micro: int | None = None
+    spent_micro: int = 0
 
 
 _KEY_COLUMNS = (
@@ -53,6 +56,9 @@ _KEY_COLUMNS = (
     api_keys.c.expires_at,
     (api_keys.c.disabled | users.c.disabled).label("disabled"),
     api_keys.c.created_at,
+    users.c.price_multiplier,
+    api_keys.c.quota_micro,
+    api_keys.c.spent_micro,
 )
 _KEY_SELECT = select(*_KEY_COLUMNS).join(users, users.c.id == api_keys.c.user_id)
 
@@ -73,6 +79,9 @@ def _key(row: object) -> KeyRecord:
         expires_at=m["expires_at"],
         disabled=bool(m["disabled"]),
         created_at=m["created_at"],
+        price_multiplier=m["price_multiplier"],
+        quota_micro=m["quota_micro"],
+        spent_micro=m["spent_micro"],
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiosqlite
@@ -30,16 +31,31 @@ class UniqueViolation(Exception):
         self.constraint = constraint
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One statement of a transaction. ``require``: the transaction is rolled back unless this statement
+    returns rows (a compare-and-set that must match). ``only_if_prev``: run only if the previous statement
+    returned rows (e.g. move money only if the ledger row was new)."""
+
+    sql: str
+    args: Sequence[Any]
+    require: bool = False
+    only_if_prev: bool = False
+
+
+def _plan(results: list[int], steps: Sequence[Step], i: int) -> bool:
+    return not (steps[i].only_if_prev and (not results or results[-1] == 0))
+
+
 class _Driver(Protocol):
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         """Run a write; returns the rows it RETURNED (UPDATEs return the ids they matched)."""
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
 
-    async def execute_pair(
-        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
-    ) -> int:
-        """One transaction: run ``first``; only if it returned rows, run ``second``. Returns the count."""
+    async def run_tx(self, steps: Sequence[Step]) -> int | None:
+        """Run ``steps`` in one transaction. None when committed; else the index of the ``require`` step
+        that matched nothing (everything rolled back)."""
 
     async def checkpoint(self) -> None: ...
     async def close(self) -> None: ...
@@ -88,40 +104,56 @@ class _Sqlite:
         except sqlite3.IntegrityError as exc:
             raise UniqueViolation(str(exc)) from exc
 
-    async def execute_pair(
-        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
-    ) -> int:
+    async def run_tx(self, steps: Sequence[Step]) -> int | None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            return await self._pair_off_loop(first, first_args, second, second_args)
+            return await self._tx_off_loop(steps)
+        results: list[int] = []
         try:
-            count = len(conn.execute(first, first_args).fetchall())
-            if count:
-                conn.execute(second, second_args)
+            for i, step in enumerate(steps):
+                if not _plan(results, steps, i):
+                    results.append(0)
+                    continue
+                count = len(conn.execute(step.sql, step.args).fetchall())
+                results.append(count)
+                if step.require and count == 0:
+                    conn.execute("ROLLBACK")
+                    return i
             conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            raise UniqueViolation(str(exc)) from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return count
+        return None
 
-    async def _pair_off_loop(
-        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
-    ) -> int:
+    async def _tx_off_loop(self, steps: Sequence[Step]) -> int | None:
         conn = self._fallback
         await conn.execute("BEGIN IMMEDIATE")
+        results: list[int] = []
         try:
-            count = len(list(await conn.execute_fetchall(first, first_args)))
-            if count:
-                await conn.execute(second, second_args)
+            for i, step in enumerate(steps):
+                if not _plan(results, steps, i):
+                    results.append(0)
+                    continue
+                count = len(list(await conn.execute_fetchall(step.sql, step.args)))
+                results.append(count)
+                if step.require and count == 0:
+                    await conn.execute("ROLLBACK")
+                    return i
             await conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            await conn.execute("ROLLBACK")
+            raise UniqueViolation(str(exc)) from exc
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-        return count
+        return None
 
     async def checkpoint(self) -> None:
         await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -154,14 +186,29 @@ class _Postgres:
         row = await self._pool.fetchrow(sql, *args)
         return tuple(row) if row is not None else None
 
-    async def execute_pair(
-        self, first: str, first_args: Sequence[Any], second: str, second_args: Sequence[Any]
-    ) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
-            count = len(await conn.fetch(first, *first_args))
-            if count:
-                await conn.execute(second, *second_args)
-        return count
+    async def run_tx(self, steps: Sequence[Step]) -> int | None:
+        import asyncpg
+
+        class _Abort(Exception):
+            def __init__(self, index: int) -> None:
+                self.index = index
+
+        results: list[int] = []
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for i, step in enumerate(steps):
+                    if not _plan(results, steps, i):
+                        results.append(0)
+                        continue
+                    count = len(await conn.fetch(step.sql, *step.args))
+                    results.append(count)
+                    if step.require and count == 0:
+                        raise _Abort(i)  # leaving the block by an exception rolls back
+        except _Abort as abort:
+            return abort.index
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc.constraint_name or exc)) from exc
+        return None
 
     async def checkpoint(self) -> None:
         """PostgreSQL manages its own WAL."""
@@ -241,6 +288,13 @@ class HotPath:
         """Periodic housekeeping off the request path (SQLite: a passive WAL checkpoint)."""
         await self._driver.checkpoint()
 
+    @property
+    def insert_sql(self) -> str:
+        return self._insert.sql
+
+    def insert_args(self, values: Mapping[str, Any]) -> list[Any]:
+        return self._insert.args(values)
+
     async def insert_task(self, values: Mapping[str, Any]) -> None:
         await self._driver.execute(self._insert.sql, self._insert.args(values))
 
@@ -257,10 +311,12 @@ class HotPath:
         expected: str,
         values: Mapping[str, Any],
         event: Mapping[str, Any] | None = None,
+        after: Sequence[Step] = (),
     ) -> bool:
         """``UPDATE tasks SET … WHERE id = :id AND status = :expected``; True when it matched.
         With ``event``, the webhook delivery row is inserted in the same transaction, only if the update
-        matched, and a second event for the same (task, status) is ignored."""
+        matched, and a second event for the same (task, status) is ignored; ``after`` steps (money) run in
+        that transaction too."""
         key = tuple(sorted(values))
         compiled = self._updates.get(key)
         if compiled is None:
@@ -274,9 +330,17 @@ class HotPath:
         params = {f"v_{k}": v for k, v in values.items()}
         params["w_id"] = task_id
         params["w_status"] = expected
-        if event is None:
+        if event is None and not after:
             return await self._driver.execute(compiled.sql, compiled.args(params)) == 1
-        matched = await self._driver.execute_pair(
-            compiled.sql, compiled.args(params), self._event.sql, self._event.args(event)
-        )
-        return matched == 1
+        steps = [Step(compiled.sql, compiled.args(params), require=True)]
+        if event is not None:
+            steps.append(Step(self._event.sql, self._event.args(event)))
+        steps.extend(after)
+        return await self._driver.run_tx(steps) is None
+
+    def compile(self, stmt: ClauseElement) -> _Compiled:
+        """Compile a statement for this dialect once (callers cache the result)."""
+        return _Compiled(stmt, self._dialect)
+
+    async def run_tx(self, steps: Sequence[Step]) -> int | None:
+        return await self._driver.run_tx(steps)

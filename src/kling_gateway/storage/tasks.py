@@ -3,6 +3,7 @@ somebody else (a callback, another worker, another node) already moved the task 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -11,12 +12,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.task import ACTIVE, TaskStatus
-from .hotpath import TASK_COLUMNS, HotPath, UniqueViolation
+from .hotpath import TASK_COLUMNS, HotPath, Step, UniqueViolation
 from .tables import tasks, webhook_deliveries
 
 
 class DuplicateExternalId(Exception):
     """The user already has a task under this ``external_task_id``."""
+
+
+class Refused(Exception):
+    """A required step of the insert transaction matched nothing; ``index`` says which."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 class DuplicateTaskId(Exception):
@@ -94,8 +103,23 @@ class TaskStore:
         self._engine = engine
         self._hot = hot
 
-    async def insert(self, record: TaskRecord) -> None:
+    async def insert(
+        self, record: TaskRecord, *, before: Sequence[Step] = (), after: Sequence[Step] = ()
+    ) -> None:
+        """Insert the row; ``before``/``after`` steps (money) run in the same transaction. Raises
+        ``Refused(index)`` when a required ``before`` step matched nothing (e.g. balance too low)."""
         values = {name: getattr(record, name) for name in _FIELDS}
+        if before or after:
+            if self._hot is None:
+                raise RuntimeError("money steps need the hot path (build_gateway always opens one)")
+            steps = [*before, Step(self._hot.insert_sql, self._hot.insert_args(values)), *after]
+            try:
+                failed = await self._hot.run_tx(steps)
+            except UniqueViolation as exc:
+                raise _duplicate(record, exc.constraint, exc) from exc
+            if failed is not None:
+                raise Refused(failed)
+            return
         if self._hot is not None:
             try:
                 await self._hot.insert_task(values)
@@ -165,12 +189,20 @@ class TaskStore:
             return [_record(r) for r in (await conn.execute(stmt)).all()]
 
     async def transition(
-        self, task_id: str, expected: TaskStatus, *, event: dict[str, Any] | None = None, **values: Any
+        self,
+        task_id: str,
+        expected: TaskStatus,
+        *,
+        event: dict[str, Any] | None = None,
+        after: Sequence[Step] = (),
+        **values: Any,
     ) -> bool:
         """Compare-and-set: apply ``values`` only if the task is still in ``expected``; with ``event``,
         record the webhook delivery for this change in the same transaction (once per task and status)."""
         if self._hot is not None:
-            return await self._hot.transition(task_id, expected.value, values, event)
+            return await self._hot.transition(task_id, expected.value, values, event, after)
+        if after:
+            raise RuntimeError("money steps need the hot path (build_gateway always opens one)")
         stmt = update(tasks).where(tasks.c.id == task_id, tasks.c.status == expected.value).values(**values)
         async with self._engine.begin() as conn:
             res = await conn.execute(stmt)

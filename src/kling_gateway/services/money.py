@@ -1,0 +1,234 @@
+"""Money use cases: quotes, the reserve at submit, the close at the end, balances, usage, statements.
+
+Invariants (tested as properties): for every user, balance = sum of their ledger amounts; for every
+terminal task, charged = rate × billed seconds and its reserve is closed exactly once; a balance never goes
+below zero because every debit is a compare-and-set on ``balance ≥ amount``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..domain.pricing import (
+    MICRO,
+    PriceTable,
+    Quote,
+    billed_seconds,
+    from_micro,
+    parse_amount,
+    quote,
+    to_micro,
+)
+from ..domain.request import Text2VideoRequest
+from ..domain.task import TaskStatus
+from ..errors import ConfigError, InsufficientBalance
+from ..storage.hotpath import Step
+from ..storage.money import CLOSE, MoneyStore
+from ..storage.tasks import Refused, TaskRecord
+from .auth import Principal
+from .gateway import Gateway
+
+_KINDS = {"silent": (False, False), "sound": (True, False), "voice": (True, True)}
+PriceRow = tuple[str, str, bool, bool, str]
+
+
+def parse_price_doc(doc: Any, source: str) -> list[PriceRow]:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: prices must be a JSON object of models")
+    rows: list[PriceRow] = []
+    for model, modes in doc.items():
+        if model.startswith("_"):
+            continue
+        if not isinstance(modes, dict):
+            raise ConfigError(f"{source}: {model}: expected an object of modes")
+        for mode, kinds in modes.items():
+            if not isinstance(kinds, dict):
+                raise ConfigError(f"{source}: {model}.{mode}: expected an object of silent/sound/voice")
+            for kind, price in kinds.items():
+                if kind not in _KINDS:
+                    raise ConfigError(f"{source}: {model}.{mode}.{kind}: use silent, sound or voice")
+                sound, voice = _KINDS[kind]
+                rows.append(
+                    (model, mode, sound, voice, str(parse_amount(str(price), f"{model}.{mode}.{kind}")))
+                )
+    return rows
+
+
+def default_price_rows() -> list[PriceRow]:
+    text = resources.files("kling_gateway").joinpath("data/prices.json").read_text()
+    return parse_price_doc(json.loads(text), "built-in prices")
+
+
+def file_price_rows(path: Path) -> list[PriceRow]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"KGW_PRICES_FILE {path}: cannot read JSON ({exc})") from exc
+    return parse_price_doc(doc, str(path))
+
+
+async def load_prices(gw: Gateway, store: MoneyStore) -> PriceTable:
+    """At start: the prices file replaces the table when configured; an empty table gets the defaults."""
+    if gw.settings.prices_file is not None:
+        await store.replace_prices(file_price_rows(gw.settings.prices_file), gw.now_ms())
+    elif not await store.price_rows():
+        await store.replace_prices(default_price_rows(), gw.now_ms())
+    return PriceTable.from_rows(await store.price_rows())
+
+
+def quote_for(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Quote:
+    return quote(
+        gw.prices,
+        public_model=req.model_name,
+        mode=req.mode,
+        sound=req.sound,
+        voice=req.voice_control,
+        seconds=req.duration,
+        multiplier=Decimal(principal.key.price_multiplier or "1"),
+    )
+
+
+def quote_body(q: Quote, req: Text2VideoRequest) -> dict[str, Any]:
+    return {
+        "model_name": req.model_name,
+        "mode": req.mode,
+        "duration": str(req.duration),
+        "sound": "on" if req.sound else "off",
+        "voice_control": req.voice_control,
+        "credits_per_second": from_micro(q.per_second_micro),
+        "price": from_micro(q.reserve_micro),
+    }
+
+
+def reserve_steps(gw: Gateway, record: TaskRecord, amount: int) -> tuple[list[Step], list[Step]]:
+    assert gw.money is not None
+    return gw.money.reserve(
+        user_id=record.user_id,
+        key_id=record.key_id,
+        task_id=record.id,
+        amount=amount,
+        public_model=record.public_model,
+        now_ms=record.created_at,
+    )
+
+
+def refused(exc: Refused, record: TaskRecord, amount: int) -> InsufficientBalance:
+    what = "Account balance not enough" if exc.index == 0 else "API key quota not enough"
+    return InsufficientBalance(f"{what}: this task needs {from_micro(amount)} credits")
+
+
+def close_steps(gw: Gateway, t: TaskRecord, new: TaskStatus, values: dict[str, Any]) -> list[Step]:
+    """The money side of a terminal status change; also sets ``charged_micro`` in ``values``."""
+    if gw.money is None or t.reserved_micro <= 0 or t.charged_micro is not None:
+        return []
+    if new is TaskStatus.SUCCEED:
+        rate = t.reserved_micro // max(1, t.duration)
+        videos = json.loads(values.get("result_json") or t.result_json or "[]")
+        charged = rate * billed_seconds(t.duration, videos, gw.settings.billing_policy)
+        reason = "settle"
+    else:
+        charged, reason = 0, "refund"
+    values["charged_micro"] = charged
+    return gw.money.close(
+        user_id=t.user_id,
+        key_id=t.key_id,
+        task_id=t.id,
+        back=t.reserved_micro - charged,
+        charged=charged,
+        reason=reason,
+        public_model=t.public_model,
+        now_ms=gw.now_ms(),
+    )
+
+
+# ----------------------------------------------------------------------------------------- read side
+def money_store(gw: Gateway) -> MoneyStore:
+    return MoneyStore(gw.engine)
+
+
+async def balance(gw: Gateway, user_id: int) -> dict[str, Any]:
+    micro = await money_store(gw).balance(user_id)
+    return {"balance": from_micro(micro), "currency": "credits"}
+
+
+def _day(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+
+
+async def usage(gw: Gateway, user_id: int, since_ms: int, until_ms: int | None) -> dict[str, Any]:
+    """Charged credits of finished tasks by UTC day and model (settles; refunds charge nothing)."""
+    rows: dict[tuple[str, str], list[int]] = {}
+    for e in await money_store(gw).entries(user_id, since_ms, until_ms):
+        if e.kind == CLOSE and e.charged_micro:
+            bucket = rows.setdefault((_day(e.created_at), e.public_model or ""), [0, 0])
+            bucket[0] += e.charged_micro
+            bucket[1] += 1
+    items = [
+        {"day": day, "model_name": model, "tasks": n, "credits": from_micro(micro)}
+        for (day, model), (micro, n) in sorted(rows.items())
+    ]
+    return {"total": from_micro(sum(i[0] for i in rows.values())), "items": items}
+
+
+async def account_costs(gw: Gateway, user_id: int, start_ms: int, end_ms: int) -> dict[str, Any]:
+    """Kling's ``GET /account/costs`` answered from the gateway balance as one resource pack."""
+    store = money_store(gw)
+    entries = await store.entries(user_id)
+    credited = sum(e.amount_micro for e in entries if e.kind == "credit")
+    remaining = await store.balance(user_id)
+    first = entries[0].created_at if entries else gw.now_ms()
+    pack = {
+        "resource_pack_name": "kling-gateway credits",
+        "resource_pack_id": f"gw-{user_id}",
+        "resource_pack_type": "decreasing_total",
+        "total_quantity": float(Decimal(credited) / MICRO),
+        "remaining_quantity": float(Decimal(remaining) / MICRO),
+        "purchase_time": first,
+        "effective_time": first,
+        "invalid_time": first + 10 * 365 * 86_400_000,
+        "status": "online" if remaining > 0 else "runOut",
+    }
+    return {"code": 0, "msg": "", "resource_pack_subscribe_infos": [pack] if first <= end_ms else []}
+
+
+# ---------------------------------------------------------------------------------------- operators
+async def adjust(gw: Gateway, user_id: int, amount: str, *, debit: bool, note: str | None) -> int:
+    micro = to_micro(parse_amount(amount))
+    if micro == 0:
+        raise ConfigError("amount must be more than 0")
+    assert gw.money is not None and gw.hot is not None
+    signed = -micro if debit else micro
+    steps = gw.money.adjust(
+        user_id=user_id, amount=signed, reason="debit" if debit else "credit", note=note, now_ms=gw.now_ms()
+    )
+    if await gw.hot.run_tx(steps) is not None:
+        raise InsufficientBalance(f"Account balance not enough to debit {from_micro(micro)} credits")
+    return await money_store(gw).balance(user_id)
+
+
+async def statement_csv(gw: Gateway, user_id: int) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "time_utc", "kind", "reason", "task_id", "model", "amount", "charged", "note"])
+    for e in await money_store(gw).entries(user_id):
+        writer.writerow(
+            [
+                e.id,
+                dt.datetime.fromtimestamp(e.created_at / 1000, dt.UTC).isoformat(timespec="seconds"),
+                e.kind,
+                e.reason,
+                e.task_id or "",
+                e.public_model or "",
+                from_micro(e.amount_micro) if e.amount_micro >= 0 else "-" + from_micro(-e.amount_micro),
+                "" if e.charged_micro is None else from_micro(e.charged_micro),
+                e.note or "",
+            ]
+        )
+    return out.getvalue()

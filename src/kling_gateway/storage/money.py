@@ -1,0 +1,249 @@
+"""Balances, key quotas, prices and the append-only ledger.
+
+The statements that move money on the request path (reserve at submit, close at the terminal status
+change) are compiled once and run as steps of the *same* transaction as the task insert or the status
+compare-and-set (``HotPath.run_tx``): a reserve exists exactly when its task row does, and a close happens
+exactly once, guarded twice — by the status CAS and by the ledger's unique ``(task_id, kind)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BindParameter, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .hotpath import HotPath, Step
+from .tables import api_keys, ledger_entries, prices, users
+
+RESERVE, CLOSE, CREDIT, DEBIT = "reserve", "close", "credit", "debit"
+_LEDGER_COLUMNS = tuple(c.name for c in ledger_entries.c if c.name != "id")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    user_id: int
+    key_id: int | None
+    task_id: str | None
+    kind: str
+    reason: str
+    amount_micro: int
+    charged_micro: int | None
+    public_model: str | None
+    note: str | None
+    created_at: int
+
+
+class MoneyStatements:
+    """The request-path money statements, compiled for the hot path's dialect."""
+
+    def __init__(self, hot: HotPath, dialect_name: str) -> None:
+        amt: BindParameter[int] = bindparam("amt")
+        self._debit_user = hot.compile(
+            update(users)
+            .where(users.c.id == bindparam("uid"), users.c.balance_micro >= amt)
+            .values(balance_micro=users.c.balance_micro - amt)
+            .returning(users.c.id)
+        )
+        self._debit_key = hot.compile(
+            update(api_keys)
+            .where(
+                api_keys.c.id == bindparam("kid"),
+                (api_keys.c.quota_micro.is_(None)) | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro),
+            )
+            .values(spent_micro=api_keys.c.spent_micro + amt)
+            .returning(api_keys.c.id)
+        )
+        self._credit_user = hot.compile(
+            update(users)
+            .where(users.c.id == bindparam("uid"))
+            .values(balance_micro=users.c.balance_micro + amt)
+            .returning(users.c.id)
+        )
+        self._uncharge_key = hot.compile(
+            update(api_keys)
+            .where(api_keys.c.id == bindparam("kid"))
+            .values(spent_micro=api_keys.c.spent_micro - amt)
+            .returning(api_keys.c.id)
+        )
+        columns = {name: bindparam(name) for name in _LEDGER_COLUMNS}  # id is the database's
+        self._entry = hot.compile(ledger_entries.insert().values(columns).returning(ledger_entries.c.id))
+        insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+        self._entry_once = hot.compile(
+            insert(ledger_entries).values(columns).on_conflict_do_nothing().returning(ledger_entries.c.id)
+        )
+
+    @staticmethod
+    def _entry_values(**values: Any) -> dict[str, Any]:
+        row = dict.fromkeys(_LEDGER_COLUMNS)
+        row.update(values)
+        return row
+
+    def reserve(
+        self, *, user_id: int, key_id: int | None, task_id: str, amount: int, public_model: str, now_ms: int
+    ) -> tuple[list[Step], list[Step]]:
+        """(steps before the task insert, steps after it). Step 0 fails on balance, step 1 on key quota."""
+        before = [
+            Step(self._debit_user.sql, self._debit_user.args({"uid": user_id, "amt": amount}), require=True)
+        ]
+        if key_id is not None:
+            before.append(
+                Step(self._debit_key.sql, self._debit_key.args({"kid": key_id, "amt": amount}), require=True)
+            )
+        entry = self._entry_values(
+            user_id=user_id,
+            key_id=key_id,
+            task_id=task_id,
+            kind=RESERVE,
+            reason=RESERVE,
+            amount_micro=-amount,
+            public_model=public_model,
+            created_at=now_ms,
+        )
+        return before, [Step(self._entry.sql, self._entry.args(entry))]
+
+    def close(
+        self,
+        *,
+        user_id: int,
+        key_id: int | None,
+        task_id: str,
+        back: int,
+        charged: int,
+        reason: str,
+        public_model: str,
+        now_ms: int,
+    ) -> list[Step]:
+        """Give ``back`` micro-credits of the reserve back (release after settle, or the whole refund)."""
+        entry = self._entry_values(
+            user_id=user_id,
+            key_id=key_id,
+            task_id=task_id,
+            kind=CLOSE,
+            reason=reason,
+            amount_micro=back,
+            charged_micro=charged,
+            public_model=public_model,
+            created_at=now_ms,
+        )
+        steps = [
+            Step(self._entry_once.sql, self._entry_once.args(entry)),
+            Step(
+                self._credit_user.sql,
+                self._credit_user.args({"uid": user_id, "amt": back}),
+                only_if_prev=True,
+            ),
+        ]
+        if key_id is not None:
+            steps.append(
+                Step(
+                    self._uncharge_key.sql,
+                    self._uncharge_key.args({"kid": key_id, "amt": back}),
+                    only_if_prev=True,
+                )
+            )
+        return steps
+
+    def adjust(self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int) -> list[Step]:
+        """Operator credit (amount > 0) or debit (amount < 0); a debit may not take the balance below 0."""
+        entry = self._entry_values(
+            user_id=user_id,
+            kind=CREDIT if amount >= 0 else DEBIT,
+            reason=reason,
+            amount_micro=amount,
+            note=note,
+            created_at=now_ms,
+        )
+        if amount >= 0:
+            move = Step(
+                self._credit_user.sql, self._credit_user.args({"uid": user_id, "amt": amount}), require=True
+            )
+        else:
+            move = Step(
+                self._debit_user.sql, self._debit_user.args({"uid": user_id, "amt": -amount}), require=True
+            )
+        return [move, Step(self._entry.sql, self._entry.args(entry))]
+
+
+class MoneyStore:
+    """Reads (balances, statements, usage) and price data, on the SQLAlchemy engine."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def balance(self, user_id: int) -> int:
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(select(users.c.balance_micro).where(users.c.id == user_id))).scalar()
+        return int(value or 0)
+
+    async def multiplier(self, user_id: int) -> str:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(select(users.c.price_multiplier).where(users.c.id == user_id))
+            ).scalar()
+        return str(value or "1")
+
+    async def set_multiplier(self, user_id: int, multiplier: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(users).where(users.c.id == user_id).values(price_multiplier=multiplier))
+
+    async def set_quota(self, key_id: int, quota_micro: int | None) -> bool:
+        async with self._engine.begin() as conn:
+            res = await conn.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(quota_micro=quota_micro)
+            )
+        return res.rowcount > 0
+
+    async def entries(
+        self, user_id: int, since_ms: int = 0, until_ms: int | None = None
+    ) -> list[LedgerEntry]:
+        stmt = select(ledger_entries).where(
+            ledger_entries.c.user_id == user_id, ledger_entries.c.created_at >= since_ms
+        )
+        if until_ms is not None:
+            stmt = stmt.where(ledger_entries.c.created_at < until_ms)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt.order_by(ledger_entries.c.id))).all()
+        return [LedgerEntry(**r._mapping) for r in rows]
+
+    async def ledger_sum(self, user_id: int) -> int:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(func.coalesce(func.sum(ledger_entries.c.amount_micro), 0)).where(
+                        ledger_entries.c.user_id == user_id
+                    )
+                )
+            ).scalar()
+        return int(value or 0)
+
+    async def price_rows(self) -> list[tuple[str, str, bool, bool, str]]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(prices))).all()
+        return [(r.public_model, r.mode, bool(r.sound), bool(r.voice), r.credits_per_second) for r in rows]
+
+    async def replace_prices(self, rows: Sequence[tuple[str, str, bool, bool, str]], now_ms: int) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(prices.delete())
+            if rows:
+                await conn.execute(
+                    prices.insert(),
+                    [
+                        {
+                            "public_model": m,
+                            "mode": mode,
+                            "sound": s,
+                            "voice": v,
+                            "credits_per_second": p,
+                            "updated_at": now_ms,
+                        }
+                        for m, mode, s, v, p in rows
+                    ],
+                )
