@@ -14,8 +14,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from .cli_money import money_app, prices_app
 from .cli_webhooks import webhooks_app
-from .errors import ConfigError
+from .errors import ConfigError, KlingError
 from .services import admin
 from .services.gateway import Gateway, build_gateway
 from .settings import Settings
@@ -31,6 +32,8 @@ for sub, name in ((users_app, "users"), (keys_app, "keys"), (models_app, "models
     app.add_typer(sub, name=name)
 app.add_typer(db_app, name="db")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(money_app, name="money")
+app.add_typer(prices_app, name="prices")
 
 T = TypeVar("T")
 
@@ -56,7 +59,7 @@ def _run(work: Callable[[Gateway], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except (admin.AdminError, ConfigError) as exc:
+    except (admin.AdminError, ConfigError, KlingError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 

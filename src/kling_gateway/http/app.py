@@ -20,7 +20,7 @@ from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
 from . import envelope
-from .routes import admin, callbacks, health, kling, results, webhooks
+from .routes import admin, callbacks, health, kling, money, results, webhooks
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
@@ -84,6 +84,7 @@ def create_app(
     app.add_exception_handler(HTTPException, envelope.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(Exception, envelope.on_unexpected)
+    app.include_router(money.router(holder.get))  # before kling: its POST …/quote must win over …/{task_id}
     app.include_router(kling.router(holder.get))
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))

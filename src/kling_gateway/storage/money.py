@@ -71,7 +71,7 @@ class MoneyStatements:
             .values(spent_micro=api_keys.c.spent_micro - amt)
             .returning(api_keys.c.id)
         )
-        columns = {name: bindparam(name) for name in _LEDGER_COLUMNS}  # id is the database's
+        columns: dict[str, BindParameter[Any]] = {name: bindparam(name) for name in _LEDGER_COLUMNS}
         self._entry = hot.compile(ledger_entries.insert().values(columns).returning(ledger_entries.c.id))
         insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
         self._entry_once = hot.compile(

@@ -1,0 +1,98 @@
+"""Exact prices: decimals in, integer micro-credits out; the charge never exceeds the reserve."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from kling_gateway.domain.pricing import (
+    PriceKey,
+    PriceTable,
+    billed_seconds,
+    from_micro,
+    parse_amount,
+    quote,
+    to_micro,
+)
+from kling_gateway.errors import ConfigError, InvalidParameter
+
+TABLE = PriceTable(
+    {
+        PriceKey("kling-v3", "std", False, False): Decimal("0.6"),
+        PriceKey("kling-v3", "pro", True, True): Decimal("1.4"),
+        PriceKey("kling-v2-master", "*", False, False): Decimal("1.0"),
+        PriceKey("free-model", "std", False, False): Decimal("0"),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "micro"),
+    [("0", 0), ("0.000001", 1), ("2.5", 2_500_000), ("1000", 1_000_000_000), ("0.1", 100_000)],
+)
+def test_amounts_are_exact(text: str, micro: int) -> None:
+    assert to_micro(parse_amount(text)) == micro
+    assert from_micro(micro) == text
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "0.0000001", "NaN", "Infinity", ""])
+def test_bad_amounts_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_amount(bad)
+
+
+@pytest.mark.parametrize(
+    ("model", "mode", "sound", "voice", "seconds", "multiplier", "reserve"),
+    [
+        ("kling-v3", "std", False, False, 5, "1", 3_000_000),
+        ("kling-v3", "std", False, False, 15, "1", 9_000_000),
+        ("kling-v3", "pro", True, True, 10, "1", 14_000_000),
+        ("kling-v3", "std", False, False, 5, "0.8", 2_400_000),
+        ("kling-v2-master", "std", False, False, 10, "1", 10_000_000),  # "*" matches any mode
+        ("free-model", "std", False, False, 5, "1", 0),
+    ],
+)
+def test_quotes(
+    model: str, mode: str, sound: bool, voice: bool, seconds: int, multiplier: str, reserve: int
+) -> None:
+    q = quote(
+        TABLE,
+        public_model=model,
+        mode=mode,
+        sound=sound,
+        voice=voice,
+        seconds=seconds,
+        multiplier=Decimal(multiplier),
+    )
+    assert q.reserve_micro == reserve
+    assert q.reserve_micro == q.per_second_micro * seconds
+
+
+@pytest.mark.parametrize(
+    ("model", "mode", "sound", "voice"),
+    [("kling-v3", "pro", False, False), ("kling-v3", "std", True, False), ("kling-v9", "std", False, False)],
+)
+def test_unpriced_combinations_are_refused_naming_the_field(
+    model: str, mode: str, sound: bool, voice: bool
+) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        quote(TABLE, public_model=model, mode=mode, sound=sound, voice=voice, seconds=5)
+    assert "model_name" in info.value.message and "no price" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("requested", "durations", "policy", "billed"),
+    [
+        (5, ["5.1"], "requested", 5),
+        (5, ["5.1"], "actual", 5),  # rounded up to 6, capped at the reserve's 5
+        (10, ["4.2"], "actual", 5),
+        (10, ["4.0"], "actual", 4),
+        (10, [], "actual", 10),
+        (10, ["junk"], "actual", 10),
+        (10, ["3.5", "7.1"], "actual", 8),
+    ],
+)
+def test_billed_seconds(requested: int, durations: list[str], policy: str, billed: int) -> None:
+    videos: list[dict[str, object]] = [{"duration": d} for d in durations]
+    assert billed_seconds(requested, videos, policy) == billed  # type: ignore[arg-type]

@@ -1,0 +1,61 @@
+"""Users see their money: quotes, balance, usage, and Kling's own /account/costs."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from kling_gateway.services import admin
+from tests.conftest import TEXT2VIDEO, Env
+
+V3 = {"model_name": "kling-v3", "prompt": "x", "duration": 10, "mode": "pro", "sound": "on"}
+
+
+async def test_quote_prices_without_creating(env: Env) -> None:
+    resp = await env.client.post(f"{TEXT2VIDEO}/quote", json=V3, headers=env.auth())
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert data["price"] == "12" and data["credits_per_second"] == "1.2" and data["duration"] == "10"
+    assert env.sim.tasks_created() == 0 and await env.gw.tasks.list_all(5) == []
+    bad = await env.client.post(f"{TEXT2VIDEO}/quote", json={**V3, "duration": "99"}, headers=env.auth())
+    assert bad.status_code == 400 and bad.json()["code"] == 1201 and "duration" in bad.json()["message"]
+    root = await env.client.post("/v1/videos/text2video/quote", json=V3, headers=env.auth())
+    assert root.json()["data"]["price"] == "12"
+
+
+async def test_balance_and_usage(env: Env) -> None:
+    before = (await env.client.get("/kling/v1/account/balance", headers=env.auth())).json()["data"]
+    assert before == {"balance": "1000000", "currency": "credits"}
+    await env.create(V3)
+    await env.create({**V3, "model_name": "kling-v1", "mode": "std", "sound": "off", "duration": "5"})
+    await env.run_until_idle(8)
+    after = (await env.client.get("/kling/v1/account/balance", headers=env.auth())).json()["data"]
+    assert after["balance"] == "999987"  # 12 + 1
+    usage = (await env.client.get("/kling/v1/account/usage", headers=env.auth())).json()["data"]
+    assert usage["total"] == "13"
+    assert sorted((i["model_name"], i["credits"], i["tasks"]) for i in usage["items"]) == [
+        ("kling-v1", "1", 1),
+        ("kling-v3", "12", 1),
+    ]
+    bad = await env.client.get("/kling/v1/account/usage?start_time=yesterday", headers=env.auth())
+    assert bad.status_code == 400 and "start_time" in bad.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/account/costs", "/kling/account/costs", "/kling/v1/account/costs"])
+async def test_account_costs_in_klings_shape_with_a_kling_jwt(env: Env, path: str) -> None:
+    issued = await admin.create_key(env.gw, "alice", aksk=True)
+    now = int(time.time())
+    token = jwt.encode(
+        {"iss": issued.access_key, "exp": now + 600, "nbf": now - 5}, issued.secret_key, "HS256"
+    )
+    params = {"start_time": 0, "end_time": (now + 3600) * 1000}
+    resp = await env.client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert data["code"] == 0
+    (pack,) = data["resource_pack_subscribe_infos"]
+    assert pack["remaining_quantity"] == 1_000_000 and pack["status"] == "online"
+    missing = await env.client.get(path, headers={"Authorization": f"Bearer {token}"})
+    assert missing.status_code == 400 and missing.json()["code"] == 1201
