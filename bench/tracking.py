@@ -16,39 +16,15 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import aiohttp
-import jwt
 import orjson
-
-BIN = Path(sys.executable).parent / "kling-gateway"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from procstats import BIN, cpu_seconds, free_port, rss_mb, sim_token
 
 
 def pct(values: list[float], p: float) -> float:
@@ -66,13 +42,6 @@ async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:
             pass
         await asyncio.sleep(0.05)
     raise SystemExit(f"{url} never became ready")
-
-
-def sim_token() -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        now = int(time.time())
-        return jwt.encode({"iss": "sim-ak", "exp": now + 7200, "nbf": now - 5}, "sim-sk", algorithm="HS256")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -102,6 +71,7 @@ async def run(args: argparse.Namespace) -> None:
         "KGW_KLING_SECRET_KEY": "sim-sk",
         "KGW_KLING_BASE_URL": f"http://127.0.0.1:{sim_port}",
         "KGW_PORT": str(gw_port),
+        "KGW_BOOTSTRAP_CREDITS": "100000000",  # money is on: enough for any run
         "KGW_POLL_RENDER_SCALE": "0",
         "KGW_POLL_CONCURRENCY_PER_ACCOUNT": str(args.poll_concurrency),
         "KGW_REFRESH_BATCH": "500",

@@ -136,6 +136,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
 
 
+async def any_database_url(backend: str, tmp_path: Path, name: str = "gw.db") -> str:
+    """SQLite in tmp_path, or the shared PostgreSQL (``env`` resets it), skipping loudly when unreachable."""
+    if backend == "postgres":
+        if not await postgres_available():
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
+        return POSTGRES_URL
+    return f"sqlite+aiosqlite:///{tmp_path}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def both_databases(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Use as ``database_url = both_databases`` in a module to run its ``env`` tests on both backends."""
+    return await any_database_url(request.param, tmp_path)
+
+
 @pytest.fixture
 async def env(
     tmp_path: Path,

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from kling_gateway.domain.ids import looks_like_public_id
-from tests.conftest import POSTGRES_URL, TEXT2VIDEO, Env, postgres_available
+from tests.conftest import TEXT2VIDEO, Env, both_databases
 
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
-    return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+database_url = both_databases
 
 
 async def test_create_reaches_succeed_and_is_readable_by_both_ids(env: Env) -> None:

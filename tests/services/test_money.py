@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -12,18 +11,12 @@ from kling_gateway.services import admin, money
 from kling_gateway.services.transitions import move
 from kling_gateway.storage.money import MoneyStore
 from kling_gateway.upstream.simulator import SimulatorConfig
-from tests.conftest import POSTGRES_URL, Env, postgres_available
+from tests.conftest import Env, both_databases
 
 V3 = {"model_name": "kling-v3", "prompt": "x", "duration": "5"}  # 0.6 credits/s std silent → 3 credits
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
-    return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+database_url = both_databases
 
 
 async def _user(env: Env, name: str, credits: str) -> tuple[int, str]:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
-import pytest
 from sqlalchemy import select
 
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.services.transitions import move
 from kling_gateway.storage.tables import webhook_deliveries
-from tests.conftest import POSTGRES_URL, Env, postgres_available
+from tests.conftest import Env, both_databases
 
 HOOK = "https://hooks.example.com/kling"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
-    return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+database_url = both_databases
 
 
 async def _events(env: Env) -> list[dict[str, object]]:

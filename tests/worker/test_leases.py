@@ -6,24 +6,17 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from kling_gateway.domain.schedule import first_poll_delay, with_jitter
 from kling_gateway.worker.poller import Poller
-from tests.conftest import POSTGRES_URL, Env, postgres_available
+from tests.conftest import Env, both_databases
 
 BODY = {"model_name": "kling-v1", "prompt": "x"}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
-    return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+database_url = both_databases
 
 
 async def _create(env: Env, n: int) -> list[str]:

@@ -12,7 +12,6 @@ import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,18 +23,12 @@ from kling_gateway.domain.schedule import webhook_retry_delay
 from kling_gateway.services.webhooks import deliveries, redeliver, rotate_secret, user_secret
 from kling_gateway.storage.deliveries import Delivery
 from kling_gateway.worker.webhooks import WebhookWorker
-from tests.conftest import POSTGRES_URL, Env, postgres_available
+from tests.conftest import Env, both_databases
 
 ALLOW_LOOPBACK = {"outbound_allow": "127.0.0.1"}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
-    return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
+database_url = both_databases
 
 
 @pytest.fixture

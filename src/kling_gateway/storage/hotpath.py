@@ -9,6 +9,7 @@ engine's dialect and executed on a dedicated driver connection. Everything else 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ class _Sqlite:
     def __init__(self, conn: sqlite3.Connection, fallback: aiosqlite.Connection) -> None:
         self._conn = conn
         self._fallback = fallback
+        # One connection, many coroutines: a statement must never run inside another coroutine's open
+        # transaction on it, so every use of the fallback connection is serialised.
+        self._fallback_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str) -> _Sqlite:
@@ -100,7 +104,8 @@ class _Sqlite:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
         try:  # contended: wait for the lock off the loop
-            return list(await self._fallback.execute_fetchall(sql, args))
+            async with self._fallback_lock:
+                return list(await self._fallback.execute_fetchall(sql, args))
         except sqlite3.IntegrityError as exc:
             raise UniqueViolation(str(exc)) from exc
 
@@ -133,6 +138,10 @@ class _Sqlite:
         return None
 
     async def _tx_off_loop(self, steps: Sequence[Step]) -> int | None:
+        async with self._fallback_lock:
+            return await self._tx_on_fallback(steps)
+
+    async def _tx_on_fallback(self, steps: Sequence[Step]) -> int | None:
         conn = self._fallback
         await conn.execute("BEGIN IMMEDIATE")
         results: list[int] = []
@@ -156,7 +165,8 @@ class _Sqlite:
         return None
 
     async def checkpoint(self) -> None:
-        await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        async with self._fallback_lock:
+            await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
         self._conn.close()
