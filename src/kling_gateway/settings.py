@@ -118,6 +118,21 @@ class Settings(BaseSettings):
     )
     bootstrap_credits: str = Field("1000", description="credits given to the first-start user 'default'")
 
+    # --- limits (all off when unset)
+    user_max_in_flight: int | None = Field(None, ge=1, description="unfinished tasks per user → 429/1303")
+    key_max_in_flight: int | None = Field(None, ge=1, description="unfinished tasks per API key → 429/1303")
+    key_rate_per_second: float | None = Field(
+        None, gt=0, description="token-bucket refill per key → 429/1302"
+    )
+    key_rate_burst: int = Field(20, ge=1)
+    upstream_model_concurrency: int | None = Field(
+        None, ge=1, description="tasks in flight per (upstream account, upstream model)"
+    )
+    upstream_queue_wait_seconds: float = Field(
+        0.0, ge=0, le=60, description="how long a create may wait for an upstream slot before 429/1303"
+    )
+    redis_url: SecretStr | None = Field(None, description="Redis for rate-limit buckets (default: the DB)")
+
     # --- operators
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for /admin/v1 (unset: admin API off)"
@@ -131,6 +146,7 @@ class Settings(BaseSettings):
         "admin_token",
         "upstream_webhook_secret",
         "public_base_url",
+        "redis_url",
         mode="before",
     )
     @classmethod

@@ -35,6 +35,7 @@ from ..upstream.client import KlingClient
 from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
 from .catalog import Catalog
+from .limits import Limiter, LimitSettings
 
 _CALLBACK_LABEL = b"kling-gateway inbound callback token v1"
 SIMULATOR_ACCOUNT = "simulator"
@@ -81,6 +82,7 @@ class Gateway:
     guard: UrlGuard = field(default_factory=UrlGuard)  # SSRF rules for every URL we post to or fetch
     money: MoneyStatements | None = None  # None when KGW_BILLING=false
     prices: PriceTable = field(default_factory=PriceTable)
+    limits: Limiter | None = None
     _clients: dict[int, Upstream] = field(default_factory=dict)
 
     def now_ms(self) -> int:
@@ -147,6 +149,8 @@ class Gateway:
         )
 
     async def aclose(self) -> None:
+        if self.limits is not None:
+            await self.limits.aclose()
         await self.http.aclose()
         if self.hot is not None:
             await self.hot.close()
@@ -214,6 +218,7 @@ async def build_gateway(
         await engine.dispose()
         raise
     try:
+        gw.limits = Limiter(gw, LimitSettings.from_settings(settings))
         if settings.billing:
             from .money import load_prices  # money imports this module
 

@@ -17,7 +17,7 @@ import orjson
 from ..domain.request import Text2VideoRequest, extract_model_name, validate_text2video
 from ..domain.schedule import first_poll_delay
 from ..domain.task import TaskStatus, from_upstream
-from ..errors import BadRequest, InvalidParameter, NotFound
+from ..errors import BadRequest, ConcurrencyLimited, InvalidParameter, NotFound, RateLimited
 from ..mirror.service import public_videos
 from ..netguard import UrlRefused
 from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, Refused, TaskRecord
@@ -81,10 +81,31 @@ def _fingerprint(req: Text2VideoRequest) -> str:
 async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any]:
     req = validate(gw, principal, parse_body(raw))
     upstream = gw.primary()
-    record = await _insert(gw, principal, req, upstream)
+    limits = gw.limits
+    if limits is not None and limits.enabled:
+        model = str(req.upstream_body.get("model_name", ""))  # the value stored as tasks.upstream_model
+        async with limits.hold(upstream.account_id, model):
+            try:
+                await limits.admit(principal, upstream.account_id, model)
+            except (RateLimited, ConcurrencyLimited):
+                # an idempotent retry of a task the client already has must not be refused by its own limit
+                existing = await _same_request(gw, principal, req)
+                if existing is None:
+                    raise
+                return created_object(existing)
+            record = await _insert(gw, principal, req, upstream)
+    else:
+        record = await _insert(gw, principal, req, upstream)
     if record.status != TaskStatus.QUEUED or record.upstream_task_id is not None:
         return created_object(record)  # idempotent retry of an existing task
     return created_object(await _submit(gw, record, upstream, _upstream_body(gw, record)))
+
+
+async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> TaskRecord | None:
+    if req.external_task_id is None:
+        return None
+    existing = await gw.tasks.by_external_id(principal.user_id, req.external_task_id)
+    return existing if existing is not None and existing.request_hash == _fingerprint(req) else None
 
 
 async def _insert(

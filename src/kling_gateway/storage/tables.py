@@ -89,6 +89,9 @@ model_routes = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Tasks in flight; the predicate of the partial indexes behind the limits' counts (storage/limits.py).
+_ACTIVE = text("status IN ('queued', 'submitted', 'processing')")
+
 tasks = Table(
     "tasks",
     metadata,
@@ -137,6 +140,17 @@ tasks = Table(
         "id",
         sqlite_where=text("status = 'succeed' AND origin_result_json IS NULL"),
         postgresql_where=text("status = 'succeed' AND origin_result_json IS NULL"),
+    ),
+    # In-flight counts per user, per key and per (upstream account, model): services/limits.py.
+    Index("ix_tasks_active_user_id", "user_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    Index("ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    Index(
+        "ix_tasks_active_upstream",
+        "upstream_account_id",
+        "upstream_model",
+        "status",
+        sqlite_where=_ACTIVE,
+        postgresql_where=_ACTIVE,
     ),
 )
 
@@ -206,4 +220,13 @@ ledger_entries = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("task_id", "kind"),
     Index("ix_ledger_entries_user_id_created_at", "user_id", "created_at"),
+)
+
+# Per-key request-rate token bucket (services/limits.py): nano-tokens, refilled in SQL on each take.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key_id", Integer, ForeignKey("api_keys.id"), primary_key=True, autoincrement=False),
+    Column("tokens_nano", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )
