@@ -345,7 +345,7 @@ def mirror_sweep() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("httpx", "httpcore", "alembic.runtime.migration"):  # one line per request / per start
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from .observability.logs import configure_logging
+
+    configure_logging(logging.INFO)  # JSON lines on stderr, secrets and prompts redacted
     app()

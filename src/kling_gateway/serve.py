@@ -52,7 +52,9 @@ async def _serve(settings: Settings) -> None:
     typer.echo(f"kling-gateway on {base_url} (upstream: {upstream}; docs: {base_url}/docs)")
 
     gateway = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings), host=settings.host, port=settings.port, log_level="warning", log_config=None
+        )
     )
     if not settings.use_simulator:
         await gateway.serve()
@@ -66,6 +68,7 @@ async def _serve(settings: Settings) -> None:
             host="127.0.0.1",
             port=settings.simulator_port,
             log_level="warning",
+            log_config=None,
         )
     )
     sim_task = asyncio.create_task(sim.serve())

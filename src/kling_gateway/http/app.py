@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import KlingError
 from ..mirror.service import Mirror, build_mirror
+from ..observability.endpoint import install as install_observability
 from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
@@ -80,6 +81,7 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(envelope.RequestIdMiddleware)
+    install_observability(app, holder.get)  # metrics + access log (outermost), GET /metrics
     app.add_exception_handler(KlingError, envelope.on_kling_error)
     app.add_exception_handler(HTTPException, envelope.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)

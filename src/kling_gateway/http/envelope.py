@@ -46,6 +46,8 @@ def request_id(request: Request) -> str:
 
 
 def ok(request: Request, data: Any) -> Response:
+    if isinstance(data, dict) and "task_id" in data:  # for the access log line (observability/middleware)
+        request.scope.setdefault("state", {})["task_id"] = data["task_id"]
     body = {"code": 0, "message": "SUCCEED", "request_id": request_id(request), "data": data}
     return Response(orjson.dumps(body), media_type=JSON)
 
@@ -91,5 +93,11 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"request_id": request_id(request)},  # runs outside the middleware that knows the request
+    )
     return error_response(request, KlingError("Server internal error", code=5000))

@@ -23,6 +23,7 @@ from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
 from ..domain.pricing import PriceTable
 from ..errors import ConfigError
 from ..netguard import UrlGuard
+from ..observability.metrics import Telemetry
 from ..settings import Settings
 from ..storage import db
 from ..storage.accounts import AccountStore
@@ -78,6 +79,7 @@ class Gateway:
     hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
     rng: random.Random = field(default_factory=random.Random)
+    telemetry: Telemetry = field(default_factory=Telemetry)  # counters /metrics exposes (observability/)
     callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
     guard: UrlGuard = field(default_factory=UrlGuard)  # SSRF rules for every URL we post to or fetch
     money: MoneyStatements | None = None  # None when KGW_BILLING=false
@@ -118,7 +120,8 @@ class Gateway:
             return self.box.decrypt(v) if v else None
 
         creds = Credentials(dec(acc.access_key_enc), dec(acc.secret_key_enc), dec(acc.api_key_enc))
-        return KlingClient(self.http, acc.base_url, Authorizer(creds, self.clock))
+        observer = self.telemetry.upstream_observer(acc.name)
+        return KlingClient(self.http, acc.base_url, Authorizer(creds, self.clock), observer=observer)
 
     async def seed_upstream(self) -> None:
         """Store the operator's credentials from settings (encrypted) as the default account, or the

@@ -63,4 +63,7 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
             "updated_at": now,
             "delivered_at": None,
         }
-    return await gw.tasks.transition(t.id, expected, event=event, after=money, **values)
+    moved = await gw.tasks.transition(t.id, expected, event=event, after=money, **values)
+    if moved and new is not None and new != expected.value:
+        gw.telemetry.task_moved(t.id, expected.value, str(new))
+    return moved

@@ -14,6 +14,8 @@ so callers know when a retry is safe and when they must first look the task up b
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -86,10 +88,22 @@ class UpstreamTask:
         )
 
 
-class KlingClient:
-    __slots__ = ("_auth", "_base", "_http")
+# Told of every call: (HTTP method, "ok" | "absent" | "ambiguous", seconds); metrics hang here.
+CallObserver = Callable[[str, str, float], None]
 
-    def __init__(self, http: Transport | httpx.AsyncClient, base_url: str, authorizer: Authorizer) -> None:
+
+class KlingClient:
+    __slots__ = ("_auth", "_base", "_http", "_observer")
+
+    def __init__(
+        self,
+        http: Transport | httpx.AsyncClient,
+        base_url: str,
+        authorizer: Authorizer,
+        *,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self._observer = observer
         # An httpx.AsyncClient is accepted as is (tests and scripts); anything else is a Transport.
         self._http: Transport = HttpxTransport(http) if isinstance(http, httpx.AsyncClient) else http
         self._base = base_url.rstrip("/")
@@ -123,6 +137,18 @@ class KlingClient:
         return [UpstreamTask.from_wire(d) for d in data] if isinstance(data, list) else []
 
     async def _call(self, method: str, path: str, *, body: bytes | None = None) -> Any:
+        if self._observer is None:
+            return await self._exchange(method, path, body)
+        started = time.perf_counter()
+        try:
+            data = await self._exchange(method, path, body)
+        except UpstreamError as exc:
+            self._observer(method, exc.outcome.value, time.perf_counter() - started)
+            raise
+        self._observer(method, "ok", time.perf_counter() - started)
+        return data
+
+    async def _exchange(self, method: str, path: str, body: bytes | None) -> Any:
         headers = {"Authorization": self._auth.header(), "Content-Type": "application/json"}
         try:
             status, raw = await self._http.request(method, self._base + path, headers, body)

@@ -130,6 +130,7 @@ class WebhookWorker:
     async def _deliver(self, d: Delivery, secrets: dict[int, asyncio.Task[str]]) -> None:
         try:
             outcome = await self._attempt(d, secrets)
+            self.gw.telemetry.webhook_attempt(outcome.status, outcome.latency_ms)
             if not await self._store.record(d, outcome):
                 log.info("delivery %s changed while it was being sent; its new state stands", d.id)
         except Exception:  # one broken row must not stop the batch; its lease expires and it comes back

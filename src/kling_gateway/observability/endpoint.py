@@ -1,0 +1,80 @@
+"""``install(app, gateway)``: the one call ``create_app`` makes to get metrics, access logs and ``/metrics``.
+
+Everything is built per app: its own ``CollectorRegistry`` holding the HTTP metrics, the running
+gateway's ``Telemetry`` (looked up at scrape time, since the gateway is built later, in the lifespan) and
+the DB gauges, read on each scrape. ``/metrics`` is unauthenticated, as Prometheus expects; it carries
+counts and account names only, no user or task data. Keep it off the public listener with the reverse
+proxy when that matters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from starlette.responses import Response
+
+from ..services.gateway import Gateway
+from .metrics import HttpMetrics, Telemetry
+from .middleware import ObservabilityMiddleware
+from .store_metrics import StoreCollector
+
+log = logging.getLogger("kling_gateway.metrics")
+METRICS_PATH = "/metrics"
+
+
+class _GatewayCollector:
+    """Exposes whichever gateway's Telemetry the app is serving, plus whether the DB read worked."""
+
+    def __init__(self) -> None:
+        self.telemetry: Telemetry | None = None
+        self.store_ok = True
+
+    def collect(self) -> Iterable[Metric]:
+        if self.telemetry is not None:
+            yield from self.telemetry.collect()
+        yield GaugeMetricFamily(
+            "kgw_store_read_ok",
+            "1 when this scrape could read the database-derived gauges, 0 when that read failed",
+            value=1 if self.store_ok else 0,
+        )
+
+
+@dataclass(slots=True)
+class Observability:
+    registry: CollectorRegistry
+    http: HttpMetrics
+    store: StoreCollector
+    gateway_metrics: _GatewayCollector = field(default_factory=_GatewayCollector)
+
+    async def render(self, gw: Gateway) -> bytes:
+        self.gateway_metrics.telemetry = gw.telemetry
+        try:
+            await self.store.refresh(gw.engine, gw.now_ms())
+            self.gateway_metrics.store_ok = True
+        except Exception:  # the DB being down must not hide the in-process metrics
+            log.exception("metrics: reading the database-derived gauges failed")
+            self.store.snapshot = None
+            self.gateway_metrics.store_ok = False
+        return generate_latest(self.registry)
+
+
+def install(app: FastAPI, gateway: Callable[[], Gateway]) -> Observability:
+    """Add the observing middleware (outermost of the app's own) and ``GET /metrics`` to ``app``."""
+    registry = CollectorRegistry()
+    obs = Observability(registry=registry, http=HttpMetrics(registry), store=StoreCollector())
+    registry.register(obs.gateway_metrics)
+    registry.register(obs.store)
+    app.add_middleware(ObservabilityMiddleware, metrics=obs.http)
+
+    async def metrics(request: Request) -> Response:
+        return Response(await obs.render(gateway()), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route(METRICS_PATH, metrics, methods=["GET"], include_in_schema=False)
+    app.state.observability = obs
+    return obs
