@@ -25,7 +25,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import orjson
-from procstats import BIN, cpu_seconds, free_port, rss_mb, sim_token
+from procstats import BIN, cpu_seconds, free_port, gateway_env, rss_mb, sim_token
 
 
 def wait_ready(url: str, timeout: float = 20.0) -> float:
@@ -89,18 +89,8 @@ async def run(args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    env = {
-        **os.environ,
-        "KGW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/gw.db",
-        "KGW_MASTER_KEY_FILE": str(tmp / "master.key"),
-        "KGW_KLING_ACCESS_KEY": "sim-ak",
-        "KGW_KLING_SECRET_KEY": "sim-sk",
-        "KGW_KLING_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "KGW_PORT": str(gw_port),
-        "KGW_BOOTSTRAP_CREDITS": "100000000",  # money is on: enough for any run
-        # The create phase measures the request path alone; tracking has its own benchmark.
-        "KGW_FIRST_POLL_SECONDS": str(args.first_poll),
-    }
+    # The create phase measures the request path alone; tracking has its own benchmark.
+    env = gateway_env(tmp, sim_port, gw_port, KGW_FIRST_POLL_SECONDS=str(args.first_poll))
     t_start = time.perf_counter()
     log = (tmp / "gateway.log").open("w+")
     gw = subprocess.Popen(  # noqa: ASYNC220

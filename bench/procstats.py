@@ -40,3 +40,19 @@ def sim_token(ttl: int = 7200) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return jwt.encode({"iss": "sim-ak", "exp": now + ttl, "nbf": now - 5}, "sim-sk", algorithm="HS256")
+
+
+def gateway_env(tmp: Path, sim_port: int, gw_port: int, **extra: str) -> dict[str, str]:
+    """Environment for a `kling-gateway serve` child in front of a simulator child: SQLite in ``tmp``,
+    the simulator's well-known credentials, and enough credits for any run (money is on by default)."""
+    return {
+        **os.environ,
+        "KGW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/gw.db",
+        "KGW_MASTER_KEY_FILE": str(tmp / "master.key"),
+        "KGW_KLING_ACCESS_KEY": "sim-ak",
+        "KGW_KLING_SECRET_KEY": "sim-sk",
+        "KGW_KLING_BASE_URL": f"http://127.0.0.1:{sim_port}",
+        "KGW_PORT": str(gw_port),
+        "KGW_BOOTSTRAP_CREDITS": "100000000",
+        **extra,
+    }

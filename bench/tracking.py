@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import sqlite3
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from procstats import BIN, cpu_seconds, free_port, rss_mb, sim_token
+from procstats import BIN, cpu_seconds, free_port, gateway_env, rss_mb, sim_token
 
 
 def pct(values: list[float], p: float) -> float:
@@ -63,19 +62,14 @@ async def run(args: argparse.Namespace) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    env = {
-        **os.environ,
-        "KGW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/gw.db",
-        "KGW_MASTER_KEY_FILE": str(tmp / "master.key"),
-        "KGW_KLING_ACCESS_KEY": "sim-ak",
-        "KGW_KLING_SECRET_KEY": "sim-sk",
-        "KGW_KLING_BASE_URL": f"http://127.0.0.1:{sim_port}",
-        "KGW_PORT": str(gw_port),
-        "KGW_BOOTSTRAP_CREDITS": "100000000",  # money is on: enough for any run
-        "KGW_POLL_RENDER_SCALE": "0",
-        "KGW_POLL_CONCURRENCY_PER_ACCOUNT": str(args.poll_concurrency),
-        "KGW_REFRESH_BATCH": "500",
-    }
+    env = gateway_env(
+        tmp,
+        sim_port,
+        gw_port,
+        KGW_POLL_RENDER_SCALE="0",
+        KGW_POLL_CONCURRENCY_PER_ACCOUNT=str(args.poll_concurrency),
+        KGW_REFRESH_BATCH="500",
+    )
     if args.mode == "callbacks":
         env["KGW_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{gw_port}"
         # polling stays as the fallback, at a relaxed pace

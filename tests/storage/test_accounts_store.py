@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.accounts import AccountStore, AlreadyExists
-from kling_gateway.storage.db import make_engine, upgrade
-from tests.conftest import POSTGRES_URL, _postgres_reset, postgres_available
 
 T0 = 1_770_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        await _postgres_reset(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/accounts.db"
-    eng = make_engine(url)
-    await upgrade(eng)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.storage.accounts import AccountStore
-from kling_gateway.storage.db import make_engine, upgrade
 from kling_gateway.storage.deliveries import (
     DELIVERED,
     FAILED,
@@ -24,27 +21,9 @@ from kling_gateway.storage.deliveries import (
 )
 from kling_gateway.storage.tables import webhook_deliveries
 from kling_gateway.storage.tasks import TaskRecord, TaskStore
-from tests.conftest import POSTGRES_URL, _postgres_reset, postgres_available
 
 T0 = 1_770_000_000_000
 LEASE = 70_000
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        await _postgres_reset(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/store.db"
-    eng = make_engine(url)
-    await upgrade(eng)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
 
 
 @pytest.fixture

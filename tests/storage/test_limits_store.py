@@ -4,32 +4,16 @@ clamps, atomicity across engines) and the partial indexes behind the in-flight c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.accounts import AccountStore
-from kling_gateway.storage.db import make_engine, upgrade
+from kling_gateway.storage.db import make_engine
 from kling_gateway.storage.limits import NANO, LimitStore, rate_buckets
-from tests.conftest import _postgres_reset, any_database_url
 
 T0 = 1_770_000_000_000
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    url = await any_database_url(request.param, tmp_path, "limits.db")
-    if url.startswith("postgresql"):
-        await _postgres_reset(url)
-    eng = make_engine(url)
-    await upgrade(eng)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
 
 
 @pytest.fixture

@@ -15,28 +15,10 @@ from kling_gateway.domain.ids import IdMinter
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.services.gateway import build_gateway
 from kling_gateway.storage.accounts import AccountStore
-from kling_gateway.storage.db import make_engine, upgrade
 from kling_gateway.storage.tasks import DuplicateExternalId, DuplicateTaskId, TaskRecord, TaskStore
-from tests.conftest import POSTGRES_URL, _postgres_reset, make_settings, postgres_available
+from tests.conftest import make_settings
 
 T0 = 1_770_000_000_000  # a fixed "now" in ms
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        await _postgres_reset(POSTGRES_URL)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/store.db"
-    eng = make_engine(url)
-    await upgrade(eng)
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
 
 
 @pytest.fixture

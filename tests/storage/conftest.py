@@ -1,0 +1,26 @@
+"""The storage suites' shared fixture: a migrated engine on SQLite and on PostgreSQL (reset, or skipped
+loudly when unreachable)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kling_gateway.storage.db import make_engine, upgrade
+from tests.conftest import _postgres_reset, any_database_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = await any_database_url(request.param, tmp_path, "store.db")
+    if url.startswith("postgresql"):
+        await _postgres_reset(url)
+    eng = make_engine(url)
+    await upgrade(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
