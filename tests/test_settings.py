@@ -134,7 +134,6 @@ def test_master_key_must_be_32_byte_urlsafe_base64(key: str) -> None:
         ({"kling_access_key": "ak"}, ("KGW_KLING_ACCESS_KEY", "KGW_KLING_SECRET_KEY")),
         ({"kling_secret_key": "sk"}, ("KGW_KLING_ACCESS_KEY", "KGW_KLING_SECRET_KEY")),
         ({"kling_secret_key": "sk", "kling_api_key": "k"}, ("KGW_KLING_ACCESS_KEY",)),
-        ({"upstream": "kling"}, ("KGW_UPSTREAM=kling", "KGW_KLING_API_KEY")),
         ({"upstream": "kling", "kling_access_key": "ak"}, ("KGW_KLING_SECRET_KEY",)),
         ({"upstream": "real"}, ()),
     ],

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from .cli_channels import channels_app
 from .cli_money import money_app, prices_app
 from .cli_webhooks import webhooks_app
 from .errors import ConfigError, KlingError
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(money_app, name="money")
 app.add_typer(prices_app, name="prices")
+app.add_typer(channels_app, name="channels")
 
 T = TypeVar("T")
 

@@ -60,7 +60,26 @@ class Settings(BaseSettings):
         "aiohttp", description="HTTP client for upstream calls; aiohttp costs ~6x less CPU per call here"
     )
     upstream: Literal["auto", "kling", "simulator"] = Field(
-        "auto", description="auto = the official API when credentials are set, else the built-in simulator"
+        "auto",
+        description="auto = the official API when credentials are set, else the built-in simulator; "
+        "kling = the official API through the KGW_KLING_* account and/or accounts added with "
+        "`kling-gateway channels add`",
+    )
+    # --- several upstream accounts (channels)
+    channel_cooldown_seconds: float = Field(
+        300.0, gt=0, description="an account refusing our credentials or balance sits out this long"
+    )
+    channel_unreachable_seconds: float = Field(
+        15.0, gt=0, description="an account that could not be reached sits out this long"
+    )
+    channel_busy_seconds: float = Field(
+        2.0, ge=0, description="after 1302/1303 an account x model is skipped this long (Kling: >= 1 s)"
+    )
+    channel_probe_seconds: float = Field(
+        60.0, ge=0, description="cheap health probe per account (GET /account/costs); 0 = off"
+    )
+    channel_reload_seconds: float = Field(
+        5.0, gt=0, description="how often a process re-reads accounts, cooldowns and routes"
     )
     simulator_port: int = Field(8001, ge=1, le=65535)
 
@@ -184,10 +203,6 @@ class Settings(BaseSettings):
     def _credentials_complete(self) -> Settings:
         if (self.kling_access_key is None) != (self.kling_secret_key is None):
             raise ValueError("set both KGW_KLING_ACCESS_KEY and KGW_KLING_SECRET_KEY, or neither")
-        if self.upstream == "kling" and not self.has_kling_credentials:
-            raise ValueError(
-                "KGW_UPSTREAM=kling needs KGW_KLING_ACCESS_KEY + KGW_KLING_SECRET_KEY or KGW_KLING_API_KEY"
-            )
         return self
 
     @field_validator("public_base_url")

@@ -136,3 +136,45 @@ async def test_comparison_would_see_a_drift(engine: AsyncEngine) -> None:
         diffs = await conn.run_sync(diff)
     assert [d[0] for d in diffs] == ["add_column"]
     assert diffs[0][3].name == "nickname"
+
+
+async def test_0006_moves_account_credentials_to_keys_and_back(engine: AsyncEngine) -> None:
+    """Existing accounts keep working across the upgrade: their credentials become their first key (and
+    a task pointing at the account keeps its foreign key); a downgrade puts them back."""
+    await upgrade(engine, "0005")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO upstream_accounts (name, base_url, access_key_enc, secret_key_enc, enabled, "
+                "created_at) VALUES ('default', 'https://k', 'enc-ak', 'enc-sk', true, 5), "
+                "('empty', 'https://e', NULL, NULL, true, 6)"
+            )
+        )
+    await upgrade(engine)
+    async with engine.connect() as conn:
+        keys = (
+            await conn.execute(
+                text(
+                    "SELECT a.name, k.access_key_enc, k.secret_key_enc, k.api_key_enc, k.enabled, k.hint "
+                    "FROM upstream_keys k JOIN upstream_accounts a ON a.id = k.account_id"
+                )
+            )
+        ).all()
+        weights = (await conn.execute(text("SELECT priority, weight FROM upstream_accounts"))).all()
+    assert [tuple(k) for k in keys] == [("default", "enc-ak", "enc-sk", None, True, "")]
+    assert [tuple(w) for w in weights] == [(0, 1), (0, 1)]
+
+    def downgrade(conn: Connection) -> None:
+        from alembic import command
+
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(text("SELECT name, access_key_enc, secret_key_enc FROM upstream_accounts"))
+        ).all()
+    assert sorted(tuple(r) for r in rows) == [("default", "enc-ak", "enc-sk"), ("empty", None, None)]

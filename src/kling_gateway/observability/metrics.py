@@ -108,7 +108,15 @@ class Telemetry:
             registry=None,
             buckets=CALL_BUCKETS,
         )
+        self.channel_cooldowns = Counter(
+            "kgw_upstream_account_cooldowns",
+            "Upstream accounts (or keys) benched after a refusal, by account and kind "
+            "(key | account | unreachable | manual)",
+            ["account", "kind"],
+            registry=None,
+        )
         self._all = (
+            self.channel_cooldowns,
             self.transitions,
             self.upstream_calls,
             self.upstream_latency,
@@ -138,6 +146,9 @@ class Telemetry:
             pair[1].observe(seconds)
 
         return observe
+
+    def channel_cooldown(self, account: str, kind: str) -> None:
+        self.channel_cooldowns.labels(account, kind).inc()
 
     def task_moved(self, task_id: str, from_status: str, to_status: str) -> None:
         """Called by ``services.transitions.move`` after its compare-and-set won: count it, log it."""

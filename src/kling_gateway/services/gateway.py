@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..crypto import SecretBox, load_master_key, secret_box
@@ -28,15 +30,17 @@ from ..settings import Settings
 from ..storage import db
 from ..storage.accounts import AccountStore
 from ..storage.hotpath import HotPath
+from ..storage.limits import LimitStore
 from ..storage.money import MoneyStatements, MoneyStore
 from ..storage.tasks import TaskStore
-from ..storage.upstreams import UpstreamAccount, UpstreamStore
-from ..upstream.auth import Authorizer, Credentials
-from ..upstream.client import KlingClient
+from ..storage.upstreams import UpstreamKey, UpstreamStore
 from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
 from .catalog import Catalog
+from .channels import Channel, ChannelSet, mask
 from .limits import Limiter, LimitSettings
+
+log = logging.getLogger("kling_gateway.gateway")
 
 _CALLBACK_LABEL = b"kling-gateway inbound callback token v1"
 SIMULATOR_ACCOUNT = "simulator"
@@ -55,13 +59,6 @@ def load_capabilities(settings: Settings) -> CapabilityTable:
     if not isinstance(overrides, dict):
         raise ConfigError(f"KGW_MODELS_FILE {settings.models_file}: must hold a JSON object of models")
     return DEFAULT_CAPABILITIES.with_overrides(overrides)
-
-
-@dataclass(slots=True)
-class Upstream:
-    account_id: int
-    name: str
-    client: KlingClient
 
 
 @dataclass(slots=True)
@@ -85,70 +82,87 @@ class Gateway:
     money: MoneyStatements | None = None  # None when KGW_BILLING=false
     prices: PriceTable = field(default_factory=PriceTable)
     limits: Limiter | None = None
-    _clients: dict[int, Upstream] = field(default_factory=dict)
+    channels: ChannelSet | None = None  # set by build_gateway
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def primary(self) -> Upstream:
-        if not self._clients:
-            raise ConfigError("no upstream account is configured")
-        return next(iter(self._clients.values()))
+    @property
+    def upstream(self) -> ChannelSet:
+        if self.channels is None:
+            raise ConfigError("upstream accounts are not loaded")
+        return self.channels
 
-    def upstream_for(self, account_id: int | None) -> Upstream:
-        if account_id is not None and account_id in self._clients:
-            return self._clients[account_id]
-        return self.primary()
+    def primary(self) -> Channel:
+        return self.upstream.primary()
+
+    def upstream_for(self, account_id: int | None) -> Channel:
+        return self.upstream.for_task(account_id)
 
     async def refresh_catalog(self) -> None:
-        """Routes and prices change through the CLI in other processes; re-read them now and then."""
+        """Routes, prices and upstream accounts change through the CLI or the admin API in other
+        processes; re-read them now and then."""
         self.catalog = Catalog(self.catalog.table, await self.upstreams.routes())
+        if self.channels is not None:
+            await self.channels.reload()
         if self.money is not None:
             self.prices = PriceTable.from_rows(await MoneyStore(self.engine).price_rows())
 
-    async def load_upstreams(self) -> None:
-        """(Re)build one KlingClient per enabled account, decrypting credentials only here."""
-        wanted = SIMULATOR_ACCOUNT if self.settings.use_simulator else DEFAULT_ACCOUNT
-        clients: dict[int, Upstream] = {}
-        for acc in await self.upstreams.accounts():
-            if acc.enabled and acc.name == wanted:
-                clients[acc.id] = Upstream(acc.id, acc.name, self._client(acc))
-        self._clients = clients
-
-    def _client(self, acc: UpstreamAccount) -> KlingClient:
-        def dec(v: str | None) -> str | None:
-            return self.box.decrypt(v) if v else None
-
-        creds = Credentials(dec(acc.access_key_enc), dec(acc.secret_key_enc), dec(acc.api_key_enc))
-        observer = self.telemetry.upstream_observer(acc.name)
-        return KlingClient(self.http, acc.base_url, Authorizer(creds, self.clock), observer=observer)
-
     async def seed_upstream(self) -> None:
-        """Store the operator's credentials from settings (encrypted) as the default account, or the
-        simulator's well-known pair when running against the simulator."""
+        """Keep the accounts that settings define in step with them: the simulator's well-known pair in
+        simulator mode, the KGW_KLING_* credentials (encrypted) as account "default" otherwise. Accounts
+        added with the CLI or admin API are left as they are; the simulator never takes real traffic."""
         s = self.settings
         now = self.now_ms()
+        existing = {a.name: a for a in await self.upstreams.accounts()}
         if s.use_simulator:
+            others = [a for n, a in existing.items() if n != SIMULATOR_ACCOUNT and a.enabled]
+            if s.upstream == "auto" and others:
+                log.warning(
+                    "no KGW_KLING_* credentials, but %d upstream account(s) are configured: using them; "
+                    "the built-in simulator takes no traffic (set KGW_UPSTREAM=kling to silence this)",
+                    len(others),
+                )
+                if SIMULATOR_ACCOUNT in existing:
+                    await self.upstreams.update_account(SIMULATOR_ACCOUNT, enabled=False)
+                return
+            sim = existing.get(SIMULATOR_ACCOUNT)
             await self.upstreams.upsert_account(
                 name=SIMULATOR_ACCOUNT,
                 base_url=f"http://127.0.0.1:{s.simulator_port}",
                 now_ms=now,
-                access_key_enc=self.box.encrypt(SIMULATOR_ACCESS_KEY),
-                secret_key_enc=self.box.encrypt(SIMULATOR_SECRET_KEY),
+                key=None
+                if sim is not None and sim.keys
+                else self._key(SIMULATOR_ACCESS_KEY, SIMULATOR_SECRET_KEY),
+                hint=mask(SIMULATOR_ACCESS_KEY),
             )
             return
+        if SIMULATOR_ACCOUNT in existing:
+            await self.upstreams.update_account(SIMULATOR_ACCOUNT, enabled=False)
+        if not s.has_kling_credentials:
+            return  # accounts come from `kling-gateway channels add`
 
-        def enc(v: object) -> str | None:
-            secret = getattr(v, "get_secret_value", None)
-            return self.box.encrypt(secret()) if secret else None
+        def plain(v: SecretStr | None) -> str | None:
+            return v.get_secret_value() if v is not None else None
 
+        wanted = (plain(s.kling_access_key), plain(s.kling_secret_key), plain(s.kling_api_key))
+        current = existing.get(DEFAULT_ACCOUNT)
+        same = current is not None and [self._plain(k) for k in current.keys] == [wanted]
         await self.upstreams.upsert_account(
             name=DEFAULT_ACCOUNT,
             base_url=s.kling_base_url,
             now_ms=now,
-            access_key_enc=enc(s.kling_access_key),
-            secret_key_enc=enc(s.kling_secret_key),
-            api_key_enc=enc(s.kling_api_key),
+            key=None if same else self._key(*wanted),
+            hint=mask(wanted[0] or wanted[2] or ""),
+        )
+
+    def _key(self, ak: str | None, sk: str | None, api: str | None = None) -> tuple[str | None, ...]:
+        return tuple(self.box.encrypt(v) if v else None for v in (ak, sk, api))
+
+    def _plain(self, key: UpstreamKey) -> tuple[str | None, ...]:
+        return tuple(
+            self.box.decrypt(v) if v else None
+            for v in (key.access_key_enc, key.secret_key_enc, key.api_key_enc)
         )
 
     async def aclose(self) -> None:
@@ -226,9 +240,18 @@ async def build_gateway(
             from .money import load_prices  # money imports this module
 
             await load_prices(gw, MoneyStore(engine))
-        await gw.refresh_catalog()
         await gw.seed_upstream()
-        await gw.load_upstreams()
+        gw.channels = ChannelSet(
+            gw.upstreams,
+            box,
+            gw.http,
+            settings,
+            gw.telemetry,
+            LimitStore(engine, user=False, key=False, upstream=True),
+            clock=clock,
+            rng=gw.rng,
+        )
+        await gw.refresh_catalog()
     except BaseException:
         await gw.aclose()
         raise

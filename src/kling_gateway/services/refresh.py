@@ -38,7 +38,7 @@ async def refresh_task(gw: Gateway, t: TaskRecord) -> None:
     timed_out = gw.now_ms() - t.created_at >= gw.settings.task_timeout_seconds * 1000
     try:
         if t.upstream_task_id is None:
-            found = await upstream.client.find_by_external_id(t.id)
+            found = await upstream.find_by_external_id(t.id)
             if found is None:
                 if timed_out:
                     await _time_out(gw, t)
@@ -47,7 +47,7 @@ async def refresh_task(gw: Gateway, t: TaskRecord) -> None:
                 return
             moved = await apply(gw, t, found)
         else:
-            moved = await apply(gw, t, await upstream.client.get(t.upstream_task_id))
+            moved = await apply(gw, t, await upstream.get(t.upstream_task_id))
     except UpstreamError as exc:
         log.info("refresh of task %s failed upstream (%s); retrying later", t.id, exc.code)
         if timed_out:

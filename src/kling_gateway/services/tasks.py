@@ -15,17 +15,26 @@ from typing import Any
 import orjson
 
 from ..domain.request import Text2VideoRequest, extract_model_name, validate_text2video
+from ..domain.routing import Verdict, fails_over, verdict
 from ..domain.schedule import first_poll_delay
 from ..domain.task import TaskStatus, from_upstream
-from ..errors import BadRequest, ConcurrencyLimited, InvalidParameter, NotFound, RateLimited
+from ..errors import (
+    BadRequest,
+    ConcurrencyLimited,
+    InvalidParameter,
+    NotFound,
+    RateLimited,
+    UpstreamFailure,
+)
 from ..mirror.service import public_videos
 from ..netguard import UrlRefused
 from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, Refused, TaskRecord
 from ..upstream.client import Outcome, UpstreamError, UpstreamTask
 from . import money
 from .auth import Principal
+from .channels import Channel
 from .errors_map import client_error
-from .gateway import Gateway, Upstream
+from .gateway import Gateway
 from .inbound import callback_url as inbound_callback_url
 from .transitions import move
 from .wire import created_object, task_object
@@ -80,7 +89,9 @@ def _fingerprint(req: Text2VideoRequest) -> str:
 
 async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any]:
     req = validate(gw, principal, parse_body(raw))
-    upstream = gw.primary()
+    upstream = await _choose(gw, principal, req)
+    if not isinstance(upstream, Channel):
+        return created_object(upstream)  # idempotent retry of a task the client already has
     limits = gw.limits
     if limits is not None and limits.enabled:
         model = str(req.upstream_body.get("model_name", ""))  # the value stored as tasks.upstream_model
@@ -101,6 +112,25 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
     return created_object(await _submit(gw, record, upstream, _upstream_body(gw, record)))
 
 
+async def _choose(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Channel | TaskRecord:
+    """The account this create goes to; when none can take it now, the client's own earlier task for the
+    same request if there is one, else 429/1303 (all busy) or 503/5001 (none usable)."""
+    model = str(req.upstream_body.get("model_name", ""))
+    channel = await gw.upstream.pick(model)
+    if channel is not None:
+        return channel
+    existing = await _same_request(gw, principal, req)
+    if existing is not None:
+        return existing
+    busy, why = gw.upstream.why_none(model)
+    log.warning("no upstream account can take model %s: %s", model, why)
+    if busy:
+        raise ConcurrencyLimited(f"every upstream account for model {model!r} is at capacity; retry later")
+    raise UpstreamFailure(
+        f"no upstream account is available for model {model!r} right now; retry later", code=5001
+    )
+
+
 async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> TaskRecord | None:
     if req.external_task_id is None:
         return None
@@ -108,9 +138,7 @@ async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoReques
     return existing if existing is not None and existing.request_hash == _fingerprint(req) else None
 
 
-async def _insert(
-    gw: Gateway, principal: Principal, req: Text2VideoRequest, upstream: Upstream
-) -> TaskRecord:
+async def _insert(gw: Gateway, principal: Principal, req: Text2VideoRequest, upstream: Channel) -> TaskRecord:
     fingerprint = _fingerprint(req)
     request_json = orjson.dumps(req.upstream_body).decode()
     # Priced before anything is stored: an unpriced model is refused here, before any upstream call.
@@ -178,37 +206,64 @@ def _upstream_body(gw: Gateway, record: TaskRecord) -> dict[str, Any]:
 
 
 async def _submit(
-    gw: Gateway, record: TaskRecord, upstream: Upstream, body: dict[str, Any], *, accepted: bool = False
+    gw: Gateway, record: TaskRecord, channel: Channel, body: dict[str, Any], *, accepted: bool = False
 ) -> TaskRecord:
-    """Call upstream for a queued row. Two tries at most; the second only when upstream confirmed the
-    first created nothing (its external_task_id uniqueness makes even that retry safe).
+    """Call upstream for a queued row, failing over between accounts without ever submitting twice.
 
-    ``accepted``: the client already holds this task's id (refresher path), so a proven rejection is not
+    * a refusal that proves no task exists moves on to the next account when it is the account's fault
+      (busy, unreachable, credentials, balance: domain/routing.py), else it is the client's answer;
+    * an ambiguous failure asks the *same* account for our id first; only a confirmed absence moves on
+      (to another account, or once more to this one when it is the only one);
+    * before each move the row is re-pointed at the next account (compare-and-set), so if this process
+      dies mid-call the refresher asks the account that may hold the task.
+
+    ``accepted``: the client already holds this task's id (refresher path), so a final refusal is not
     turned into a hidden row here; the ``UpstreamError`` goes back to the caller to retry or fail."""
-    for _attempt in range(2):
+    model = record.upstream_model
+    tried: set[int] = set()
+    same_again = True  # one re-send to an account that confirmed it holds nothing, if no other can go
+    while True:
+        tried.add(channel.account_id)
         try:
-            created = await upstream.client.create(body, record.id)
+            created = await channel.create(body, record.id)
         except UpstreamError as exc:
             if exc.outcome is Outcome.ABSENT:
-                if accepted:
-                    raise
-                await _reject(gw, record, exc)
-                raise client_error(exc) from None
-            log.warning("ambiguous upstream create for task %s: %s", record.id, exc.code)
-            try:
-                found = await upstream.client.find_by_external_id(record.id)
-            except UpstreamError:
-                return await _accept_unconfirmed(gw, record)
-            if found is None:
-                continue  # confirmed absent: safe to send again
-            created = found
-        return await _mark_submitted(gw, record, upstream, created)
-    return await _accept_unconfirmed(gw, record)
+                if verdict(exc.code) is Verdict.KEY and channel.unavailable(gw.now_ms()) is None:
+                    continue  # that key sits out now; the account's next key gets the create
+                nxt = await gw.upstream.pick(model, tried) if fails_over(exc.code) else None
+                if nxt is None:
+                    if accepted:
+                        raise
+                    await _reject(gw, record, exc)
+                    raise client_error(exc) from None
+                log.warning(
+                    "task %s: account %s refused (%s); trying %s", record.id, channel.name, exc.code, nxt.name
+                )
+            else:
+                log.warning(
+                    "ambiguous upstream create for task %s on %s: %s", record.id, channel.name, exc.code
+                )
+                try:
+                    found = await channel.find_by_external_id(record.id)
+                except UpstreamError:
+                    return await _accept_unconfirmed(gw, record)
+                if found is not None:
+                    return await _mark_submitted(gw, record, channel, found)
+                nxt = await gw.upstream.pick(model, tried)
+                if nxt is None:
+                    if not same_again:
+                        return await _accept_unconfirmed(gw, record)
+                    same_again = False
+                    continue  # confirmed absent here: sending again to the same account is safe
+            if not await gw.upstreams.reassign(record.id, channel.account_id, nxt.account_id):
+                return await gw.tasks.get(record.id) or record  # someone else is handling this row
+            record.upstream_account_id = nxt.account_id
+            channel = nxt
+            continue
+        return await _mark_submitted(gw, record, channel, created)
 
 
-async def _mark_submitted(
-    gw: Gateway, record: TaskRecord, upstream: Upstream, ut: UpstreamTask
-) -> TaskRecord:
+async def _mark_submitted(gw: Gateway, record: TaskRecord, upstream: Channel, ut: UpstreamTask) -> TaskRecord:
     now = gw.now_ms()
     status = from_upstream(ut.status) or TaskStatus.SUBMITTED
     if status not in (TaskStatus.SUBMITTED, TaskStatus.PROCESSING):
@@ -269,8 +324,16 @@ async def _reject(gw: Gateway, record: TaskRecord, exc: UpstreamError) -> None:
 async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     """The refresher's path for an accepted, queued row that upstream confirmed absent (or never saw).
     Raises ``UpstreamError`` when upstream refuses; the refresher decides between retrying and failing."""
-    upstream = gw.upstream_for(record.upstream_account_id)
-    return await _submit(gw, record, upstream, _upstream_body(gw, record), accepted=True)
+    channel = gw.upstream_for(record.upstream_account_id)
+    if channel.unavailable(gw.now_ms()) is not None or channel.busy(gw.now_ms(), record.upstream_model):
+        # confirmed absent on its account, which cannot take it now: another account may
+        other = await gw.upstream.pick(record.upstream_model, {channel.account_id})
+        if other is not None and await gw.upstreams.reassign(
+            record.id, record.upstream_account_id, other.account_id
+        ):
+            record.upstream_account_id = other.account_id
+            channel = other
+    return await _submit(gw, record, channel, _upstream_body(gw, record), accepted=True)
 
 
 async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:

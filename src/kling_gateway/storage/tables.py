@@ -68,16 +68,40 @@ api_keys = Table(
     Column("spent_micro", BigInteger, nullable=False, server_default="0"),
 )
 
-upstream_accounts = Table(
+upstream_accounts = Table(  # a "channel": one Kling account traffic can be routed to
     "upstream_accounts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, unique=True),
     Column("base_url", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", BigInteger, nullable=False),
+    # Selection: the highest priority tier with a usable account wins; weights split traffic inside it.
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("weight", Integer, nullable=False, server_default="1"),
+    Column("models_json", Text, nullable=True),  # JSON list of upstream models offered; NULL = every model
+    Column("model_map_json", Text, nullable=True),  # JSON {upstream model: this account's model name}
+    Column("caps_json", Text, nullable=True),  # JSON {model or "*": max tasks in flight}
+    # Set on auth/balance refusals (seen by every node on its next reload); NULL or past = usable.
+    Column("cooldown_until", BigInteger, nullable=True),
+    Column("cooldown_reason", String(200), nullable=True),
+    Column("probed_at", BigInteger, nullable=True),
+    Column("probe_ms", Integer, nullable=True),
+    Column("probe_error", String(300), nullable=True),  # NULL = the last probe answered
+)
+
+upstream_keys = Table(  # an account's credentials (Fernet-encrypted); creates rotate over its usable keys
+    "upstream_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("upstream_accounts.id"), nullable=False, index=True),
     Column("access_key_enc", Text, nullable=True),
     Column("secret_key_enc", Text, nullable=True),
     Column("api_key_enc", Text, nullable=True),
+    Column("hint", String(32), nullable=False, default=""),  # masked, printable: "ak-1…9f"
     Column("enabled", Boolean, nullable=False, default=True),
+    Column("cooldown_until", BigInteger, nullable=True),
+    Column("cooldown_reason", String(200), nullable=True),
     Column("created_at", BigInteger, nullable=False),
 )
 

@@ -136,6 +136,12 @@ class KlingClient:
         data = await self._call("GET", f"{TEXT2VIDEO_PATH}?pageNum={page}&pageSize={size}")
         return [UpstreamTask.from_wire(d) for d in data] if isinstance(data, list) else []
 
+    async def costs(self) -> Any:
+        """``GET /account/costs`` for the last day: free, authenticated and cheap, hence the health probe
+        (Kling asks for at most one per second per account)."""
+        now = int(time.time() * 1000)
+        return await self._call("GET", f"/account/costs?start_time={now - 86_400_000}&end_time={now}")
+
     async def _call(self, method: str, path: str, *, body: bytes | None = None) -> Any:
         if self._observer is None:
             return await self._exchange(method, path, body)

@@ -25,8 +25,6 @@ from ..storage.tasks import TaskRecord
 
 log = logging.getLogger("kling_gateway.poller")
 
-CATALOG_RELOAD_SECONDS = 5.0
-
 
 def worker_id() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -77,7 +75,7 @@ class Poller:
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.gw.settings.refresh_interval_seconds
         loop = asyncio.get_running_loop()
-        next_reload = loop.time() + CATALOG_RELOAD_SECONDS
+        next_reload = loop.time() + self.gw.settings.channel_reload_seconds
         while not stop.is_set():
             try:
                 n = await self.run_once()
@@ -85,7 +83,7 @@ class Poller:
                     await self.gw.refresh_catalog()
                     if self.gw.hot is not None:
                         await self.gw.hot.maintain()
-                    next_reload = loop.time() + CATALOG_RELOAD_SECONDS
+                    next_reload = loop.time() + self.gw.settings.channel_reload_seconds
             except Exception:
                 log.exception("refresher pass failed")
                 n = 0

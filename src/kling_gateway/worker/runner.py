@@ -10,6 +10,7 @@ from ..mirror.service import Mirror, build_mirror
 from ..services.gateway import Gateway
 from .mirror import MirrorWorker
 from .poller import Poller
+from .probe import Prober
 from .webhooks import WebhookWorker
 
 WorkerLoop = Callable[[asyncio.Event], Awaitable[None]]
@@ -17,7 +18,7 @@ WorkerLoop = Callable[[asyncio.Event], Awaitable[None]]
 
 def loops(gw: Gateway, mirror: Mirror) -> list[WorkerLoop]:
     # The mirror worker always runs: with mirroring off it claims nothing but still applies retention.
-    return [Poller(gw).run, WebhookWorker(gw).run, MirrorWorker(gw, mirror).run]
+    return [Poller(gw).run, WebhookWorker(gw).run, MirrorWorker(gw, mirror).run, Prober(gw).run]
 
 
 async def run_all(gw: Gateway, stop: asyncio.Event, mirror: Mirror | None = None) -> None:

@@ -4,18 +4,21 @@ and codes as the public routes; upstream ids and origin URLs are visible here an
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from typing import Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...errors import AuthError, NotFound
-from ...services import admin
+from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
+from ...services import admin, channel_admin
 from ...services.gateway import Gateway
 from ..envelope import ok
 
 PREFIX = "/admin/v1"
+T = TypeVar("T")
 
 
 def require_admin(gw: Gateway, request: Request) -> None:
@@ -43,4 +46,96 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             raise NotFound(str(exc)) from None
         return ok(request, asdict(record))
 
+    @api.get("/channels", summary="Upstream accounts with their state and figures (secrets masked)")
+    async def channels(request: Request) -> Response:
+        gw = gateway()
+        require_admin(gw, request)
+        return ok(request, await channel_admin.describe(gw))
+
+    @api.post("/channels", summary="Add an upstream account with its first key")
+    async def add_channel(request: Request) -> Response:
+        gw = gateway()
+        require_admin(gw, request)
+        body = await _object(request)
+        name = _pop_str(body, "name", required=True)
+        base_url = _pop_str(body, "base_url", required=True)
+        creds = {k: _pop_str(body, k) for k in _CREDENTIALS}
+        _only(body, _FIELDS)
+        assert name is not None and base_url is not None
+        return ok(request, await _admin(channel_admin.add(gw, name, base_url, **creds, **body)))
+
+    @api.patch("/channels/{name}", summary="Change an account: priority, weight, models, caps, enabled…")
+    async def update_channel(request: Request, name: str) -> Response:
+        gw = gateway()
+        require_admin(gw, request)
+        body = await _object(request)
+        _only(body, _FIELDS | {"base_url"})
+        return ok(request, await _admin(channel_admin.update(gw, name, **body)))
+
+    @api.post("/channels/{name}/keys", summary="Add a key to an account (traffic rotates over its keys)")
+    async def add_key(request: Request, name: str) -> Response:
+        gw = gateway()
+        require_admin(gw, request)
+        body = await _object(request)
+        creds = {k: _pop_str(body, k) for k in _CREDENTIALS}
+        _only(body, frozenset())
+        return ok(request, await _admin(channel_admin.add_key(gw, name, **creds)))
+
+    @api.delete("/channels/{name}/keys/{key_id}", summary="Remove one key of an account")
+    async def remove_key(request: Request, name: str, key_id: int) -> Response:
+        gw = gateway()
+        require_admin(gw, request)
+        return ok(request, await _admin(channel_admin.remove_key(gw, name, key_id)))
+
+    @api.post("/channels/{name}/probe", summary="Probe an account now")
+    async def probe(request: Request, name: str) -> Response:
+        gw = gateway()
+        require_admin(gw, request)
+        return ok(request, await _admin(channel_admin.probe(gw, name)))
+
     return api
+
+
+_CREDENTIALS = ("access_key", "secret_key", "api_key")
+_FIELDS = frozenset({"priority", "weight", "models", "model_map", "caps", "enabled"})
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def _pop_str(body: dict[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.pop(name, None)
+    if value is None:
+        if required:
+            raise InvalidParameter(f"{name}: is required")
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidParameter(f"{name}: must be a non-empty string")
+    return value
+
+
+def _only(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidParameter(
+            f"{unknown[0]}: unknown field (allowed: {', '.join(sorted(allowed)) or 'none'})"
+        )
+
+
+async def _admin(work: Awaitable[T]) -> T:
+    """Operator mistakes are the caller's: 404 for a missing account, 400/1201 naming the field."""
+    try:
+        return await work
+    except admin.AdminError as exc:
+        text = str(exc)
+        if text.startswith("no upstream account") or " has no key " in text:
+            raise NotFound(text) from None
+        raise InvalidParameter(text) from None
