@@ -290,3 +290,13 @@ async def test_refresher_resubmits_to_another_account_when_its_own_is_benched(du
     await duo.env.run_until_idle(12)  # …and the refresher sends it to B, once
     assert duo.held(duo.b) == [task_id] and duo.held(duo.a) == []
     assert (await duo.env.get(task_id)).json()["data"]["task_status"] == "succeed"
+
+
+async def test_benched_accounts_show_in_metrics(duo: Duo) -> None:
+    await channel_admin.update(duo.env.gw, "b", priority=-1)
+    duo.a.config.create_error_rate, duo.a.config.create_error_code = 1.0, 1102
+    assert (await _task(duo))[0] == 200
+    text = (await duo.env.client.get("/metrics")).text
+    assert 'kgw_upstream_account_cooldowns_total{account="simulator",kind="account"} 1.0' in text
+    assert 'kgw_upstream_account_usable{account="simulator"} 0.0' in text
+    assert 'kgw_upstream_account_usable{account="b"} 1.0' in text

@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from starlette.responses import Response
 
+from ..services.channels import ChannelSet
 from ..services.gateway import Gateway
 from .metrics import HttpMetrics, Telemetry
 from .middleware import ObservabilityMiddleware
@@ -33,11 +34,23 @@ class _GatewayCollector:
 
     def __init__(self) -> None:
         self.telemetry: Telemetry | None = None
+        self.channels: ChannelSet | None = None
         self.store_ok = True
 
     def collect(self) -> Iterable[Metric]:
         if self.telemetry is not None:
             yield from self.telemetry.collect()
+        if self.channels is not None:
+            usable = GaugeMetricFamily(
+                "kgw_upstream_account_usable",
+                "1 when an upstream account may take new tasks now, 0 when disabled, cooling down or "
+                "out of usable keys (as this process sees it)",
+                labels=["account"],
+            )
+            now = self.channels.now_ms()
+            for channel in self.channels.all():
+                usable.add_metric([channel.name], 0 if channel.unavailable(now) else 1)
+            yield usable
         yield GaugeMetricFamily(
             "kgw_store_read_ok",
             "1 when this scrape could read the database-derived gauges, 0 when that read failed",
@@ -54,6 +67,7 @@ class Observability:
 
     async def render(self, gw: Gateway) -> bytes:
         self.gateway_metrics.telemetry = gw.telemetry
+        self.gateway_metrics.channels = gw.channels
         try:
             await self.store.refresh(gw.engine, gw.now_ms())
             self.gateway_metrics.store_ok = True
