@@ -105,6 +105,7 @@ def print_key(issued: admin.IssuedKey, base_url: str | None = None) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default KGW_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default KGW_PORT)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Gateway processes on this port")] = 1,
 ) -> None:
     """Run the gateway: migrate the DB, print a bootstrap key on first start, serve, refresh tasks."""
     from .serve import run_serve
@@ -115,7 +116,13 @@ def serve(
         updates["host"] = host
     if port is not None:
         updates["port"] = port
-    run_serve(settings.model_copy(update=updates) if updates else settings)
+    chosen = settings.model_copy(update=updates) if updates else settings
+    if workers > 1:
+        from .serve_workers import run_workers
+
+        run_workers(chosen, workers)
+        return
+    run_serve(chosen)
 
 
 @app.command()
