@@ -21,6 +21,7 @@ from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
 from . import envelope
+from .hot import HotRoutes
 from .routes import admin, callbacks, health, kling, money, results, webhooks
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
@@ -80,6 +81,9 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
+    # Innermost of our layers: request ids, metrics and access logs wrap the hot routes as they wrap FastAPI.
+    kling_routes = kling.router(holder.get)
+    app.add_middleware(HotRoutes, gateway=holder.get, routes=lambda: kling_routes.routes)
     app.add_middleware(envelope.RequestIdMiddleware)
     install_observability(app, holder.get)  # metrics + access log (outermost), GET /metrics
     app.add_exception_handler(KlingError, envelope.on_kling_error)
@@ -87,7 +91,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(Exception, envelope.on_unexpected)
     app.include_router(money.router(holder.get))  # before kling: its POST …/quote must win over …/{task_id}
-    app.include_router(kling.router(holder.get))
+    app.include_router(kling_routes)
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))
     app.include_router(callbacks.router(holder.get))
