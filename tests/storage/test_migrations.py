@@ -15,7 +15,7 @@ from sqlalchemy import Column, MetaData, String, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kling_gateway.storage.db import alembic_config, make_engine, upgrade
+from kling_gateway.storage.db import alembic_config, head_revisions, make_engine, upgrade
 from kling_gateway.storage.tables import metadata
 from tests.conftest import POSTGRES_URL, _postgres_reset, postgres_available
 
@@ -136,3 +136,26 @@ async def test_comparison_would_see_a_drift(engine: AsyncEngine) -> None:
         diffs = await conn.run_sync(diff)
     assert [d[0] for d in diffs] == ["add_column"]
     assert diffs[0][3].name == "nickname"
+
+
+def test_head_revisions_read_from_files_match_alembic() -> None:
+    """``db.upgrade`` skips Alembic when the database is at these heads; they must be Alembic's."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revisions() == set(script.get_heads())
+
+
+async def test_upgrade_at_head_does_not_run_alembic(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade(engine)
+    import alembic.command
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("Alembic ran although the schema is at head")
+
+    monkeypatch.setattr(alembic.command, "upgrade", refuse)
+    await upgrade(engine)  # at head: returns without Alembic
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    with pytest.raises(AssertionError, match="Alembic ran"):
+        await upgrade(engine)  # behind: Alembic runs
