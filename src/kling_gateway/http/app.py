@@ -53,12 +53,15 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     run_poller: bool = True,
+    gateway: Gateway | None = None,
 ) -> FastAPI:
+    """``gateway``: one already built (``serve`` builds it to bootstrap before listening, and building a
+    second costs start-up time); the app's lifespan takes it over and closes it at the end."""
     holder = _Holder()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gw = await build_gateway(settings, transport=transport, clock=clock)
+        gw = gateway or await build_gateway(settings, transport=transport, clock=clock)
         holder.gw = gw
         app.state.gateway = gw
         mirror = holder.mirror = build_mirror(settings)
