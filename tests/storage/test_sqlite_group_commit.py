@@ -117,3 +117,12 @@ async def test_a_cancelled_write_is_not_applied(driver: tuple[SqliteDriver, Path
     doomed.cancel()
     kept = await d.execute(INSERT, [2, "kept"])
     assert kept == 1 and rows(path) == [(2, "kept")]
+
+
+async def test_a_broken_write_fails_alone(driver: tuple[SqliteDriver, Path]) -> None:
+    d, path = driver
+    ok, broken = await asyncio.gather(
+        d.execute(INSERT, [1, "ok"]), d.execute(INSERT, [2]), return_exceptions=True
+    )
+    assert ok == 1 and isinstance(broken, sqlite3.ProgrammingError)
+    assert rows(path) == [(1, "ok")]

@@ -151,7 +151,7 @@ class SqliteDriver:
                 results.append(n)
                 if step.require and n == 0:
                     raise _Refused(i)
-        except (sqlite3.IntegrityError, _Refused, sqlite3.OperationalError) as exc:
+        except Exception as exc:  # this write's own failure: its batch-mates must not share it
             if shared:
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
