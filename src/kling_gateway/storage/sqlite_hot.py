@@ -25,6 +25,7 @@ Reads do not queue; the rare read that meets a lock waits on the aiosqlite conne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -129,7 +130,8 @@ class SqliteDriver:
             conn.execute("ROLLBACK" if not shared and (not ok or isinstance(value, _Refused)) else "COMMIT")
         except Exception as exc:  # the transaction itself failed (I/O, disk full): nothing was written
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # every waiter must hear of it, whatever happens
+                    conn.execute("ROLLBACK")
             _fail(batch, exc)
             return
         _settle(batch, outcomes)
