@@ -44,6 +44,17 @@ def wait_ready(url: str, timeout: float = 20.0) -> float:
     raise SystemExit(f"{url} not ready after {timeout}s")
 
 
+async def reset_postgres(url: str) -> None:
+    """``--database-url``: the bench needs an empty database (the first start prints the key it uses)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
 @contextlib.contextmanager
 def sampled(pid: int, out: Path | None) -> Iterator[None]:
     """py-spy on ``pid`` while the block runs (collapsed stacks in ``out``); no-op without ``out``."""
@@ -126,6 +137,9 @@ async def run(args: argparse.Namespace) -> None:
     )
     # The create phase measures the request path alone; tracking has its own benchmark.
     env = gateway_env(tmp, sim_port, gw_port, KGW_FIRST_POLL_SECONDS=str(args.first_poll))
+    if args.database_url:
+        await reset_postgres(args.database_url)
+        env["KGW_DATABASE_URL"] = args.database_url
     t_start = time.perf_counter()
     log = (tmp / "gateway.log").open("w+")
     gw = subprocess.Popen(  # noqa: ASYNC220
@@ -205,6 +219,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument(
         "--first-poll", type=float, default=3600.0, help="KGW_FIRST_POLL_SECONDS for the gateway"
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL URL to run the gateway on; its schema is DROPPED first",
     )
     parser.add_argument("--py-spy", type=Path, default=None, help="sample each gateway phase into DIR")
     args = parser.parse_args()
