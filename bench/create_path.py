@@ -1,11 +1,14 @@
 """Create and GET through the gateway vs straight to the built-in simulator, in one process tree.
 
-    python bench/create_path.py [--requests 2000] [--concurrency 20]
+    python bench/create_path.py [--requests 2000] [--concurrency 20] [--py-spy DIR]
 
 Starts the simulator and the gateway (SQLite in a temp dir, upstream = the simulator over loopback) as
 child processes, drives both with the same aiohttp client (lean enough not to be the bottleneck first),
 and prints throughput, latency p50/p99 and the CPU each server process spent per request (from /proc,
 so the load generator's own cost is excluded).
+With ``--py-spy DIR`` each gateway phase is sampled by py-spy (``pip install -e '.[bench]'``) into
+``DIR/gateway-{create,get}.txt`` as collapsed stacks (one ``frame;frame;… count`` line per stack), which
+``bench/stacks.py`` sums per function.
 Not part of the test run: numbers depend on the machine.
 """
 
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +42,47 @@ def wait_ready(url: str, timeout: float = 20.0) -> float:
         except httpx.HTTPError:
             time.sleep(0.02)
     raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+async def reset_postgres(url: str) -> None:
+    """``--database-url``: the bench needs an empty database (the first start prints the key it uses)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def sampled(pid: int, out: Path | None) -> Iterator[None]:
+    """py-spy on ``pid`` while the block runs (collapsed stacks in ``out``); no-op without ``out``."""
+    if out is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [
+            str(BIN.parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # py-spy attaches before the load starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
 
 
 @dataclass
@@ -91,6 +137,9 @@ async def run(args: argparse.Namespace) -> None:
     )
     # The create phase measures the request path alone; tracking has its own benchmark.
     env = gateway_env(tmp, sim_port, gw_port, KGW_FIRST_POLL_SECONDS=str(args.first_poll))
+    if args.database_url:
+        await reset_postgres(args.database_url)
+        env["KGW_DATABASE_URL"] = args.database_url
     t_start = time.perf_counter()
     log = (tmp / "gateway.log").open("w+")
     gw = subprocess.Popen(  # noqa: ASYNC220
@@ -129,13 +178,18 @@ async def run(args: argparse.Namespace) -> None:
             sim_c, sim_ids = await drive(
                 "simulator create", sim.pid, n, conc, lambda i: post(sim_url, sim_headers)
             )
-            gw_c, gw_ids = await drive("gateway create", gw.pid, n, conc, lambda i: post(gw_url, gw_headers))
+            spy = args.py_spy
+            with sampled(gw.pid, spy / "gateway-create.txt" if spy else None):
+                gw_c, gw_ids = await drive(
+                    "gateway create", gw.pid, n, conc, lambda i: post(gw_url, gw_headers)
+                )
             sim_g, _ = await drive(
                 "simulator get", sim.pid, n, conc, lambda i: get(f"{sim_url}/{sim_ids[i % n]}", sim_headers)
             )
-            gw_g, _ = await drive(
-                "gateway get", gw.pid, n, conc, lambda i: get(f"{gw_url}/{gw_ids[i % n]}", gw_headers)
-            )
+            with sampled(gw.pid, spy / "gateway-get.txt" if spy else None):
+                gw_g, _ = await drive(
+                    "gateway get", gw.pid, n, conc, lambda i: get(f"{gw_url}/{gw_ids[i % n]}", gw_headers)
+                )
         load_rss = rss_mb(gw.pid)
         print(f"requests per phase: {n}, concurrency: {conc}, cores: {os.cpu_count()}")
         for phase in (sim_c, gw_c, sim_g, gw_g):
@@ -166,7 +220,16 @@ def main() -> None:
     parser.add_argument(
         "--first-poll", type=float, default=3600.0, help="KGW_FIRST_POLL_SECONDS for the gateway"
     )
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="a PostgreSQL URL to run the gateway on; its schema is DROPPED first",
+    )
+    parser.add_argument("--py-spy", type=Path, default=None, help="sample each gateway phase into DIR")
+    args = parser.parse_args()
+    if args.py_spy:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

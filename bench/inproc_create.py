@@ -24,7 +24,7 @@ import orjson
 from cryptography.fernet import Fernet
 
 from kling_gateway.http.app import create_app
-from kling_gateway.services import admin
+from kling_gateway.services import admin, money
 from kling_gateway.settings import Settings
 from kling_gateway.upstream.auth import sign_jwt
 from kling_gateway.upstream.simulator import SimulatorConfig, create_simulator_app
@@ -110,7 +110,9 @@ async def run(args: argparse.Namespace) -> None:
     sim_app = create_simulator_app(SimulatorConfig(concurrency_per_model=10**9, seed=1))
     async with app.router.lifespan_context(app), sim_app.router.lifespan_context(sim_app):
         gw = app.state.gateway
-        await admin.create_user(gw, "bench")
+        user = await admin.create_user(gw, "bench")
+        if gw.money is not None:  # money is on by default: every create reserves its price
+            await money.adjust(gw, user.id, "100000000", debit=False, note="bench")
         issued = await admin.create_key(gw, "bench")
         gw_auth = f"Bearer {issued.api_key}"
         sim_auth = f"Bearer {sign_jwt('sim-ak', 'sim-sk', time.time())}"

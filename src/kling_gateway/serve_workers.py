@@ -20,6 +20,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from .http.app import create_app
+from .services import admin
+from .services.gateway import build_gateway
 from .settings import Settings
 
 
@@ -46,11 +48,18 @@ def _start_simulator(settings: Settings) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the built-in simulator did not start on port {port}")
 
 
+async def _bootstrap(settings: Settings) -> admin.IssuedKey | None:
+    gw = await build_gateway(settings)  # migrates and seeds once, before any worker starts
+    try:
+        return await admin.bootstrap(gw)
+    finally:
+        await gw.aclose()
+
+
 def run_workers(settings: Settings, workers: int) -> None:
     from .cli import print_key
-    from .serve import _prepare
 
-    issued = asyncio.run(_prepare(settings))
+    issued = asyncio.run(_bootstrap(settings))
     base_url = f"http://{settings.host}:{settings.port}"
     if issued is not None:
         typer.echo("First start: created user 'default'.")

@@ -15,7 +15,7 @@ from sqlalchemy import Column, MetaData, String, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kling_gateway.storage.db import alembic_config, make_engine, upgrade
+from kling_gateway.storage.db import alembic_config, head_revisions, make_engine, upgrade
 from kling_gateway.storage.tables import metadata
 from tests.conftest import POSTGRES_URL, _postgres_reset, postgres_available
 
@@ -178,3 +178,26 @@ async def test_0006_moves_account_credentials_to_keys_and_back(engine: AsyncEngi
             await conn.execute(text("SELECT name, access_key_enc, secret_key_enc FROM upstream_accounts"))
         ).all()
     assert sorted(tuple(r) for r in rows) == [("default", "enc-ak", "enc-sk"), ("empty", None, None)]
+
+
+def test_head_revisions_read_from_files_match_alembic() -> None:
+    """``db.upgrade`` skips Alembic when the database is at these heads; they must be Alembic's."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revisions() == set(script.get_heads())
+
+
+async def test_upgrade_at_head_does_not_run_alembic(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade(engine)
+    import alembic.command
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("Alembic ran although the schema is at head")
+
+    monkeypatch.setattr(alembic.command, "upgrade", refuse)
+    await upgrade(engine)  # at head: returns without Alembic
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    with pytest.raises(AssertionError, match="Alembic ran"):
+        await upgrade(engine)  # behind: Alembic runs

@@ -21,6 +21,7 @@ from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
 from . import envelope
+from .hot import HotRoutes
 from .routes import admin, callbacks, health, kling, money, results, webhooks
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
@@ -52,12 +53,15 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     run_poller: bool = True,
+    gateway: Gateway | None = None,
 ) -> FastAPI:
+    """``gateway``: one already built (``serve`` builds it to bootstrap before listening, and building a
+    second costs start-up time); the app's lifespan takes it over and closes it at the end."""
     holder = _Holder()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gw = await build_gateway(settings, transport=transport, clock=clock)
+        gw = gateway or await build_gateway(settings, transport=transport, clock=clock)
         holder.gw = gw
         app.state.gateway = gw
         mirror = holder.mirror = build_mirror(settings)
@@ -80,6 +84,9 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
+    # Innermost of our layers: request ids, metrics and access logs wrap the hot routes as they wrap FastAPI.
+    kling_routes = kling.router(holder.get)
+    app.add_middleware(HotRoutes, gateway=holder.get, routes=lambda: kling_routes.routes)
     app.add_middleware(envelope.RequestIdMiddleware)
     install_observability(app, holder.get)  # metrics + access log (outermost), GET /metrics
     app.add_exception_handler(KlingError, envelope.on_kling_error)
@@ -87,7 +94,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(Exception, envelope.on_unexpected)
     app.include_router(money.router(holder.get))  # before kling: its POST …/quote must win over …/{task_id}
-    app.include_router(kling.router(holder.get))
+    app.include_router(kling_routes)
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))
     app.include_router(callbacks.router(holder.get))

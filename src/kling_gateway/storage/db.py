@@ -6,16 +6,19 @@ while a request writes, and the busy timeout turns writer contention into a shor
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+if TYPE_CHECKING:  # Alembic (with Mako and Pygments) is ~0.1 s of imports: loaded only to migrate
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r'^(down_)?revision(?:: [^=]+)? = (?:"([^"]+)"|None)', re.MULTILINE)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -37,6 +40,8 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
@@ -47,12 +52,37 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` on the engine's own connection (no second engine, no event loop)."""
 
     def _do(conn: Connection) -> None:
+        if revision == "head" and _at_head(conn):
+            return  # every start after the first: no Alembic import, no script directory walk
+        from alembic import command
+
         cfg = alembic_config(engine.url.render_as_string(hide_password=False))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(_do)
+
+
+def head_revisions() -> set[str]:
+    """Heads of the migration graph read from the version files' ``revision``/``down_revision`` lines
+    (tests/storage/test_migrations.py checks this against Alembic's own ``ScriptDirectory``)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for down, rev in _REVISION.findall(path.read_text()):
+            if rev:
+                (parents if down else revisions).add(rev)
+    return revisions - parents
+
+
+def _at_head(conn: Connection) -> bool:
+    """True when the database records exactly the head revision(s); any doubt means run Alembic."""
+    if not conn.dialect.has_table(conn, "alembic_version"):
+        return False
+    recorded = {row[0] for row in conn.exec_driver_sql("SELECT version_num FROM alembic_version")}
+    heads = head_revisions()
+    return bool(heads) and recorded == heads
 
 
 async def ping(engine: AsyncEngine) -> bool:

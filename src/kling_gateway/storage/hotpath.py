@@ -5,47 +5,24 @@ checkout, reset-on-return, several thread round trips on aiosqlite), the same st
 0.13 ms (aiosqlite, autocommit) — and a create needs two of them. So the few statements every request runs
 (task insert, compare-and-set, lookup) are **compiled once by SQLAlchemy** from ``tables.py`` for the
 engine's dialect and executed on a dedicated driver connection. Everything else stays on the engine.
+SQLite's driver (sqlite_hot.py) runs them on the event loop and group-commits the writes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiosqlite
 from sqlalchemy import BindParameter, Select, bindparam, case, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import ClauseElement
 
+from .sqlite_hot import SqliteDriver
+from .steps import Step, UniqueViolation, should_run
 from .tables import tasks, webhook_deliveries
 
-
-class UniqueViolation(Exception):
-    """A unique constraint refused a write; ``constraint`` names what (text from the driver)."""
-
-    def __init__(self, constraint: str) -> None:
-        super().__init__(constraint)
-        self.constraint = constraint
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One statement of a transaction. ``require``: the transaction is rolled back unless this statement
-    returns rows (a compare-and-set that must match). ``only_if_prev``: run only if the previous statement
-    returned rows (e.g. move money only if the ledger row was new)."""
-
-    sql: str
-    args: Sequence[Any]
-    require: bool = False
-    only_if_prev: bool = False
-
-
-def _plan(results: list[int], steps: Sequence[Step], i: int) -> bool:
-    return not (steps[i].only_if_prev and (not results or results[-1] == 0))
+__all__ = ["TASK_COLUMNS", "HotPath", "Step", "UniqueViolation"]
 
 
 class _Driver(Protocol):
@@ -62,115 +39,11 @@ class _Driver(Protocol):
     async def close(self) -> None: ...
 
 
-class _Sqlite:
-    """SQLite statements run **on the event loop**: an indexed insert or update in WAL mode costs
-    30–60 µs, while a hop to aiosqlite's thread and back costs ~200 µs of CPU. The loop-side connection
-    never waits for a lock (``busy_timeout=0``); when another writer holds it (an admin command, another
-    process), that one statement goes to an aiosqlite connection that waits in its own thread. WAL
-    checkpoints are taken off the loop too (``checkpoint``, run by the refresher)."""
-
-    def __init__(self, conn: sqlite3.Connection, fallback: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._fallback = fallback
-        # One connection, many coroutines: a statement must never run inside another coroutine's open
-        # transaction on it, so every use of the fallback connection is serialised.
-        self._fallback_lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: str) -> _Sqlite:
-        conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-            conn.execute(f"PRAGMA {pragma}")
-        conn.execute("PRAGMA busy_timeout=0")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-        fallback = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
-            await fallback.execute(f"PRAGMA {pragma}")
-        return cls(conn, fallback)
-
-    async def execute(self, sql: str, args: Sequence[Any]) -> int:
-        return len(await self._rows(sql, args))
-
-    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
-        rows = await self._rows(sql, args)
-        return rows[0] if rows else None
-
-    async def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        try:
-            return self._conn.execute(sql, args).fetchall()
-        except sqlite3.IntegrityError as exc:
-            raise UniqueViolation(str(exc)) from exc
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        try:  # contended: wait for the lock off the loop
-            async with self._fallback_lock:
-                return list(await self._fallback.execute_fetchall(sql, args))
-        except sqlite3.IntegrityError as exc:
-            raise UniqueViolation(str(exc)) from exc
-
-    async def run_tx(self, steps: Sequence[Step]) -> int | None:
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            return await self._tx_off_loop(steps)
-        results: list[int] = []
-        try:
-            for i, step in enumerate(steps):
-                if not _plan(results, steps, i):
-                    results.append(0)
-                    continue
-                count = len(conn.execute(step.sql, step.args).fetchall())
-                results.append(count)
-                if step.require and count == 0:
-                    conn.execute("ROLLBACK")
-                    return i
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError as exc:
-            conn.execute("ROLLBACK")
-            raise UniqueViolation(str(exc)) from exc
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return None
-
-    async def _tx_off_loop(self, steps: Sequence[Step]) -> int | None:
-        async with self._fallback_lock:
-            return await self._tx_on_fallback(steps)
-
-    async def _tx_on_fallback(self, steps: Sequence[Step]) -> int | None:
-        conn = self._fallback
-        await conn.execute("BEGIN IMMEDIATE")
-        results: list[int] = []
-        try:
-            for i, step in enumerate(steps):
-                if not _plan(results, steps, i):
-                    results.append(0)
-                    continue
-                count = len(list(await conn.execute_fetchall(step.sql, step.args)))
-                results.append(count)
-                if step.require and count == 0:
-                    await conn.execute("ROLLBACK")
-                    return i
-            await conn.execute("COMMIT")
-        except sqlite3.IntegrityError as exc:
-            await conn.execute("ROLLBACK")
-            raise UniqueViolation(str(exc)) from exc
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        return None
-
-    async def checkpoint(self) -> None:
-        async with self._fallback_lock:
-            await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    async def close(self) -> None:
-        self._conn.close()
-        await self._fallback.close()
+async def _keep_session(conn: Any) -> None:
+    """Pool release hook: nothing beyond asyncpg's own rollback of an open transaction. The default reset
+    (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) is a round trip on every
+    release — two per create, a tenth of its CPU under py-spy — and undoes session state these statements
+    never set (no SET, LISTEN, cursors or advisory locks on this pool)."""
 
 
 class _Postgres:
@@ -181,7 +54,7 @@ class _Postgres:
     async def open(cls, dsn: str, size: int) -> _Postgres:
         import asyncpg
 
-        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=size))
+        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session))
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         import asyncpg
@@ -207,7 +80,7 @@ class _Postgres:
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 for i, step in enumerate(steps):
-                    if not _plan(results, steps, i):
+                    if not should_run(results, steps, i):
                         results.append(0)
                         continue
                     count = len(await conn.fetch(step.sql, *step.args))
@@ -285,7 +158,7 @@ class HotPath:
     async def open(cls, engine: AsyncEngine, pool_size: int = 10) -> HotPath:
         url = engine.url
         if url.get_backend_name() == "sqlite":
-            driver: _Driver = await _Sqlite.open(url.database or "")
+            driver: _Driver = await SqliteDriver.open(url.database or "")
         else:
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
             driver = await _Postgres.open(dsn, pool_size)

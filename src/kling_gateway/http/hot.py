@@ -1,0 +1,161 @@
+"""The two routes every client calls all the time — create a task, read a task — served on bare ASGI.
+
+Why: under load FastAPI's route layer cost more CPU than the whole GET it dispatches to. py-spy on a
+gateway under GET load (docs/benchmarks.md): from our observability middleware down to the endpoint,
+FastAPI/Starlette took about half of the request's CPU (exception and exit-stack middlewares, matching
+every route of every included router, dependency solving, ``Request``/``Headers``/``QueryParams``
+objects, ``Response`` header building), the endpoint itself a fifth.
+
+``HotRoutes`` sits inside ``ObservabilityMiddleware`` and ``RequestIdMiddleware`` (so request ids, metrics,
+access logs and ``X-Request-Id`` are exactly as before) and in front of FastAPI. It answers only
+``POST {prefix}/videos/text2video`` and ``GET {prefix}/videos/text2video/{task_id}``; anything else — other
+methods, other paths, a ``root_path``, a task id with a slash — goes on to FastAPI unchanged. The routes
+stay registered in FastAPI as well (OpenAPI, and the fallback), and the same service functions answer.
+
+Same wire behaviour as the FastAPI route, kept by construction and by the HTTP test suite:
+``KlingError`` → its envelope and status (what ``envelope.on_kling_error`` does), any other exception
+goes up to ``ServerErrorMiddleware`` and the app's ``Exception`` handler, as it did from the route;
+``scope["route"]`` is the registered ``APIRoute``, so metric labels are the route template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import BodyTooLarge, KlingError
+from ..services import tasks
+from ..services.gateway import Gateway
+
+_JSON_HEADER = (b"content-type", b"application/json")
+_BASE_URL_CACHE_LIMIT = 256
+_COLLECTION = "/videos/text2video"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """First value of a header, as Starlette's ``Headers.get`` returns it (names arrive lower-case)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """``envelope.read_body`` on the raw channel: the declared length is refused early, then counted."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _send(send: Send, status: int, body: bytes) -> None:
+    # The headers Starlette's Response(media_type="application/json") sends, in its order.
+    headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADER]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HotRoutes:
+    """Pure ASGI layer in front of FastAPI for create and get (see the module docstring)."""
+
+    __slots__ = ("_app", "_base_urls", "_gateway", "_router_routes", "_routes")
+
+    def __init__(
+        self, app: ASGIApp, *, gateway: Callable[[], Gateway], routes: Callable[[], list[BaseRoute]]
+    ) -> None:
+        self._app = app
+        self._gateway = gateway
+        self._router_routes = routes
+        self._routes: dict[tuple[str, str], BaseRoute] | None = None
+        self._base_urls: dict[tuple[Any, ...], str] = {}
+
+    def _route(self, method: str, template: str) -> BaseRoute | None:
+        if self._routes is None:  # routes are all included once the first request arrives
+            found: dict[tuple[str, str], BaseRoute] = {}
+            for route in self._router_routes():
+                path = getattr(route, "path", None)
+                for m in getattr(route, "methods", None) or ():
+                    found.setdefault((m, str(path)), route)
+            self._routes = found
+        return self._routes.get((method, template))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            path: str = scope["path"]
+            method: str = scope["method"]
+            if method == "POST" and path.endswith(_COLLECTION):
+                route = self._route("POST", path)
+                if route is not None:
+                    await self._create(scope, receive, send, route)
+                    return
+            elif method == "GET" and _COLLECTION in path:
+                base, _, ident = path.rpartition("/")
+                if ident:
+                    route = self._route("GET", base + "/{task_id}")
+                    if route is not None:
+                        await self._get(scope, send, route, ident)
+                        return
+        await self._app(scope, receive, send)
+
+    async def _create(self, scope: Scope, receive: Receive, send: Send, route: BaseRoute) -> None:
+        scope["route"] = route
+        try:
+            gw = self._gateway()
+            principal = await gw.auth.authenticate(_header(scope, b"authorization"))
+            raw = await _read_body(scope, receive, gw.settings.max_body_bytes)
+            data = await tasks.create(gw, principal, raw)
+        except KlingError as exc:
+            await self._error(scope, send, exc)
+            return
+        await self._ok(scope, send, data)
+
+    async def _get(self, scope: Scope, send: Send, route: BaseRoute, ident: str) -> None:
+        scope["route"] = route
+        scope["path_params"] = {"task_id": ident}
+        try:
+            gw = self._gateway()
+            principal = await gw.auth.authenticate(_header(scope, b"authorization"))
+            data = await tasks.get(gw, principal, ident, self._base_url(scope))
+        except KlingError as exc:
+            await self._error(scope, send, exc)
+            return
+        await self._ok(scope, send, data)
+
+    def _base_url(self, scope: Scope) -> str:
+        """``str(request.base_url)``, cached per (scheme, host, server): Starlette rebuilds it per request."""
+        key = (scope.get("scheme"), _header(scope, b"host"), scope.get("server"))
+        url = self._base_urls.get(key)
+        if url is None:
+            if len(self._base_urls) >= _BASE_URL_CACHE_LIMIT:  # the Host header is the client's to choose
+                self._base_urls.clear()
+            url = self._base_urls[key] = str(Request(scope).base_url)
+        return url
+
+    @staticmethod
+    async def _ok(scope: Scope, send: Send, data: dict[str, Any]) -> None:
+        state = scope.setdefault("state", {})
+        state["task_id"] = data["task_id"]  # for the access log line, as envelope.ok does
+        body = {"code": 0, "message": "SUCCEED", "request_id": str(state.get("request_id", "")), "data": data}
+        await _send(send, 200, orjson.dumps(body))
+
+    @staticmethod
+    async def _error(scope: Scope, send: Send, exc: KlingError) -> None:
+        rid = str(scope.get("state", {}).get("request_id", ""))
+        await _send(send, exc.http_status, orjson.dumps(exc.to_body(rid)))
