@@ -300,3 +300,20 @@ async def test_benched_accounts_show_in_metrics(duo: Duo) -> None:
     assert 'kgw_upstream_account_cooldowns_total{account="simulator",kind="account"} 1.0' in text
     assert 'kgw_upstream_account_usable{account="simulator"} 0.0' in text
     assert 'kgw_upstream_account_usable{account="b"} 1.0' in text
+
+
+async def test_a_retry_of_a_queued_row_goes_only_to_the_account_that_may_hold_it(duo: Duo) -> None:
+    gw = duo.env.gw
+    await channel_admin.update(gw, "b", priority=-1)
+    duo.a.config.ambiguous_error_rate = 1.0  # A makes the task but the answer is lost…
+    duo.a.config.get_error_rate = 1.0  # …and cannot be asked about it right now
+    body = {**BODY, "external_task_id": "client-7"}
+    first = (await _task(duo, body))[1]["data"]["task_id"]
+    assert duo.held(duo.a) == [first]
+    await channel_admin.update(gw, "b", priority=9)  # B is now everyone's first choice
+    duo.a.config.ambiguous_error_rate = duo.a.config.get_error_rate = 0.0
+    status, again = await _task(duo, body)  # the client's retry of the same request
+    assert status == 200 and again["data"]["task_id"] == first
+    assert duo.held(duo.a) == [first] and duo.held(duo.b) == []  # adopted on A (1201 → lookup), not resent
+    record = await gw.tasks.get(first)
+    assert record is not None and record.upstream_task_id is not None

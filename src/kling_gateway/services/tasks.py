@@ -44,6 +44,9 @@ log = logging.getLogger("kling_gateway.tasks")
 PAGE_NUM_MAX = 1000
 PAGE_SIZE_MAX = 500
 _MINT_TRIES = 5
+# Kling's refusal of a duplicate external_task_id (undocumented; 1201 in every observed case and in the
+# simulator) proves the opposite of "nothing was made", so a 1201 is checked by a lookup before it counts.
+_MAYBE_DUPLICATE = frozenset({1201})
 
 
 def parse_body(raw: bytes) -> Any:
@@ -109,6 +112,10 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
         record = await _insert(gw, principal, req, upstream)
     if record.status != TaskStatus.QUEUED or record.upstream_task_id is not None:
         return created_object(record)  # idempotent retry of an existing task
+    if record.upstream_account_id != upstream.account_id:
+        # a retry of a row still queued on the account it was (perhaps) sent to: only that account can
+        # tell whether it holds the task, so only that one may be sent it again
+        upstream = gw.upstream_for(record.upstream_account_id)
     return created_object(await _submit(gw, record, upstream, _upstream_body(gw, record)))
 
 
@@ -227,6 +234,15 @@ async def _submit(
         try:
             created = await channel.create(body, record.id)
         except UpstreamError as exc:
+            if exc.outcome is Outcome.ABSENT and exc.code in _MAYBE_DUPLICATE:
+                # perhaps "external_task_id already exists": this row was sent here before (by a request
+                # that died with its process, or one still waiting while the client retried)
+                try:
+                    found = await channel.find_by_external_id(record.id)
+                except UpstreamError:
+                    return await _accept_unconfirmed(gw, record)
+                if found is not None:
+                    return await _mark_submitted(gw, record, channel, found)
             if exc.outcome is Outcome.ABSENT:
                 if verdict(exc.code) is Verdict.KEY and channel.unavailable(gw.now_ms()) is None:
                     continue  # that key sits out now; the account's next key gets the create
