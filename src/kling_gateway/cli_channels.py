@@ -7,11 +7,15 @@ environment (``KGW_NEW_ACCESS_KEY`` …) so they stay out of shell history; they
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .services import channel_admin
+
+if TYPE_CHECKING:
+    from .services.gateway import Gateway
 
 channels_app = typer.Typer(
     help="Upstream Kling accounts (channels): selection, failover, health.", no_args_is_help=True
@@ -92,6 +96,12 @@ def _print(view: dict[str, Any]) -> None:
         typer.echo(f"{label:>18}: {value}")
 
 
+def _show(work: Callable[[Gateway], Awaitable[dict[str, Any]]]) -> None:
+    from .cli import _run
+
+    _print(_run(work))
+
+
 @channels_app.command("list")
 def channels_list() -> None:
     """Every account: state, tier, weight, keys, tasks in flight, last probe, this process's figures."""
@@ -144,15 +154,9 @@ def channels_add(
     cap: Caps = None,
 ) -> None:
     """Add account NAME at BASE_URL (e.g. https://api-singapore.klingai.com) with its first key."""
-    from .cli import _run
-
     fields = _fields(priority, weight, models, model_map, cap)
-    view = _run(
-        lambda gw: channel_admin.add(
-            gw, name, base_url, access_key=access_key, secret_key=secret_key, api_key=api_key, **fields
-        )
-    )
-    _print(view)
+    creds = {"access_key": access_key, "secret_key": secret_key, "api_key": api_key}
+    _show(lambda gw: channel_admin.add(gw, name, base_url, **creds, **fields))
 
 
 @channels_app.command("set")
@@ -166,43 +170,33 @@ def channels_set(
     cap: Caps = None,
 ) -> None:
     """Change NAME's routing: only the options given change."""
-    from .cli import _run
-
     fields = _fields(priority, weight, models, model_map, cap)
     if base_url is not None:
         fields["base_url"] = base_url
-    _print(_run(lambda gw: channel_admin.update(gw, name, **fields)))
+    _show(lambda gw: channel_admin.update(gw, name, **fields))
 
 
 @channels_app.command("enable")
 def channels_enable(name: str) -> None:
     """Send new traffic to NAME again (also ends any cooldown)."""
-    from .cli import _run
-
-    _print(_run(lambda gw: channel_admin.update(gw, name, enabled=True)))
+    _show(lambda gw: channel_admin.update(gw, name, enabled=True))
 
 
 @channels_app.command("disable")
 def channels_disable(name: str) -> None:
     """Send no new traffic to NAME; its tasks in flight are still followed to the end."""
-    from .cli import _run
-
-    _print(_run(lambda gw: channel_admin.update(gw, name, enabled=False)))
+    _show(lambda gw: channel_admin.update(gw, name, enabled=False))
 
 
 @channels_app.command("show")
 def channels_show(name: str) -> None:
-    from .cli import _run
-
-    _print(_run(lambda gw: channel_admin.show(gw, name)))
+    _show(lambda gw: channel_admin.show(gw, name))
 
 
 @channels_app.command("probe")
 def channels_probe(name: str) -> None:
     """Call NAME's cheapest authenticated endpoint now and record latency or error."""
-    from .cli import _run
-
-    _print(_run(lambda gw: channel_admin.probe(gw, name)))
+    _show(lambda gw: channel_admin.probe(gw, name))
 
 
 @channels_app.command("key-add")
@@ -210,19 +204,13 @@ def channels_key_add(
     name: str, access_key: AccessKey = None, secret_key: SecretKey = None, api_key: ApiKey = None
 ) -> None:
     """Add a key to NAME; creates rotate over its usable keys."""
-    from .cli import _run
-
-    _print(
-        _run(
-            lambda gw: channel_admin.add_key(
-                gw, name, access_key=access_key, secret_key=secret_key, api_key=api_key
-            )
+    _show(
+        lambda gw: channel_admin.add_key(
+            gw, name, access_key=access_key, secret_key=secret_key, api_key=api_key
         )
     )
 
 
 @channels_app.command("key-remove")
 def channels_key_remove(name: str, key_id: int) -> None:
-    from .cli import _run
-
-    _print(_run(lambda gw: channel_admin.remove_key(gw, name, key_id)))
+    _show(lambda gw: channel_admin.remove_key(gw, name, key_id))

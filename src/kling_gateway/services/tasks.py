@@ -234,15 +234,11 @@ async def _submit(
         try:
             created = await channel.create(body, record.id)
         except UpstreamError as exc:
-            if exc.outcome is Outcome.ABSENT and exc.code in _MAYBE_DUPLICATE:
-                # perhaps "external_task_id already exists": this row was sent here before (by a request
-                # that died with its process, or one still waiting while the client retried)
-                try:
-                    found = await channel.find_by_external_id(record.id)
-                except UpstreamError:
-                    return await _accept_unconfirmed(gw, record)
-                if found is not None:
-                    return await _mark_submitted(gw, record, channel, found)
+            # A 1201 may mean "external_task_id already exists": this row was sent here before (by a
+            # request that died with its process, or one still waiting while the client retried).
+            maybe_made = exc.outcome is Outcome.ABSENT and exc.code in _MAYBE_DUPLICATE
+            if maybe_made and (settled := await _look_up(gw, record, channel)) is not None:
+                return settled
             if exc.outcome is Outcome.ABSENT:
                 if verdict(exc.code) is Verdict.KEY and channel.unavailable(gw.now_ms()) is None:
                     continue  # that key sits out now; the account's next key gets the create
@@ -259,12 +255,8 @@ async def _submit(
                 log.warning(
                     "ambiguous upstream create for task %s on %s: %s", record.id, channel.name, exc.code
                 )
-                try:
-                    found = await channel.find_by_external_id(record.id)
-                except UpstreamError:
-                    return await _accept_unconfirmed(gw, record)
-                if found is not None:
-                    return await _mark_submitted(gw, record, channel, found)
+                if (settled := await _look_up(gw, record, channel)) is not None:
+                    return settled
                 nxt = await gw.upstream.pick(model, tried)
                 if nxt is None:
                     if not same_again:
@@ -277,6 +269,18 @@ async def _submit(
             channel = nxt
             continue
         return await _mark_submitted(gw, record, channel, created)
+
+
+async def _look_up(gw: Gateway, record: TaskRecord, channel: Channel) -> TaskRecord | None:
+    """Ask ``channel`` for the task under our id: found → submitted; no answer → accepted unconfirmed
+    (the refresher asks again); ``None`` only when the account confirms it holds nothing."""
+    try:
+        found = await channel.find_by_external_id(record.id)
+    except UpstreamError:
+        return await _accept_unconfirmed(gw, record)
+    if found is None:
+        return None
+    return await _mark_submitted(gw, record, channel, found)
 
 
 async def _mark_submitted(gw: Gateway, record: TaskRecord, upstream: Channel, ut: UpstreamTask) -> TaskRecord:
