@@ -317,3 +317,34 @@ async def test_a_retry_of_a_queued_row_goes_only_to_the_account_that_may_hold_it
     assert duo.held(duo.a) == [first] and duo.held(duo.b) == []  # adopted on A (1201 → lookup), not resent
     record = await gw.tasks.get(first)
     assert record is not None and record.upstream_task_id is not None
+
+
+class RefusePosts(httpx.AsyncBaseTransport):
+    """Answers every create with a Kling refusal, passes reads through: an account that is busy now
+    although an earlier send of ours may have made the task."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, code: int) -> None:
+        self.inner, self.code = inner, code
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            body = {"code": self.code, "message": "parallel task over resource pack limit", "request_id": "r"}
+            return httpx.Response(429, json=body)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_retried_row_refused_as_busy_is_looked_up_before_any_failover(duo: Duo) -> None:
+    gw = duo.env.gw
+    await channel_admin.update(gw, "b", priority=-1)
+    duo.a.config.ambiguous_error_rate = duo.a.config.get_error_rate = 1.0
+    body = {**BODY, "external_task_id": "client-8"}
+    first = (await _task(duo, body))[1]["data"]["task_id"]  # made on A, unconfirmed
+    duo.a.config.ambiguous_error_rate = duo.a.config.get_error_rate = 0.0
+    inner = duo.router.routes["127.0.0.1"]
+    assert inner is not None
+    duo.router.routes["127.0.0.1"] = RefusePosts(inner, 1303)
+    status, again = await _task(duo, body)
+    assert status == 200 and again["data"]["task_id"] == first
+    assert duo.held(duo.a) == [first] and duo.held(duo.b) == []  # A's copy adopted; B never sent it
+    record = await gw.tasks.get(first)
+    assert record is not None and record.upstream_task_id is not None

@@ -107,16 +107,17 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
                 if existing is None:
                     raise
                 return created_object(existing)
-            record = await _insert(gw, principal, req, upstream)
+            record, fresh = await _insert(gw, principal, req, upstream)
     else:
-        record = await _insert(gw, principal, req, upstream)
+        record, fresh = await _insert(gw, principal, req, upstream)
     if record.status != TaskStatus.QUEUED or record.upstream_task_id is not None:
         return created_object(record)  # idempotent retry of an existing task
-    if record.upstream_account_id != upstream.account_id:
-        # a retry of a row still queued on the account it was (perhaps) sent to: only that account can
-        # tell whether it holds the task, so only that one may be sent it again
+    if not fresh:
+        # a retry of a row still queued (its first request died, or is still waiting upstream): only the
+        # account it was sent to can tell whether it holds the task, so only that one may be sent it again
         upstream = gw.upstream_for(record.upstream_account_id)
-    return created_object(await _submit(gw, record, upstream, _upstream_body(gw, record)))
+    body = _upstream_body(gw, record)
+    return created_object(await _submit(gw, record, upstream, body, resent=not fresh))
 
 
 async def _choose(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Channel | TaskRecord:
@@ -145,7 +146,11 @@ async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoReques
     return existing if existing is not None and existing.request_hash == _fingerprint(req) else None
 
 
-async def _insert(gw: Gateway, principal: Principal, req: Text2VideoRequest, upstream: Channel) -> TaskRecord:
+async def _insert(
+    gw: Gateway, principal: Principal, req: Text2VideoRequest, upstream: Channel
+) -> tuple[TaskRecord, bool]:
+    """The new row and True, or the row an earlier request made with the same external_task_id and body
+    and False."""
     fingerprint = _fingerprint(req)
     request_json = orjson.dumps(req.upstream_body).decode()
     # Priced before anything is stored: an unpriced model is refused here, before any upstream call.
@@ -186,7 +191,7 @@ async def _insert(gw: Gateway, principal: Principal, req: Text2VideoRequest, ups
                 await gw.tasks.insert(record, before=before, after=after)
             else:
                 await gw.tasks.insert(record)
-            return record
+            return record, True
         except Refused as exc:
             raise money.refused(exc, record, reserve) from None
         except DuplicateTaskId:
@@ -194,7 +199,7 @@ async def _insert(gw: Gateway, principal: Principal, req: Text2VideoRequest, ups
         except DuplicateExternalId:
             existing = await gw.tasks.by_external_id(principal.user_id, req.external_task_id or "")
             if existing is not None and existing.request_hash == fingerprint:
-                return existing
+                return existing, False
             raise InvalidParameter(
                 f"external_task_id: {req.external_task_id!r} is already used by another task with a "
                 "different body; use a new external_task_id"
@@ -213,7 +218,13 @@ def _upstream_body(gw: Gateway, record: TaskRecord) -> dict[str, Any]:
 
 
 async def _submit(
-    gw: Gateway, record: TaskRecord, channel: Channel, body: dict[str, Any], *, accepted: bool = False
+    gw: Gateway,
+    record: TaskRecord,
+    channel: Channel,
+    body: dict[str, Any],
+    *,
+    accepted: bool = False,
+    resent: bool = False,
 ) -> TaskRecord:
     """Call upstream for a queued row, failing over between accounts without ever submitting twice.
 
@@ -225,7 +236,11 @@ async def _submit(
       dies mid-call the refresher asks the account that may hold the task.
 
     ``accepted``: the client already holds this task's id (refresher path), so a final refusal is not
-    turned into a hidden row here; the ``UpstreamError`` goes back to the caller to retry or fail."""
+    turned into a hidden row here; the ``UpstreamError`` goes back to the caller to retry or fail.
+
+    ``resent``: the row may have been sent to this account before, by a request or process that died
+    before recording the answer. Then no refusal is believed (nor acted on by moving elsewhere) until a
+    lookup by our id finds nothing: the earlier send may have made the task."""
     model = record.upstream_model
     tried: set[int] = set()
     same_again = True  # one re-send to an account that confirmed it holds nothing, if no other can go
@@ -236,9 +251,10 @@ async def _submit(
         except UpstreamError as exc:
             # A 1201 may mean "external_task_id already exists": this row was sent here before (by a
             # request that died with its process, or one still waiting while the client retried).
-            maybe_made = exc.outcome is Outcome.ABSENT and exc.code in _MAYBE_DUPLICATE
+            maybe_made = exc.outcome is Outcome.ABSENT and (resent or exc.code in _MAYBE_DUPLICATE)
             if maybe_made and (settled := await _look_up(gw, record, channel)) is not None:
                 return settled
+            resent = False  # confirmed: this account holds nothing under our id
             if exc.outcome is Outcome.ABSENT:
                 if verdict(exc.code) is Verdict.KEY and channel.unavailable(gw.now_ms()) is None:
                     continue  # that key sits out now; the account's next key gets the create
@@ -353,7 +369,7 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
         ):
             record.upstream_account_id = other.account_id
             channel = other
-    return await _submit(gw, record, channel, _upstream_body(gw, record), accepted=True)
+    return await _submit(gw, record, channel, _upstream_body(gw, record), accepted=True, resent=True)
 
 
 async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:
