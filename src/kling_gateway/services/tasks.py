@@ -93,12 +93,15 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
                 if existing is None:
                     raise
                 return created_object(existing)
-            record = await _insert(gw, principal, req, upstream)
+            record, fresh = await _insert(gw, principal, req, upstream)
     else:
-        record = await _insert(gw, principal, req, upstream)
+        record, fresh = await _insert(gw, principal, req, upstream)
     if record.status != TaskStatus.QUEUED or record.upstream_task_id is not None:
         return created_object(record)  # idempotent retry of an existing task
-    return created_object(await _submit(gw, record, upstream, _upstream_body(gw, record)))
+    if not fresh:  # a retry of a row whose first request died or is still in flight elsewhere
+        upstream = gw.upstream_for(record.upstream_account_id)
+    body = _upstream_body(gw, record)
+    return created_object(await _submit(gw, record, upstream, body, resent=not fresh))
 
 
 async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> TaskRecord | None:
@@ -110,7 +113,9 @@ async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoReques
 
 async def _insert(
     gw: Gateway, principal: Principal, req: Text2VideoRequest, upstream: Upstream
-) -> TaskRecord:
+) -> tuple[TaskRecord, bool]:
+    """The new row and True, or the row an earlier request made with the same external_task_id and body
+    and False."""
     fingerprint = _fingerprint(req)
     request_json = orjson.dumps(req.upstream_body).decode()
     # Priced before anything is stored: an unpriced model is refused here, before any upstream call.
@@ -151,7 +156,7 @@ async def _insert(
                 await gw.tasks.insert(record, before=before, after=after)
             else:
                 await gw.tasks.insert(record)
-            return record
+            return record, True
         except Refused as exc:
             raise money.refused(exc, record, reserve) from None
         except DuplicateTaskId:
@@ -159,7 +164,7 @@ async def _insert(
         except DuplicateExternalId:
             existing = await gw.tasks.by_external_id(principal.user_id, req.external_task_id or "")
             if existing is not None and existing.request_hash == fingerprint:
-                return existing
+                return existing, False
             raise InvalidParameter(
                 f"external_task_id: {req.external_task_id!r} is already used by another task with a "
                 "different body; use a new external_task_id"
@@ -178,17 +183,36 @@ def _upstream_body(gw: Gateway, record: TaskRecord) -> dict[str, Any]:
 
 
 async def _submit(
-    gw: Gateway, record: TaskRecord, upstream: Upstream, body: dict[str, Any], *, accepted: bool = False
+    gw: Gateway,
+    record: TaskRecord,
+    upstream: Upstream,
+    body: dict[str, Any],
+    *,
+    accepted: bool = False,
+    resent: bool = False,
 ) -> TaskRecord:
     """Call upstream for a queued row. Two tries at most; the second only when upstream confirmed the
     first created nothing (its external_task_id uniqueness makes even that retry safe).
 
     ``accepted``: the client already holds this task's id (refresher path), so a proven rejection is not
-    turned into a hidden row here; the ``UpstreamError`` goes back to the caller to retry or fail."""
+    turned into a hidden row here; the ``UpstreamError`` goes back to the caller to retry or fail.
+
+    ``resent``: the row may have been sent before, by a request or process that died before recording the
+    answer (a client's retry of it, the refresher's resubmit). Upstream then refuses this create because
+    our external_task_id is taken (with a code Kling does not document), so a refusal is only believed
+    once a lookup by that id finds nothing; otherwise the task would be hidden or failed and refunded
+    while it runs upstream."""
     for _attempt in range(2):
         try:
             created = await upstream.client.create(body, record.id)
         except UpstreamError as exc:
+            if exc.outcome is Outcome.ABSENT and resent:
+                try:
+                    earlier = await upstream.client.find_by_external_id(record.id)
+                except UpstreamError:
+                    return await _accept_unconfirmed(gw, record)
+                if earlier is not None:
+                    return await _mark_submitted(gw, record, upstream, earlier)
             if exc.outcome is Outcome.ABSENT:
                 if accepted:
                     raise
@@ -270,7 +294,7 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     """The refresher's path for an accepted, queued row that upstream confirmed absent (or never saw).
     Raises ``UpstreamError`` when upstream refuses; the refresher decides between retrying and failing."""
     upstream = gw.upstream_for(record.upstream_account_id)
-    return await _submit(gw, record, upstream, _upstream_body(gw, record), accepted=True)
+    return await _submit(gw, record, upstream, _upstream_body(gw, record), accepted=True, resent=True)
 
 
 async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:
