@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .tables import model_routes, upstream_accounts
@@ -37,16 +38,25 @@ class UpstreamStore:
         secret_key_enc: str | None = None,
         api_key_enc: str | None = None,
     ) -> int:
+        """Every node seeds its account at start, so on a fresh database two may both find none and both
+        insert: the loser's unique violation means the row now exists, and its second pass updates it."""
         values = {
+            "name": name,
             "base_url": base_url,
             "access_key_enc": access_key_enc,
             "secret_key_enc": secret_key_enc,
             "api_key_enc": api_key_enc,
         }
+        try:
+            return await self._upsert(values, now_ms)
+        except IntegrityError:
+            return await self._upsert(values, now_ms)
+
+    async def _upsert(self, values: dict[str, str | None], now_ms: int) -> int:
         async with self._engine.begin() as conn:
             res = await conn.execute(
                 update(upstream_accounts)
-                .where(upstream_accounts.c.name == name)
+                .where(upstream_accounts.c.name == values["name"])
                 .values(**values)
                 .returning(upstream_accounts.c.id)
             )
@@ -55,7 +65,7 @@ class UpstreamStore:
                 return int(found)
             res = await conn.execute(
                 upstream_accounts.insert()
-                .values(name=name, enabled=True, created_at=now_ms, **values)
+                .values(enabled=True, created_at=now_ms, **values)
                 .returning(upstream_accounts.c.id)
             )
             return int(res.scalar_one())
