@@ -155,3 +155,41 @@ async def test_status_never_moves_backwards(env: Env) -> None:
     stale = UpstreamTask(record.upstream_task_id or "", "processing", "", None, 0, 0)
     assert await apply(env.gw, record, stale) is False
     assert (await env.get(task_id)).json()["data"]["task_status"] == "succeed"
+
+
+async def test_retry_after_a_crash_between_upstream_create_and_cas_gets_the_same_task(env: Env) -> None:
+    """A node killed after upstream created the task, but before the row learned its upstream id, leaves a
+    queued row whose public id upstream already holds. The client's idempotent retry (same body, same
+    external_task_id) on another node must attach that task: upstream refuses a second create with that
+    external id (1201), and taking the refusal at its word would hide the row, refund it and answer 400
+    while the upstream task runs on, unbilled and untracked (found by tests/multinode)."""
+    body = {**BODY, "external_task_id": "crash-1"}
+    task_id = (await env.create(body)).json()["data"]["task_id"]
+    # what the dead node left behind
+    assert await env.gw.tasks.transition(
+        task_id, TaskStatus.SUBMITTED, status=TaskStatus.QUEUED.value, upstream_task_id=None
+    )
+    retry = await env.create(body)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["data"]["task_id"] == task_id
+    record = await env.gw.tasks.get(task_id)
+    assert record is not None and record.status == TaskStatus.SUBMITTED and record.upstream_task_id
+    assert env.sim.tasks_created() == 1
+    await env.run_until_idle(8)
+    assert (await env.get("crash-1")).json()["data"]["task_status"] == "succeed"
+
+
+async def test_refresher_resubmit_racing_an_earlier_create_attaches_it(env: Env) -> None:
+    """The refresher's twin of the case above: its lookup found nothing, then the dying request's create
+    landed upstream before the refresher's own; the refused resubmit must attach, not fail the task."""
+    from kling_gateway.services.tasks import resubmit
+
+    task_id = (await env.create(BODY)).json()["data"]["task_id"]
+    assert await env.gw.tasks.transition(
+        task_id, TaskStatus.SUBMITTED, status=TaskStatus.QUEUED.value, upstream_task_id=None
+    )
+    record = await env.gw.tasks.get(task_id)
+    assert record is not None
+    moved = await resubmit(env.gw, record)
+    assert moved.status == TaskStatus.SUBMITTED and moved.upstream_task_id is not None
+    assert env.sim.tasks_created() == 1

@@ -93,10 +93,14 @@ async def revoke_key(gw: Gateway, key_id: int) -> None:
 
 
 async def bootstrap(gw: Gateway) -> IssuedKey | None:
-    """First start only: a user and one key, so a fresh install can be called at once."""
+    """First start only: a user and one key, so a fresh install can be called at once. When several nodes
+    start together on an empty database one of them bootstraps; the others find the user taken."""
     if await gw.accounts.list_users():
         return None
-    user = await create_user(gw, BOOTSTRAP_USER)
+    try:
+        user = await gw.accounts.create_user(BOOTSTRAP_USER, gw.now_ms())
+    except AlreadyExists:
+        return None
     if gw.money is not None and gw.settings.bootstrap_credits not in ("", "0"):
         from .money import adjust
 

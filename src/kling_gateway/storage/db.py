@@ -48,8 +48,16 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# Key of the PostgreSQL advisory lock that serializes migrations (any constant unique to this app).
+MIGRATION_LOCK = 0x6B67_7721
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` on the engine's own connection (no second engine, no event loop)."""
+    """Bring the schema to ``revision`` on the engine's own connection (no second engine, no event loop).
+
+    On PostgreSQL several nodes may start at once on an empty database: without the transaction-scoped
+    advisory lock all of them would run the first migration and all but one would die on "relation
+    already exists". With it the others wait, then find the schema at head and do nothing."""
 
     def _do(conn: Connection) -> None:
         if revision == "head" and _at_head(conn):
@@ -61,6 +69,8 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_do)
 
 

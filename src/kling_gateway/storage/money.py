@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, func, select, update
+from sqlalchemy import BindParameter, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -230,7 +230,11 @@ class MoneyStore:
         return [(r.public_model, r.mode, bool(r.sound), bool(r.voice), r.credits_per_second) for r in rows]
 
     async def replace_prices(self, rows: Sequence[tuple[str, str, bool, bool, str]], now_ms: int) -> None:
+        """Every node loads its prices at start; on PostgreSQL, nodes starting together take turns (the
+        table lock also lets readers through) instead of all but one dying on a duplicate key."""
         async with self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("LOCK TABLE prices IN SHARE ROW EXCLUSIVE MODE"))
             await conn.execute(prices.delete())
             if rows:
                 await conn.execute(

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .tables import model_routes, tasks, upstream_accounts, upstream_keys
@@ -114,7 +115,24 @@ class UpstreamStore:
         enable: bool | None = None,
     ) -> int:
         """The account configured from settings: kept in step with them on every start. ``key`` (encrypted
-        access, secret, api key) becomes the account's only key when it differs from the stored ones."""
+        access, secret, api key) becomes the account's only key when given.
+
+        Every node seeds its account at start, so on a fresh database two may both find none and both
+        insert: the loser's unique violation means the row now exists, and its second pass updates it."""
+        try:
+            return await self._upsert(name, base_url, now_ms, key, hint, enable)
+        except IntegrityError:
+            return await self._upsert(name, base_url, now_ms, key, hint, enable)
+
+    async def _upsert(
+        self,
+        name: str,
+        base_url: str,
+        now_ms: int,
+        key: tuple[str | None, ...] | None,
+        hint: str,
+        enable: bool | None,
+    ) -> int:
         async with self._engine.begin() as conn:
             found = await conn.scalar(select(upstream_accounts.c.id).where(upstream_accounts.c.name == name))
             values: dict[str, Any] = {"base_url": base_url}
