@@ -350,3 +350,34 @@ async def test_a_retried_row_refused_as_busy_is_looked_up_before_any_failover(du
     assert duo.held(duo.a) == [first] and duo.held(duo.b) == []  # A's copy adopted; B never sent it
     record = await gw.tasks.get(first)
     assert record is not None and record.upstream_task_id is not None
+
+
+async def test_a_client_retry_never_moves_a_row_its_first_request_may_still_create(duo: Duo) -> None:
+    """The retry finds A busy and holding nothing *yet*: the first request may still land there, so the
+    retry is answered as accepted and the row stays on A until the refresher's own look."""
+    gw = duo.env.gw
+    await channel_admin.update(gw, "b", priority=-1)
+    duo.a.config.create_error_rate, duo.a.config.create_error_code = 1.0, 5000  # nothing made on A…
+    duo.a.config.get_error_rate = 1.0  # …but A cannot say so: accepted, unconfirmed, on A
+    body = {**BODY, "external_task_id": "client-9"}
+    first = (await _task(duo, body))[1]["data"]["task_id"]
+    duo.a.config.get_error_rate = 0.0
+    inner = duo.router.routes["127.0.0.1"]
+    assert inner is not None
+    duo.router.routes["127.0.0.1"] = RefusePosts(inner, 1303)
+    before = await gw.tasks.get(first)
+    assert before is not None and before.next_poll_at is not None
+    status, again = await _task(duo, body)
+    assert status == 200 and again["data"]["task_id"] == first
+    assert duo.held(duo.a) == [] and duo.held(duo.b) == []
+    assert not any(host == "127.0.0.2" for host, _, _ in duo.router.log)
+    after = await gw.tasks.get(first)
+    assert (
+        after is not None
+        and after.status == "queued"
+        and after.upstream_account_id == before.upstream_account_id
+    )
+    assert after.next_poll_at is not None and after.next_poll_at >= before.next_poll_at
+    await duo.env.run_until_idle(12)  # the refresher confirms A holds nothing and, A being busy, uses B
+    assert duo.held(duo.b) == [first] and duo.held(duo.a) == []
+    assert (await duo.env.get(first)).json()["data"]["task_status"] == "succeed"

@@ -240,8 +240,12 @@ async def _submit(
 
     ``resent``: the row may have been sent to this account before, by a request or process that died
     before recording the answer. Then no refusal is believed (nor acted on by moving elsewhere) until a
-    lookup by our id finds nothing: the earlier send may have made the task."""
+    lookup by our id finds nothing: the earlier send may have made the task. A client's retry of such a
+    row (``resent`` without ``accepted``) never moves it, nor rejects it: its first request may still be
+    on its way to this account, so a lookup's "absent" proves nothing yet. It is answered as accepted and
+    left to the refresher, no earlier than the first request's own deadline."""
     model = record.upstream_model
+    client_retry = resent and not accepted
     tried: set[int] = set()
     same_again = True  # one re-send to an account that confirmed it holds nothing, if no other can go
     while True:
@@ -258,6 +262,8 @@ async def _submit(
             if exc.outcome is Outcome.ABSENT:
                 if verdict(exc.code) is Verdict.KEY and channel.unavailable(gw.now_ms()) is None:
                     continue  # that key sits out now; the account's next key gets the create
+                if client_retry:
+                    return await _accept_unconfirmed(gw, record, keep_deadline=True)
                 nxt = await gw.upstream.pick(model, tried) if fails_over(exc.code) else None
                 if nxt is None:
                     if accepted:
@@ -273,10 +279,10 @@ async def _submit(
                 )
                 if (settled := await _look_up(gw, record, channel)) is not None:
                     return settled
-                nxt = await gw.upstream.pick(model, tried)
+                nxt = None if client_retry else await gw.upstream.pick(model, tried)
                 if nxt is None:
                     if not same_again:
-                        return await _accept_unconfirmed(gw, record)
+                        return await _accept_unconfirmed(gw, record, keep_deadline=client_retry)
                     same_again = False
                     continue  # confirmed absent here: sending again to the same account is safe
             if not await gw.upstreams.reassign(record.id, channel.account_id, nxt.account_id):
@@ -332,9 +338,12 @@ async def _mark_submitted(gw: Gateway, record: TaskRecord, upstream: Channel, ut
     return await gw.tasks.get(record.id) or record
 
 
-async def _accept_unconfirmed(gw: Gateway, record: TaskRecord) -> TaskRecord:
-    """Upstream's state is unknown: answer 200 with our id, let the refresher settle it soon."""
+async def _accept_unconfirmed(gw: Gateway, record: TaskRecord, *, keep_deadline: bool = False) -> TaskRecord:
+    """Upstream's state is unknown: answer 200 with our id, let the refresher settle it soon (with
+    ``keep_deadline``, not before the row's scheduled look, which an earlier request may still beat)."""
     soon = gw.now_ms() + 1000
+    if keep_deadline and record.next_poll_at is not None:
+        soon = max(soon, record.next_poll_at)
     await gw.tasks.transition(
         record.id, TaskStatus.QUEUED, next_poll_at=soon, lease_until=None, lease_owner=None
     )
