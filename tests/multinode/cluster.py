@@ -1,5 +1,5 @@
-"""A small cluster of real processes for the multinode tests: one ``kling-gateway simulator`` and N
-``kling-gateway serve`` children sharing one PostgreSQL database, driven over loopback.
+"""A small cluster of real processes for the multinode tests: one ``kling-gateway simulator`` per upstream
+Kling account and N ``kling-gateway serve`` children sharing one PostgreSQL database, driven over loopback.
 
 Real processes rather than in-process apps because the property under test is what survives a SIGKILL:
 open transactions, leases and half-finished creates die with the process, which no in-process fake can
@@ -119,8 +119,11 @@ class Child:
 
 
 class Cluster:
-    """The simulator plus ``nodes`` gateways on one database. ``env`` is what every gateway *and* every
-    CLI call gets: the same database URL and master key on every node is the deployment contract."""
+    """``simulators`` simulators plus ``nodes`` gateways on one database. ``env`` is what every gateway
+    *and* every CLI call gets: the same database URL and master key on every node is the deployment
+    contract. The first simulator is the account the KGW_KLING_* settings define; the others are separate
+    processes (not accounts of one simulator) so each one's task list and counters are one account's
+    alone, and a test adds them with ``kling-gateway channels add`` as an operator would."""
 
     def __init__(
         self,
@@ -128,23 +131,28 @@ class Cluster:
         database_url: str,
         *,
         nodes: int = 3,
+        simulators: int = 1,
         sim_args: tuple[str, ...] = (),
         gateway_env: dict[str, str] | None = None,
     ) -> None:
         self.tmp = tmp
         self.database_url = database_url
         self.api_key = ""  # set by create_funded_key
-        self.sim_port = free_port()
+        self.sim_ports = [free_port() for _ in range(simulators)]
         self.ports = [free_port() for _ in range(nodes)]
         self.env = self._base_env(gateway_env or {})
-        self.sim = Child(
-            "simulator",
-            [str(BIN), "simulator", "--port", str(self.sim_port), *sim_args],
-            self.env,
-            tmp,
-            tmp / "simulator.log",
-            f"{self.sim_url}/__sim/stats",
-        )
+        self.sims = [
+            Child(
+                f"simulator-{i}",
+                [str(BIN), "simulator", "--port", str(port), *sim_args],
+                self.env,
+                tmp,
+                tmp / f"simulator-{i}.log",
+                f"{self.sim_url_of(i)}/__sim/stats",
+            )
+            for i, port in enumerate(self.sim_ports)
+        ]
+        self.sim = self.sims[0]
         self.gateways = [
             Child(
                 f"gateway-{i}",
@@ -159,7 +167,11 @@ class Cluster:
 
     @property
     def sim_url(self) -> str:
-        return f"http://127.0.0.1:{self.sim_port}"
+        """The KGW_KLING_* account's simulator."""
+        return self.sim_url_of(0)
+
+    def sim_url_of(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.sim_ports[i]}"
 
     def gateway_url(self, node: int) -> str:
         return f"http://127.0.0.1:{self.ports[node]}"
@@ -217,10 +229,10 @@ class Cluster:
         await child.wait_ready(client)
 
     async def close(self) -> None:
-        """End every child this cluster started, gateways first (they talk to the simulator)."""
+        """End every child this cluster started, gateways first (they talk to the simulators)."""
         await asyncio.gather(*(g.stop() for g in self.gateways), return_exceptions=True)
-        await self.sim.stop()
+        await asyncio.gather(*(s.stop() for s in self.sims), return_exceptions=True)
 
     def logs(self) -> str:
-        children = [self.sim, *self.gateways]
+        children = [*self.sims, *self.gateways]
         return "\n".join(f"--- {c.name} (pids {c.pids})\n{c.log_tail(15)}" for c in children)

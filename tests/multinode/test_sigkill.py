@@ -15,6 +15,12 @@ The test proves each is recovered, and nothing is done twice:
 - and before all that, three nodes started at once on an empty database all come up (one migrates and
   bootstraps, the others wait for it).
 
+The same scenario runs a second time with two upstream Kling accounts (two simulator processes, the second
+added with ``kling-gateway channels add`` while the nodes run), the second refusing a share of creates
+with 1303 so creates fail over between accounts while the node dies. On top of the above it proves
+that failover never places one task on two accounts and that each row names the account that holds its
+task: the refresher of a half-finished create asks that account, so a wrong one would lose the task.
+
 Runs in the normal suite (marker ``multinode``, deselect with ``-m "not multinode"``) and skips loudly
 without PostgreSQL: SQLite cannot be shared by several hosts, so a cluster means PostgreSQL.
 """
@@ -22,6 +28,7 @@ without PostgreSQL: SQLite cannot be shared by several hosts, so a cluster means
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,9 +42,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.db import make_engine
-from kling_gateway.storage.tables import ledger_entries, tasks, users
+from kling_gateway.storage.tables import ledger_entries, tasks, upstream_accounts, users
 from tests.conftest import POSTGRES_URL, TEXT2VIDEO, _postgres_reset, postgres_available
-from tests.multinode.cluster import Cluster, sim_token
+from tests.multinode.cluster import SIM_ACCESS_KEY, SIM_SECRET_KEY, Cluster, sim_token
 
 pytestmark = pytest.mark.multinode
 
@@ -73,7 +80,17 @@ GATEWAY_ENV = {
     "KGW_LEASE_SECONDS": "4",
     "KGW_REFRESH_BATCH": "10",  # small claims, so every node's poller holds some of the work
     "KGW_UPSTREAM_READ_TIMEOUT": "3",
+    # An account added with the CLI reaches every running node within half a second.
+    "KGW_CHANNEL_RELOAD_SECONDS": "0.5",
 }
+# Two accounts: the second one (added with the CLI, same priority and weight as the KGW_KLING_* one)
+# refuses this share of creates with 1303, which proves nothing was made there, so the create moves to
+# the first. A busy mark shorter than the default 2 s keeps the draw between both accounts going while
+# the refusals keep coming, instead of a few refusals parking every node on the first account.
+SECOND = "b"
+REFUSE_RATE = 0.25
+TWO_ACCOUNT_ENV = {"KGW_CHANNEL_BUSY_SECONDS": "0.05"}
+_FAILOVER = re.compile(rf'"msg":"task (\d+): account {SECOND} refused \(1303\); trying default"')
 
 
 @dataclass
@@ -146,26 +163,63 @@ class Load:
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Three nodes and one simulator per upstream account (``indirect`` parameter, default 1)."""
     if not await postgres_available():
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
+    accounts = int(getattr(request, "param", 1))
     await _postgres_reset(POSTGRES_URL)
-    c = Cluster(tmp_path, POSTGRES_URL, sim_args=SIM_ARGS, gateway_env=GATEWAY_ENV)
+    env = GATEWAY_ENV if accounts == 1 else {**GATEWAY_ENV, **TWO_ACCOUNT_ENV}
+    c = Cluster(tmp_path, POSTGRES_URL, simulators=accounts, sim_args=SIM_ARGS, gateway_env=env)
     try:
         async with httpx.AsyncClient() as client:
-            await c.sim.start()
+            await asyncio.gather(*(s.start() for s in c.sims))
             # A cold start: all nodes at once on the empty database (migration lock, one bootstrap).
             await asyncio.gather(*(c.start_gateway(i, client) for i in range(len(c.ports))))
-            await c.sim.wait_ready(client)
+            for sim in c.sims:
+                await sim.wait_ready(client)
+            if accounts == 2:
+                await add_second_account(client, c)
         await c.create_funded_key("load", CREDITS)
         yield c
     finally:
         await c.close()
 
 
-async def sim_config(client: httpx.AsyncClient, cluster: Cluster, **patch: float) -> None:
-    resp = await client.post(f"{cluster.sim_url}/__sim/config", json=patch)
+async def add_second_account(client: httpx.AsyncClient, cluster: Cluster) -> None:
+    """The operator's runbook while the nodes run: ``channels add`` at the default account's priority and
+    weight; then wait until every node's periodic reload shows it usable (its /metrics reads the
+    process's live account set without reloading it, unlike the admin API)."""
+    await cluster.cli(
+        "channels",
+        "add",
+        SECOND,
+        cluster.sim_url_of(1),
+        "--access-key",
+        SIM_ACCESS_KEY,
+        "--secret-key",
+        SIM_SECRET_KEY,
+        "--priority",
+        "0",
+        "--weight",
+        "1",
+    )
+    await sim_config(client, cluster, 1, create_error_rate=REFUSE_RATE, create_error_code=1303)
+    wanted = f'kgw_upstream_account_usable{{account="{SECOND}"}} 1.0'
+    deadline = time.monotonic() + 10.0
+    for node in range(len(cluster.ports)):
+        while wanted not in (await client.get(f"{cluster.gateway_url(node)}/metrics")).text:
+            assert time.monotonic() < deadline, f"node {node} never loaded account {SECOND}"
+            await asyncio.sleep(0.1)
+
+
+async def sim_config(client: httpx.AsyncClient, cluster: Cluster, sim: int, **patch: float) -> None:
+    resp = await client.post(f"{cluster.sim_url_of(sim)}/__sim/config", json=patch)
     assert resp.json()["code"] == 0, resp.text
+
+
+async def all_sims_config(client: httpx.AsyncClient, cluster: Cluster, **patch: float) -> None:
+    await asyncio.gather(*(sim_config(client, cluster, i, **patch) for i in range(len(cluster.sims))))
 
 
 async def active_leases_of(engine: AsyncEngine, pid: int) -> list[str]:
@@ -190,13 +244,13 @@ async def wait_terminal(engine: AsyncEngine, cluster: Cluster) -> dict[str, int]
         await asyncio.sleep(0.5)
 
 
-async def upstream_tasks(client: httpx.AsyncClient, cluster: Cluster) -> list[dict[str, Any]]:
-    """Every task the simulator holds for the gateway's account, through Kling's own list route."""
+async def upstream_tasks(client: httpx.AsyncClient, cluster: Cluster, sim: int) -> list[dict[str, Any]]:
+    """Every task one simulator holds for the gateway's account, through Kling's own list route."""
     found: list[dict[str, Any]] = []
     headers = {"Authorization": f"Bearer {sim_token()}"}
     for page in range(1, 100):
         resp = await client.get(
-            f"{cluster.sim_url}/v1/videos/text2video",
+            f"{cluster.sim_url_of(sim)}/v1/videos/text2video",
             params={"pageNum": page, "pageSize": 500},
             headers=headers,
         )
@@ -244,7 +298,21 @@ async def check_ledger(engine: AsyncEngine, rows: Sequence[Any]) -> int:
     return sum(t.charged_micro or 0 for t in rows)
 
 
-async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Cluster) -> None:
+@dataclass
+class Run:
+    """What one SIGKILL scenario left behind, for the assertions both tests share and the extra ones."""
+
+    subs: list[Submission]
+    rows: list[Any]
+    account_ids: dict[str, int]  # account name -> id
+    held: list[list[dict[str, Any]]]  # per simulator: every task it holds
+    stats: list[dict[str, Any]]  # per simulator: /__sim/stats at the end
+    summary: str
+
+
+async def run_sigkill(cluster: Cluster) -> Run:
+    """Load three nodes, SIGKILL one mid-load, restart it, let everything settle; then check what must
+    hold whatever the number of accounts."""
     started = time.monotonic()
     engine = make_engine(cluster.database_url)
     victim = cluster.gateways[VICTIM]
@@ -255,11 +323,11 @@ async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Clu
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as client:
 
             async def crash() -> None:
-                """Slow upstream down for a moment so the victim dies in the worst places: creates made
-                upstream whose answers are held (between upstream's create and our compare-and-set), and
-                slow reads, so its poller holds leases on the tasks it claimed."""
+                """Slow every upstream account down for a moment so the victim dies in the worst places:
+                creates made upstream whose answers are held (between upstream's create and our
+                compare-and-set), and slow reads, so its poller holds leases on the tasks it claimed."""
                 slow = {"hang_rate": 1.0, "hang_seconds": HANG_SECONDS, "latency_seconds": 0.3}
-                await sim_config(client, cluster, **slow)
+                await all_sims_config(client, cluster, **slow)
                 assert victim.proc is not None
                 await asyncio.sleep(0.3)
                 for _ in range(100):  # until its poller holds a lease (at most 5 s)
@@ -267,7 +335,7 @@ async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Clu
                         break
                     await asyncio.sleep(0.05)
                 killed["pid"] = victim.sigkill()
-                await sim_config(client, cluster, hang_rate=0.0, latency_seconds=0.0)
+                await all_sims_config(client, cluster, hang_rate=0.0, latency_seconds=0.0)
                 killed["leased"] = await active_leases_of(engine, killed["pid"])
 
             def crash_once(answered: int) -> None:
@@ -289,7 +357,13 @@ async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Clu
             settled_s = time.monotonic() - started
 
             async with engine.connect() as conn:
-                rows = (await conn.execute(select(tasks))).all()
+                rows = list((await conn.execute(select(tasks))).all())
+                account_ids = {
+                    name: int(id_)
+                    for id_, name in (
+                        await conn.execute(select(upstream_accounts.c.id, upstream_accounts.c.name))
+                    ).all()
+                }
             by_ext = {r.external_task_id: r for r in rows}
             assert len(rows) == TASKS == len(by_ext), f"{len(rows)} task rows for {TASKS} creates: {counts}"
             for s in subs:
@@ -299,31 +373,83 @@ async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Clu
             views = await client_views(client, cluster, subs)
             assert set(views) <= {"succeed", "failed"}, views
 
-            upstream = await upstream_tasks(client, cluster)
-            stats = (await client.get(f"{cluster.sim_url}/__sim/stats")).json()["data"]
+            sims = range(len(cluster.sims))
+            held = [await upstream_tasks(client, cluster, i) for i in sims]
+            stats = [(await client.get(f"{cluster.sim_url_of(i)}/__sim/stats")).json()["data"] for i in sims]
         ours = {r.id: r for r in rows}
-        upstream_ids = [u["task_info"].get("external_task_id") for u in upstream]
-        duplicates = len(upstream_ids) - len(set(upstream_ids))
-        assert duplicates == 0 and stats["tasks_created"] == len(upstream) == TASKS, (duplicates, stats)
-        assert set(upstream_ids) == set(ours), "upstream tasks and ours differ"
-        assert stats["duplicates_refused"] > 0, "no retry met a task its dead node had created upstream"
-        for u in upstream:
-            row = ours[u["task_info"]["external_task_id"]]
-            assert (row.upstream_task_id, row.status) == (u["task_id"], u["task_status"]), (row.id, u)
+        # The simulator for account i is the one the operator configured for it: "default" from the
+        # KGW_KLING_* settings, the others added with the CLI under the names the test gave them.
+        sim_account = [account_ids["default"], *(account_ids[SECOND] for _ in sims[1:])]
+        holder: dict[str, int] = {}  # our id -> the simulator holding its task
+        duplicates = 0
+        for i, found in enumerate(held):
+            ids = [u["task_info"].get("external_task_id") for u in found]
+            duplicates += len(ids) - len(set(ids))
+            assert stats[i]["tasks_created"] == len(found), (i, stats[i])
+            for ext in ids:
+                duplicates += ext in holder  # one task on two accounts: a create sent twice
+                holder[ext] = i
+        assert duplicates == 0 and len(holder) == sum(len(f) for f in held) == TASKS, (duplicates, stats)
+        assert set(holder) == set(ours), "upstream tasks and ours differ"
+        for i, found in enumerate(held):
+            for u in found:
+                row = ours[u["task_info"]["external_task_id"]]
+                assert (row.upstream_account_id, row.upstream_task_id, row.status) == (
+                    sim_account[i],
+                    u["task_id"],
+                    u["task_status"],
+                ), (row.id, row.upstream_account_id, sim_account[i], u)
+        placed = Counter(r.upstream_account_id for r in rows)
+        assert [placed[a] for a in sim_account] == [len(f) for f in held], (placed, sim_account)
+        re_created = sum(s["duplicates_refused"] for s in stats)
+        assert re_created > 0, "no retry met a task its dead node had created upstream"
 
         charged = await check_ledger(engine, rows)
         interrupted = sum(1 for s in subs if s.lost_answers)
         assert interrupted > 0, "the kill interrupted no request: it proved nothing"
         assert killed["leased"], "the dead node held no lease: the takeover went untested"
         assert load.by_node[VICTIM] > rejoined_before, "the restarted node took no new task"
-        print(
-            f"\nmultinode: {TASKS} accepted, terminal {counts}, upstream {len(upstream)} "
-            f"(duplicates {duplicates}, re-creates refused {stats['duplicates_refused']}); "
+        summary = (
+            f"{TASKS} accepted, terminal {counts}, upstream {[len(f) for f in held]} per account "
+            f"(duplicates {duplicates}, re-creates refused {re_created}); "
             f"{interrupted} creates lost their answer and were retried, {load.connect_refused} connects "
             f"refused; {len(killed['leased'])} tasks leased by the dead node; restarted node took "
             f"{load.by_node[VICTIM] - rejoined_before}; charged {charged / 1e6:g} credits; "
             f"submitted in {submitted_s:.1f} s, all terminal at {settled_s:.1f} s, "
             f"total {time.monotonic() - started:.1f} s"
         )
+        return Run(subs, rows, account_ids, held, stats, summary)
     finally:
         await engine.dispose()
+
+
+async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Cluster) -> None:
+    run = await run_sigkill(cluster)
+    print(f"\nmultinode: {run.summary}")
+
+
+@pytest.mark.parametrize("cluster", [2], indirect=True, ids=["two-accounts"])
+async def test_sigkill_with_two_accounts_failing_over_places_each_task_once(cluster: Cluster) -> None:
+    run = await run_sigkill(cluster)
+    default, second = run.account_ids["default"], run.account_ids[SECOND]
+    on_default, on_second = (len(f) for f in run.held)
+    assert on_default > 0 and on_second > 0, "creates did not split between the accounts"
+
+    # Every node routed to both accounts: the account added while they ran reached each of them.
+    by_id = {r.id: r for r in run.rows}
+    for node in range(len(cluster.ports)):
+        placed = {by_id[s.task_id].upstream_account_id for s in run.subs if s.node == node}
+        assert placed == {default, second}, f"node {node} placed its creates on {placed} only"
+
+    # The 1303 refusals really moved creates: each failover a node logged names a task that the first
+    # account holds (the second refused it, so it can hold nothing under that id). A node killed while
+    # a refusal was on its way logged nothing for it, hence at most, not exactly, the refusals counted.
+    refusals = run.stats[1]["create_errors_injected"]
+    failed_over = {m.group(1) for g in cluster.gateways for m in _FAILOVER.finditer(g.log_path.read_text())}
+    assert failed_over, f"no create failed over ({refusals} refusals by {SECOND})\n{cluster.logs()}"
+    assert 0 < len(failed_over) <= refusals, (len(failed_over), refusals)
+    assert all(by_id[t].upstream_account_id == default for t in failed_over), "a failed-over task moved back"
+    print(
+        f"\nmultinode, two accounts: {run.summary}; {SECOND} refused {refusals} creates with 1303, "
+        f"{len(failed_over)} logged failovers to default; tasks default {on_default}, {SECOND} {on_second}"
+    )
