@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -35,6 +35,11 @@ log = logging.getLogger("kling_gateway.tasks")
 PAGE_NUM_MAX = 1000
 PAGE_SIZE_MAX = 500
 _MINT_TRIES = 5
+# Kling's refusal of a duplicate external_task_id (undocumented; 1201 in every observed case and in the
+# simulator). It proves the opposite of "nothing was made": the row was sent before — by a request that
+# died with its process, or by one still waiting on a slow upstream while the client retried — so such a
+# refusal is checked against a lookup by our id before it may turn into a rejection.
+_MAYBE_DUPLICATE = frozenset({1201})
 
 
 def parse_body(raw: bytes) -> Any:
@@ -181,7 +186,8 @@ async def _submit(
     gw: Gateway, record: TaskRecord, upstream: Upstream, body: dict[str, Any], *, accepted: bool = False
 ) -> TaskRecord:
     """Call upstream for a queued row. Two tries at most; the second only when upstream confirmed the
-    first created nothing (its external_task_id uniqueness makes even that retry safe).
+    first created nothing (its external_task_id uniqueness makes even that retry safe). A refusal that
+    may mean "already exists" adopts the task found under our id instead of rejecting the row.
 
     ``accepted``: the client already holds this task's id (refresher path), so a proven rejection is not
     turned into a hidden row here; the ``UpstreamError`` goes back to the caller to retry or fail."""
@@ -189,21 +195,33 @@ async def _submit(
         try:
             created = await upstream.client.create(body, record.id)
         except UpstreamError as exc:
-            if exc.outcome is Outcome.ABSENT:
-                if accepted:
-                    raise
-                await _reject(gw, record, exc)
-                raise client_error(exc) from None
-            log.warning("ambiguous upstream create for task %s: %s", record.id, exc.code)
+            refused = exc.outcome is Outcome.ABSENT
+            if refused and exc.code not in _MAYBE_DUPLICATE:
+                await _refused(gw, record, exc, accepted)
+            if refused:  # perhaps "external_task_id already exists": this row was sent before
+                log.warning("upstream refused task %s with %s; looking for it first", record.id, exc.code)
+            else:
+                log.warning("ambiguous upstream create for task %s: %s", record.id, exc.code)
             try:
                 found = await upstream.client.find_by_external_id(record.id)
             except UpstreamError:
                 return await _accept_unconfirmed(gw, record)
             if found is None:
+                if refused:  # nothing under our id: a real refusal
+                    await _refused(gw, record, exc, accepted)
                 continue  # confirmed absent: safe to send again
             created = found
         return await _mark_submitted(gw, record, upstream, created)
     return await _accept_unconfirmed(gw, record)
+
+
+async def _refused(gw: Gateway, record: TaskRecord, exc: UpstreamError, accepted: bool) -> NoReturn:
+    """Upstream proved it made nothing: hide the row and tell the client, or (``accepted``) let the
+    refresher decide between waiting and failing."""
+    if accepted:
+        raise exc
+    await _reject(gw, record, exc)
+    raise client_error(exc) from None
 
 
 async def _mark_submitted(
