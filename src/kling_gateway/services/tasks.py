@@ -35,10 +35,10 @@ log = logging.getLogger("kling_gateway.tasks")
 PAGE_NUM_MAX = 1000
 PAGE_SIZE_MAX = 500
 _MINT_TRIES = 5
-# Kling's refusal of a duplicate external_task_id (undocumented; 1201 in every observed case and in the
-# simulator). It proves the opposite of "nothing was made": the row was sent before — by a request that
-# died with its process, or by one still waiting on a slow upstream while the client retried — so such a
-# refusal is checked against a lookup by our id before it may turn into a rejection.
+# Kling's refusal of a duplicate external_task_id (undocumented: "probably 1201" per kling-api.md; 1201
+# in the simulator). It proves the opposite of "nothing was made": the row was sent before — by a
+# request that died with its process, or by one still waiting on a slow upstream while the client
+# retried — so such a refusal is checked by a lookup under our id before it may become a rejection.
 _MAYBE_DUPLICATE = frozenset({1201})
 
 
