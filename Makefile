@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint check bench clean
+.PHONY: serve test lint check bench bench-load soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ check: lint test
 
 bench: $(STAMP)
 	$(BIN)/python bench/create_path.py
+
+# wrk-based load comparison (needs Debian's wrk: apt-get install -y wrk) + docs/img/load.png via matplotlib
+$(VENV)/.installed-bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench-load: $(VENV)/.installed-bench
+	$(BIN)/python bench/load.py
+
+# 10-minute soak with faults and gateway kills; exits non-zero if an invariant fails (MINUTES=2 for less)
+MINUTES ?= 10
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

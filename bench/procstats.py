@@ -1,13 +1,18 @@
-"""What the benchmarks share: free ports, per-process CPU and RSS from /proc, the simulator's JWT."""
+"""What the benchmarks share: free ports, per-process CPU and RSS from /proc, the simulator's JWT, child
+process start-up (readiness, bootstrap key) and the venv's size."""
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
 import socket
+import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -56,3 +61,51 @@ def gateway_env(tmp: Path, sim_port: int, gw_port: int, **extra: str) -> dict[st
         "KGW_BOOTSTRAP_CREDITS": "100000000",
         **extra,
     }
+
+
+def wait_http(url: str, timeout: float = 30.0, interval: float = 0.01) -> float:
+    """Seconds until ``url`` answers below 500 (``/readyz`` answers 503 until the DB is reachable).
+
+    Plain ``http.client`` with a fresh connection per try: cheap enough to poll every 10 ms, so the time
+    to ready it reports is not padded by the poller itself."""
+    parts = urlsplit(url)
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1.0)
+        try:
+            conn.request("GET", parts.path or "/")
+            if conn.getresponse().status < 500:
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(interval)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+def bootstrap_key(log: Path, timeout: float = 10.0) -> str:
+    """The ``sk-…`` key a first-start ``serve`` prints once (the only way to learn it from outside)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = re.search(r"(sk-[A-Za-z0-9_-]{20,})", log.read_text())
+        if match is not None:
+            return match.group(1)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no bootstrap key in {log}")
+        time.sleep(0.05)
+
+
+def simulator_cmd(port: int, *extra: str) -> list[str]:
+    """``kling-gateway simulator`` with no per-model concurrency cap unless ``extra`` sets one."""
+    args = list(extra)
+    if "--concurrency" not in args:
+        args += ["--concurrency", "100000000"]
+    return [str(BIN), "simulator", "--port", str(port), *args]
+
+
+def venv_mb() -> float:
+    """Disk size of the running interpreter's venv (``du``, so hard links and sparse files count once)."""
+    prefix = Path(sys.prefix)
+    out = subprocess.run(["du", "-sk", str(prefix)], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0]) / 1024
