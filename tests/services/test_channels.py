@@ -133,7 +133,7 @@ async def test_unreachable_account_is_skipped_until_it_answers_again(duo: Duo) -
     assert status == 200
     # benched for a while: the second create did not try A at all
     assert sum(1 for host, m, _ in duo.router.log if host == "127.0.0.1" and m == "POST") == calls_to_a
-    assert "unreachable" in (duo.channel("simulator").unavailable(duo.env.gw.now_ms()) or "")
+    assert "unreachable" in (duo.channel("simulator").benched(duo.env.gw.now_ms()) or "")
 
 
 @pytest.mark.parametrize("code", [1101, 1102])
@@ -381,3 +381,37 @@ async def test_a_client_retry_never_moves_a_row_its_first_request_may_still_crea
     await duo.env.run_until_idle(12)  # the refresher confirms A holds nothing and, A being busy, uses B
     assert duo.held(duo.b) == [first] and duo.held(duo.a) == []
     assert (await duo.env.get(first)).json()["data"]["task_status"] == "succeed"
+
+
+async def test_a_lone_account_that_was_unreachable_is_still_tried(duo: Duo) -> None:
+    """Benching is a preference, not a refusal: with no other account, the next create tries again
+    instead of answering 503 for the whole unreachable spell."""
+    await channel_admin.update(duo.env.gw, "b", enabled=False)
+    inner = duo.router.routes["127.0.0.1"]
+    duo.router.routes["127.0.0.1"] = None
+    status, body = await _task(duo)
+    assert status == 503 and body["code"] == 5001
+    assert duo.channel("simulator").benched(duo.env.gw.now_ms()) is not None
+    duo.router.routes["127.0.0.1"] = inner  # back a moment later
+    status, body = await _task(duo)
+    assert status == 200 and duo.held(duo.a) == [body["data"]["task_id"]]
+
+
+class FailConnectOnce(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner, self.failed = inner, False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.failed:
+            self.failed = True
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_lone_account_refusing_one_connection_gets_the_create_on_a_second_try(duo: Duo) -> None:
+    await channel_admin.update(duo.env.gw, "b", enabled=False)
+    inner = duo.router.routes["127.0.0.1"]
+    assert inner is not None
+    duo.router.routes["127.0.0.1"] = FailConnectOnce(inner)
+    status, body = await _task(duo)
+    assert status == 200 and duo.held(duo.a) == [body["data"]["task_id"]]

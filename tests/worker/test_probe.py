@@ -37,7 +37,7 @@ async def test_failed_probe_is_recorded_and_an_answer_ends_an_unreachable_spell(
     env.sim.config.latency_seconds = 0
     env.clock.advance(31)
     assert await Prober(env.gw).run_once() == 1
-    assert channel.unavailable(env.gw.now_ms()) is None
+    assert channel.benched(env.gw.now_ms()) is None
     assert (await channel_admin.show(env.gw, "simulator"))["probe"]["error"] is None
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..domain.task import TaskStatus
 from ..storage.tables import tasks
-from ..storage.tasks import TaskRecord
+from ..storage.tasks import TaskRecord, any_row
 
 RETRY_OWNER = "mirror:retry"
 # Inlined, not bound: a partial index ``WHERE status = 'succeed' AND origin_result_json IS NULL`` is only
@@ -51,6 +51,8 @@ class MirrorRows:
         ids = select(tasks.c.id).where(_pending(), free).order_by(tasks.c.id).limit(limit)
         if self._engine.dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
+        elif not await any_row(self._engine, ids):
+            return []
         stmt = (
             update(tasks)
             .where(tasks.c.id.in_(ids.scalar_subquery()), _pending(), free)

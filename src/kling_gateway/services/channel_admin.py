@@ -181,7 +181,7 @@ async def describe(gw: Gateway) -> list[dict[str, Any]]:
                 "name": acc.name,
                 "base_url": acc.base_url,
                 "enabled": acc.enabled,
-                "state": channel.unavailable(now) or "ok",
+                "state": channel.unavailable(now) or channel.benched(now) or "ok",
                 "priority": acc.priority,
                 "weight": acc.weight,
                 "models": list(acc.models) if acc.models is not None else None,

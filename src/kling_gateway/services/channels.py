@@ -112,22 +112,26 @@ class Channel:
         return int(value) if value is not None else None
 
     def unavailable(self, now_ms: int) -> str | None:
-        """Why new traffic must not come here now; ``None`` when it may."""
+        """Why new traffic must not come here now (disabled, refused our credentials or balance, no
+        usable key); ``None`` when it may."""
         acc = self.account
         if not acc.enabled:
             return "disabled"
         if acc.cooldown_until is not None and acc.cooldown_until > now_ms:
             return f"cooling down: {acc.cooldown_reason or 'refused'}"
-        if self.local_cooldown_until > now_ms:
-            return f"cooling down: {self.local_reason or 'unreachable'}"
         if not any(k.usable(now_ms) for k in self.keys):
             return "no usable key"
         return None
 
-    def busy(self, now_ms: int, model: str) -> bool:
-        """Refused with 1302/1303 for ``model`` moments ago: others are preferred, but it stays a last
-        resort (a lone account keeps serving; its next refusal costs one call, not a lost create)."""
-        return self.busy_until.get(model, 0) > now_ms
+    def benched(self, now_ms: int, model: str | None = None) -> str | None:
+        """Unreachable moments ago, or refused ``model`` with 1302/1303: other accounts are preferred, but
+        this one stays a last resort (a lone account keeps serving; a transient failure costs the next
+        create one call, not a refusal without trying)."""
+        if self.local_cooldown_until > now_ms:
+            return f"unreachable: {self.local_reason or 'no connection'}"
+        if model is not None and self.busy_until.get(model, 0) > now_ms:
+            return f"busy for {model} (upstream 1302/1303)"
+        return None
 
     def _key(self) -> KeySlot:
         """Round-robin over usable keys; reads fall back to any key so tracking never stops."""
@@ -268,7 +272,7 @@ class ChannelSet:
 
     async def candidates(self, model: str, exclude: set[int] | frozenset[int] = frozenset()) -> list[Channel]:
         """Accounts that may take ``model`` now: enabled, not cooling down, with a usable key, under their
-        cap; the ones refused with 1302/1303 moments ago only when there is no other."""
+        cap; the ones unreachable or refused with 1302/1303 moments ago only when there is no other."""
         now = self.now_ms()
         out = []
         for channel in self._by_id.values():
@@ -280,7 +284,7 @@ class ChannelSet:
             if cap is not None and await self._limits.upstream_in_flight(channel.account_id, model) >= cap:
                 continue
             out.append(channel)
-        preferred = [c for c in out if not c.busy(now, model)]
+        preferred = [c for c in out if c.benched(now, model) is None]
         return preferred or out
 
     async def pick(self, model: str, exclude: set[int] | frozenset[int] = frozenset()) -> Channel | None:

@@ -266,6 +266,9 @@ async def _submit(
                     return await _accept_unconfirmed(gw, record, keep_deadline=True)
                 nxt = await gw.upstream.pick(model, tried) if fails_over(exc.code) else None
                 if nxt is None:
+                    if verdict(exc.code) is Verdict.UNREACHABLE and same_again:
+                        same_again = False
+                        continue  # nothing reached it: one more try on the same account is safe
                     if accepted:
                         raise
                     await _reject(gw, record, exc)
@@ -370,7 +373,8 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     """The refresher's path for an accepted, queued row that upstream confirmed absent (or never saw).
     Raises ``UpstreamError`` when upstream refuses; the refresher decides between retrying and failing."""
     channel = gw.upstream_for(record.upstream_account_id)
-    if channel.unavailable(gw.now_ms()) is not None or channel.busy(gw.now_ms(), record.upstream_model):
+    now = gw.now_ms()
+    if channel.unavailable(now) is not None or channel.benched(now, record.upstream_model) is not None:
         # confirmed absent on its account, which cannot take it now: another account may
         other = await gw.upstream.pick(record.upstream_model, {channel.account_id})
         if other is not None and await gw.upstreams.reassign(

@@ -219,6 +219,12 @@ class UpstreamStore:
     async def claim_probe(self, account_id: int, now_ms: int, every_ms: int) -> bool:
         """Compare-and-set on ``probed_at``: of several nodes, one probes an account per interval."""
         due = now_ms - every_ms
+        async with self._engine.connect() as conn:  # a read first: an UPDATE would take SQLite's write lock
+            last = await conn.scalar(
+                select(upstream_accounts.c.probed_at).where(upstream_accounts.c.id == account_id)
+            )
+        if last is not None and last > due:
+            return False
         async with self._engine.begin() as conn:
             res = await conn.execute(
                 update(upstream_accounts)
