@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         300.0, gt=0, description="an account refusing our credentials or balance sits out this long"
     )
     channel_unreachable_seconds: float = Field(
-        15.0, gt=0, description="an account that could not be reached sits out this long"
+        15.0, gt=0, description="an account that could not be reached is only a last resort this long"
     )
     channel_busy_seconds: float = Field(
         2.0, ge=0, description="after 1302/1303 an account x model is skipped this long (Kling: >= 1 s)"
