@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import BodyTooLarge, KlingError
-from ..services import tasks
+from ..services import reads, tasks
 from ..services.gateway import Gateway
 
 _JSON_HEADER = (b"content-type", b"application/json")
@@ -132,7 +132,7 @@ class HotRoutes:
         try:
             gw = self._gateway()
             principal = await gw.auth.authenticate(_header(scope, b"authorization"))
-            data = await tasks.get(gw, principal, ident, self._base_url(scope))
+            data = await reads.get(gw, principal, ident, self._base_url(scope))
         except KlingError as exc:
             await self._error(scope, send, exc)
             return

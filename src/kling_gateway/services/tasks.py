@@ -22,11 +22,9 @@ from ..errors import (
     BadRequest,
     ConcurrencyLimited,
     InvalidParameter,
-    NotFound,
     RateLimited,
     UpstreamFailure,
 )
-from ..mirror.service import public_videos
 from ..netguard import UrlRefused
 from ..storage.tasks import DuplicateExternalId, DuplicateTaskId, Refused, TaskRecord
 from ..upstream.client import Outcome, UpstreamError, UpstreamTask
@@ -37,12 +35,10 @@ from .errors_map import client_error
 from .gateway import Gateway
 from .inbound import callback_url as inbound_callback_url
 from .transitions import move
-from .wire import created_object, task_object
+from .wire import created_object
 
 log = logging.getLogger("kling_gateway.tasks")
 
-PAGE_NUM_MAX = 1000
-PAGE_SIZE_MAX = 500
 _MINT_TRIES = 5
 # Kling's refusal of a duplicate external_task_id (undocumented; 1201 in every observed case and in the
 # simulator) proves the opposite of "nothing was made", so a 1201 is checked by a lookup before it counts.
@@ -383,35 +379,3 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
             record.upstream_account_id = other.account_id
             channel = other
     return await _submit(gw, record, channel, _upstream_body(gw, record), accepted=True, resent=True)
-
-
-async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:
-    record = await gw.tasks.find_for_user(principal.user_id, ident)
-    if record is None:
-        raise NotFound(f"task {ident!r} does not exist")
-    return task_object(record, public_videos(gw, record, base_url))
-
-
-def _page_param(raw: str | None, name: str, default: int, maximum: int) -> int:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter(f"{name}: must be an integer between 1 and {maximum} (got {raw!r})") from None
-    if not 1 <= value <= maximum:
-        raise InvalidParameter(f"{name}: must be between 1 and {maximum} (got {value})")
-    return value
-
-
-async def list_page(
-    gw: Gateway,
-    principal: Principal,
-    page_num: str | None,
-    page_size: str | None,
-    base_url: str | None = None,
-) -> list[dict[str, Any]]:
-    num = _page_param(page_num, "pageNum", 1, PAGE_NUM_MAX)
-    size = _page_param(page_size, "pageSize", 30, PAGE_SIZE_MAX)
-    records = await gw.tasks.list_for_user(principal.user_id, (num - 1) * size, size)
-    return [task_object(r, public_videos(gw, r, base_url)) for r in records]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...services import tasks
+from ...services import reads, tasks
 from ...services.gateway import Gateway
 from ..envelope import ok, read_body
 from ..openapi import CREATE_OPENAPI, ERROR_RESPONSES, TASK_RESPONSE
@@ -30,7 +30,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         """One task by the gateway's task id or by your own external_task_id."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
-        return ok(request, await tasks.get(gw, principal, task_id, str(request.base_url)))
+        return ok(request, await reads.get(gw, principal, task_id, str(request.base_url)))
 
     async def list_tasks(request: Request) -> Response:
         """Your tasks, newest first. Query: pageNum 1–1000 (default 1), pageSize 1–500 (default 30)."""
@@ -38,7 +38,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         q = request.query_params
         base = str(request.base_url)
-        return ok(request, await tasks.list_page(gw, principal, q.get("pageNum"), q.get("pageSize"), base))
+        return ok(request, await reads.list_page(gw, principal, q.get("pageNum"), q.get("pageSize"), base))
 
     for prefix in PREFIXES:
         documented = prefix == PREFIXES[0]
