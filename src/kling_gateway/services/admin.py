@@ -19,6 +19,10 @@ class AdminError(Exception):
     """An operator request that cannot be done; the message says why."""
 
 
+class AdminNotFound(AdminError):
+    """What the request names does not exist (HTTP: 404 rather than 400)."""
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedKey:
     id: int

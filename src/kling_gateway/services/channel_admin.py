@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from ..upstream.client import UpstreamError
-from .admin import AdminError
+from .admin import AdminError, AdminNotFound
 from .channels import Channel, mask
 from .gateway import Gateway
 
@@ -109,7 +109,7 @@ async def add(
 async def update(gw: Gateway, name: str, **fields: Any) -> dict[str, Any]:
     checked = _check_fields(gw, fields)
     if not await gw.upstreams.update_account(name, **checked):
-        raise AdminError(f"no upstream account named {name!r}")
+        raise AdminNotFound(f"no upstream account named {name!r}")
     if checked.get("enabled") is True:  # enabling is the operator's "try it again": lift any cooldown
         await gw.upstream.reload()
         await gw.upstream.cool(_channel(gw, name), None, None)
@@ -132,7 +132,7 @@ async def add_key(
 async def remove_key(gw: Gateway, name: str, key_id: int) -> dict[str, Any]:
     account_id = await _account_id(gw, name)
     if not await gw.upstreams.remove_key(account_id, key_id):
-        raise AdminError(f"upstream account {name!r} has no key {key_id}")
+        raise AdminNotFound(f"upstream account {name!r} has no key {key_id}")
     return await show(gw, name)
 
 
@@ -162,7 +162,7 @@ async def show(gw: Gateway, name: str) -> dict[str, Any]:
     for view in await describe(gw):
         if view["name"] == name:
             return view
-    raise AdminError(f"no upstream account named {name!r}")
+    raise AdminNotFound(f"no upstream account named {name!r}")
 
 
 async def describe(gw: Gateway) -> list[dict[str, Any]]:
@@ -225,7 +225,7 @@ async def _store_key(gw: Gateway, account_id: int, creds: tuple[str | None, ...]
 async def _account_id(gw: Gateway, name: str) -> int:
     found = await gw.upstreams.account_id(name)
     if found is None:
-        raise AdminError(f"no upstream account named {name!r}")
+        raise AdminNotFound(f"no upstream account named {name!r}")
     return found
 
 
@@ -233,4 +233,4 @@ def _channel(gw: Gateway, name: str) -> Channel:
     for channel in gw.upstream.all():
         if channel.name == name:
             return channel
-    raise AdminError(f"no upstream account named {name!r}")
+    raise AdminNotFound(f"no upstream account named {name!r}")

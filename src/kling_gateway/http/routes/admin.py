@@ -131,11 +131,10 @@ def _only(body: dict[str, Any], allowed: frozenset[str]) -> None:
 
 
 async def _admin(work: Awaitable[T]) -> T:
-    """Operator mistakes are the caller's: 404 for a missing account, 400/1201 naming the field."""
+    """Operator mistakes are the caller's: 404 for what does not exist, else 400/1201 naming the field."""
     try:
         return await work
+    except admin.AdminNotFound as exc:
+        raise NotFound(str(exc)) from None
     except admin.AdminError as exc:
-        text = str(exc)
-        if text.startswith("no upstream account") or " has no key " in text:
-            raise NotFound(text) from None
-        raise InvalidParameter(text) from None
+        raise InvalidParameter(str(exc)) from None
