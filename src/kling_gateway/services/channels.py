@@ -213,9 +213,6 @@ class ChannelSet:
     def all(self) -> list[Channel]:
         return list(self._by_id.values())
 
-    def get(self, account_id: int) -> Channel | None:
-        return self._by_id.get(account_id)
-
     async def reload(self) -> None:
         """Rebuild from the database, keeping each key's client (its JWT cache) and each account's
         in-memory marks and figures when the stored credentials did not change."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -201,20 +201,14 @@ class UpstreamStore:
         return res.rowcount > 0
 
     async def set_cooldown(self, account_id: int, until: int | None, reason: str | None) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(upstream_accounts)
-                .where(upstream_accounts.c.id == account_id)
-                .values(cooldown_until=until, cooldown_reason=reason)
-            )
+        await self._set(upstream_accounts, account_id, cooldown_until=until, cooldown_reason=reason)
 
     async def set_key_cooldown(self, key_id: int, until: int | None, reason: str | None) -> None:
+        await self._set(upstream_keys, key_id, cooldown_until=until, cooldown_reason=reason)
+
+    async def _set(self, table: Table, row_id: int, **values: Any) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(upstream_keys)
-                .where(upstream_keys.c.id == key_id)
-                .values(cooldown_until=until, cooldown_reason=reason)
-            )
+            await conn.execute(update(table).where(table.c.id == row_id).values(**values))
 
     async def claim_probe(self, account_id: int, now_ms: int, every_ms: int) -> bool:
         """Compare-and-set on ``probed_at``: of several nodes, one probes an account per interval."""
@@ -237,12 +231,9 @@ class UpstreamStore:
         return res.rowcount == 1
 
     async def record_probe(self, account_id: int, at_ms: int, latency_ms: int, error: str | None) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(upstream_accounts)
-                .where(upstream_accounts.c.id == account_id)
-                .values(probed_at=at_ms, probe_ms=latency_ms, probe_error=error)
-            )
+        await self._set(
+            upstream_accounts, account_id, probed_at=at_ms, probe_ms=latency_ms, probe_error=error
+        )
 
     async def accounts(self) -> list[UpstreamAccount]:
         async with self._engine.connect() as conn:
