@@ -76,6 +76,9 @@ async def test_one_access_line_per_request_and_transition_lines_share_its_reques
         "task_id": task_id,
     }
     assert isinstance(create["latency_ms"], float) and create["latency_ms"] > 0
+    # the create called Kling once, inside the request: its wait is part of the total, shown apart
+    assert 0 < create["upstream_ms"] <= create["latency_ms"]
+    assert "upstream_ms" not in get  # a read of our own row calls nobody
     assert create["ts"].endswith("Z") and create["level"] == "info"
     assert get["route"] == TEXT2VIDEO + "/{task_id}" and get["task_id"] == task_id
     assert get["request_id"] != rid

@@ -17,10 +17,13 @@ TASK_ID_KEY = "task_id"
 
 
 class RequestContext:
-    __slots__ = ("scope",)
+    __slots__ = ("scope", "upstream_s")
 
     def __init__(self, scope: MutableMapping[str, Any]) -> None:
         self.scope = scope
+        # Seconds this request spent waiting on Kling (every call, failovers included): the access line
+        # shows it beside the total, so the gateway's own share of a slow request can be read per request.
+        self.upstream_s = 0.0
 
     @property
     def request_id(self) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import Metric
 
-from .context import current_request_id
+from .context import CURRENT, current_request_id
 from .logs import TRANSITIONS_LOGGER
 
 # Seconds. The request path is sub-millisecond to tens of ms; upstream and webhooks reach seconds.
@@ -144,6 +144,9 @@ class Telemetry:
                 children[(method, outcome)] = pair
             pair[0].inc()
             pair[1].observe(seconds)
+            ctx = CURRENT.get()
+            if ctx is not None:
+                ctx.upstream_s += seconds
 
         return observe
 

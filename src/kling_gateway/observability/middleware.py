@@ -68,4 +68,6 @@ class ObservabilityMiddleware:
                 task_id = ctx.task_id
                 if task_id is not None:
                     fields["task_id"] = task_id
+                if ctx.upstream_s:
+                    fields["upstream_ms"] = round(ctx.upstream_s * 1000, 3)
                 access_log.info("request", extra=fields)
