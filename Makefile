@@ -28,12 +28,13 @@ check: lint test
 bench: $(STAMP)
 	$(BIN)/python bench/create_path.py
 
-# wrk-based load comparison (needs Debian's wrk: apt-get install -y wrk) + docs/img/load.png via matplotlib
+# wrk-based load comparison (Debian's wrk, installed here when missing) + docs/img/load.png via matplotlib
 $(VENV)/.installed-bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 bench-load: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/load.py
 
 # 10-minute soak with faults and gateway kills; exits non-zero if an invariant fails (MINUTES=2 for less)

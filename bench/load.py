@@ -31,6 +31,7 @@ import shlex
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -256,8 +257,26 @@ def summarise(results: dict[str, list[WrkResult]]) -> dict[str, dict[str, float]
     return out
 
 
+# A fixed piece of pure Python, timed in a child pinned to the gateway's core. The two shared cores of
+# these machines have run the same code 3× faster or slower from one day to the next (other tenants on the
+# host; loadavg inside the VM does not show it), so each run records how fast its core was.
+CALIBRATION = (
+    "import time\nt=time.perf_counter()\nx=0\nfor i in range(3_000_000): x+=i\nprint(time.perf_counter()-t)"
+)
+
+
+def calibrate(runs: int = 3) -> float:
+    """Median milliseconds of ``CALIBRATION`` on the gateway's core; compare runs by it, not by date."""
+    times = [
+        float(subprocess.check_output(pinned([sys.executable, "-c", CALIBRATION], GATEWAY_CORE))) * 1000
+        for _ in range(runs)
+    ]
+    return statistics.median(times)
+
+
 def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     load_before = os.getloadavg()[0]  # other tenants' load: the noise these figures carry
+    calibration_before = calibrate()
     sim_port, gw_port = free_port(), free_port()
     sim = subprocess.Popen(
         pinned(simulator_cmd(sim_port), WRK_CORE), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -334,6 +353,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "loadavg_1m_before_after": [load_before, os.getloadavg()[0]],
+        "calibration_ms_before_after": [calibration_before, calibrate()],
         "cores": sorted(os.sched_getaffinity(0)),
         "seconds": args.seconds,
         "repeat": args.repeat,
@@ -354,7 +374,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def report(r: dict[str, Any], connections: list[int]) -> list[str]:
     """Human-readable lines: the table, ratios, added p99 and each target met or not."""
     ph = r["phases"]
-    lines = [f"{'phase':<26}{'req/s (min–max)':>24}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"]
+    lines = []
+    if "calibration_ms_before_after" in r:
+        before, after = r["calibration_ms_before_after"]
+        lines.append(
+            f"machine: calibration loop {before:.0f} ms before, {after:.0f} ms after (lower = faster core)"
+        )
+    lines.append(f"{'phase':<26}{'req/s (min–max)':>24}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name, s in ph.items():
         spread = f"{s['rps']:.0f} ({s['rps_min']:.0f}–{s['rps_max']:.0f})"
         lines.append(f"{name:<26}{spread:>24}{s['p50_ms']:>9.2f}{s['p99_ms']:>9.2f}{s['errors']:>8}")
@@ -428,7 +454,7 @@ def main() -> None:
     parser.add_argument("--ids", type=int, default=5000, help="task ids the GET phases cycle over")
     parser.add_argument("--ready-runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=Path("docs/img/load.json"))
-    parser.add_argument("--plot", type=Path, default=Path("docs/img/load.png"), help="'' for none")
+    parser.add_argument("--plot", default="docs/img/load.png", help="'' for none")
     parser.add_argument("--from-json", type=Path, help="no measuring: report and plot a stored run")
     args = parser.parse_args()
     if args.from_json is not None:
@@ -442,10 +468,10 @@ def main() -> None:
     result["report"] = lines
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
-    if str(args.plot):
+    if args.plot:  # a str: Path("") would be ".", and matplotlib would write "./.png"
         from loadplot import plot  # matplotlib: the `bench` extra, only needed here
 
-        plot(result, args.plot)
+        plot(result, Path(args.plot))
         print(f"wrote {args.json} and {args.plot}")
 
 

@@ -35,7 +35,6 @@ class _Driver(Protocol):
         """Run ``steps`` in one transaction. None when committed; else the index of the ``require`` step
         that matched nothing (everything rolled back)."""
 
-    async def checkpoint(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -92,9 +91,6 @@ class _Postgres:
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc.constraint_name or exc)) from exc
         return None
-
-    async def checkpoint(self) -> None:
-        """PostgreSQL manages its own WAL."""
 
     async def close(self) -> None:
         await self._pool.close()
@@ -166,10 +162,6 @@ class HotPath:
 
     async def close(self) -> None:
         await self._driver.close()
-
-    async def maintain(self) -> None:
-        """Periodic housekeeping off the request path (SQLite: a passive WAL checkpoint)."""
-        await self._driver.checkpoint()
 
     @property
     def insert_sql(self) -> str:

@@ -20,12 +20,22 @@ pauses — never blocking the loop — and gives up with SQLite's "database is l
 writes to an aiosqlite connection; under load that connection's long, thread-hopping transactions kept the
 lock busy and pulled every following write onto the same slow path: 20 % of the gateway's CPU in one run.)
 Reads do not queue; the rare read that meets a lock waits on the aiosqlite connection, off the loop.
+
+**Checkpoints.** The hot connection never checkpoints by itself (a checkpoint syncs files: not on the
+loop). Every ``checkpoint_every`` seconds with writes, a passive checkpoint runs on the aiosqlite
+connection's thread while writes go on, then a second one with this driver's writes held for the moment
+it takes to copy what was appended meanwhile. Without that second step the WAL never restarts under steady
+load — each checkpoint ends behind the writer — and grows without bound: 925 MB after 36 s at 350
+creates/s over a 7 MB database, every commit extending the file. With it, the next commit starts the WAL
+again from its beginning, over blocks already allocated, and ``journal_size_limit`` trims a WAL that a
+burst or another process grew.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +45,10 @@ import aiosqlite
 from .steps import Step, UniqueViolation, should_run
 
 BUSY_TIMEOUT_S = 10.0
+CHECKPOINT_EVERY_S = 1.0
+WAL_KEEP_BYTES = 64 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 _FIRST_PAUSE_S = 0.0005
 _MAX_PAUSE_S = 0.02
 
@@ -62,7 +76,9 @@ class _Refused(Exception):
 
 
 class SqliteDriver:
-    def __init__(self, conn: sqlite3.Connection, fallback: aiosqlite.Connection) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, fallback: aiosqlite.Connection, checkpoint_every: float
+    ) -> None:
         self._conn = conn
         self._fallback = fallback
         # Reads that meet a lock, and checkpoints, use the fallback connection: one user at a time.
@@ -71,18 +87,24 @@ class SqliteDriver:
         self._flush_scheduled = False
         self._busy_since: float | None = None
         self._pause = _FIRST_PAUSE_S
+        self._checkpoint_every = checkpoint_every
+        self._next_checkpoint = 0.0
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._held = False  # writes wait while a checkpoint copies the WAL's last frames
+        self._closing = False
 
     @classmethod
-    async def open(cls, path: str) -> SqliteDriver:
+    async def open(cls, path: str, *, checkpoint_every: float = CHECKPOINT_EVERY_S) -> SqliteDriver:
         conn = sqlite3.connect(path, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("PRAGMA busy_timeout=0")
         conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")  # applied when this writer restarts it
         fallback = await aiosqlite.connect(path, isolation_level=None)
         for pragma in ("synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}"):
             await fallback.execute(f"PRAGMA {pragma}")
-        return cls(conn, fallback)
+        return cls(conn, fallback, checkpoint_every)
 
     # ------------------------------------------------------------------------------------------ writes
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -105,6 +127,8 @@ class SqliteDriver:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._held:
+            return  # the checkpoint flushes the queue when it lets go
         batch = [w for w in self._queue if not w.future.cancelled()]  # a cancelled caller wrote nothing
         self._queue = []
         if not batch:
@@ -135,6 +159,11 @@ class SqliteDriver:
             _fail(batch, exc)
             return
         _settle(batch, outcomes)
+        if self._checkpointing is None and not self._closing:
+            loop = asyncio.get_running_loop()
+            if loop.time() >= self._next_checkpoint:
+                self._next_checkpoint = loop.time() + self._checkpoint_every
+                self._checkpointing = loop.create_task(self._checkpoint_in_background())
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, write: _Write, shared: bool) -> tuple[bool, Any]:
@@ -195,10 +224,31 @@ class SqliteDriver:
     # ----------------------------------------------------------------------------------------- upkeep
     async def checkpoint(self) -> None:
         async with self._fallback_lock:
-            await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the bulk; writes go on
+            self._held = True
+            try:
+                # What was appended meanwhile. With nothing of ours after it, our next commit finds the
+                # whole WAL in the database file and starts the WAL again from its beginning.
+                await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                self._held = False
+                if self._queue and not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._flush)
+
+    async def _checkpoint_in_background(self) -> None:
+        try:
+            await self.checkpoint()
+        except Exception as exc:  # the next one may succeed; writes never depend on it
+            log.warning("SQLite checkpoint failed: %s", exc)
+        finally:
+            self._checkpointing = None
 
     async def close(self) -> None:
         """Queued writes are still applied (or fail with the lock error) before the connection closes."""
+        self._closing = True
+        if self._checkpointing is not None:
+            await self._checkpointing
         if self._queue:
             await asyncio.gather(*(w.future for w in self._queue), return_exceptions=True)
         self._conn.close()

@@ -81,8 +81,6 @@ class Poller:
                 n = await self.run_once()
                 if loop.time() >= next_reload:
                     await self.gw.refresh_catalog()
-                    if self.gw.hot is not None:
-                        await self.gw.hot.maintain()
                     next_reload = loop.time() + self.gw.settings.channel_reload_seconds
             except Exception:
                 log.exception("refresher pass failed")
