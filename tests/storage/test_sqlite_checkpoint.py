@@ -4,6 +4,7 @@ writes held for a moment, so the next commit restarts the WAL instead of appendi
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,7 +36,7 @@ async def steady_writes(d: SqliteDriver, wal: Path) -> int:
         assert (
             await asyncio.gather(*(d.execute(INSERT, [i, f"{i:08d}" * 256]) for i in ids)) == [1] * PER_ROUND
         )
-        largest = max(largest, wal.stat().st_size)
+        largest = max(largest, os.stat(wal).st_size)  # a local file: no need to leave the loop
         await asyncio.sleep(0.002)
     return largest
 
