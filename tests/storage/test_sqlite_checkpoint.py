@@ -64,28 +64,3 @@ async def test_a_checkpoint_in_flight_when_closing_is_waited_for(db: Path) -> No
     assert [w.result() for w in writes] == [1] * 50
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (50,)
-
-
-async def test_two_writers_on_one_file_still_restart_it(db: Path) -> None:
-    """Two processes' drivers (here two in one loop): each checkpoint holds only its own writes, so the
-    other's land after it; past the limit a RESTART checkpoint brings the WAL back (13.7 MB → 1.1 MB)."""
-    limit = 256 * 1024
-    a = await SqliteDriver.open(str(db), checkpoint_every=0.02, wal_limit=limit)
-    b = await SqliteDriver.open(str(db), checkpoint_every=0.02, wal_limit=limit)
-    largest = 0
-    try:
-        for r in range(ROUNDS):
-            writes = [
-                d.execute(INSERT, [r * 40 + i * 2 + k, "v" * 2048])
-                for i in range(20)
-                for k, d in enumerate((a, b))
-            ]
-            assert await asyncio.gather(*writes) == [1] * 40
-            largest = max(largest, os.stat(f"{db}-wal").st_size)
-            await asyncio.sleep(0.002)
-    finally:
-        await a.close()
-        await b.close()
-    assert largest < ROUNDS * 40 * 2048 / 2, f"WAL reached {largest} bytes"  # ~12 MB written
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM t").fetchone() == (ROUNDS * 40,)

@@ -28,10 +28,7 @@ it takes to copy what was appended meanwhile. Without that second step the WAL n
 load — each checkpoint ends behind the writer — and grows without bound: 925 MB after 36 s at 350
 creates/s over a 7 MB database, every commit extending the file. With it, the next commit starts the WAL
 again from its beginning, over blocks already allocated, and ``journal_size_limit`` trims a WAL that a
-burst grew. Other processes writing the same file (``serve --workers``, ``kling-gateway worker``) hold
-only their own writes, so theirs can still land after each checkpoint; once the WAL is past that limit
-anyway, a ``RESTART`` checkpoint waits briefly for every writer and reader and makes the next commit,
-whoever makes it, restart the WAL.
+burst or another process grew.
 """
 
 from __future__ import annotations
@@ -39,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -51,7 +47,6 @@ from .steps import Step, UniqueViolation, should_run
 BUSY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
 WAL_KEEP_BYTES = 64 * 1024 * 1024
-_RESTART_WAIT_MS = 200  # how long a RESTART checkpoint may wait for other connections, our writes held
 
 log = logging.getLogger(__name__)
 _FIRST_PAUSE_S = 0.0005
@@ -82,17 +77,9 @@ class _Refused(Exception):
 
 class SqliteDriver:
     def __init__(
-        self,
-        conn: sqlite3.Connection,
-        fallback: aiosqlite.Connection,
-        *,
-        wal: str,
-        checkpoint_every: float,
-        wal_limit: int,
+        self, conn: sqlite3.Connection, fallback: aiosqlite.Connection, checkpoint_every: float
     ) -> None:
         self._conn = conn
-        self._wal = wal
-        self._wal_limit = wal_limit
         self._fallback = fallback
         # Reads that meet a lock, and checkpoints, use the fallback connection: one user at a time.
         self._fallback_lock = asyncio.Lock()
@@ -107,19 +94,17 @@ class SqliteDriver:
         self._closing = False
 
     @classmethod
-    async def open(
-        cls, path: str, *, checkpoint_every: float = CHECKPOINT_EVERY_S, wal_limit: int = WAL_KEEP_BYTES
-    ) -> SqliteDriver:
+    async def open(cls, path: str, *, checkpoint_every: float = CHECKPOINT_EVERY_S) -> SqliteDriver:
         conn = sqlite3.connect(path, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("PRAGMA busy_timeout=0")
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute(f"PRAGMA journal_size_limit={wal_limit}")  # applied when this writer restarts it
+        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")  # applied when this writer restarts it
         fallback = await aiosqlite.connect(path, isolation_level=None)
         for pragma in ("synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}"):
             await fallback.execute(f"PRAGMA {pragma}")
-        return cls(conn, fallback, wal=f"{path}-wal", checkpoint_every=checkpoint_every, wal_limit=wal_limit)
+        return cls(conn, fallback, checkpoint_every)
 
     # ------------------------------------------------------------------------------------------ writes
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -245,23 +230,11 @@ class SqliteDriver:
                 # What was appended meanwhile. With nothing of ours after it, our next commit finds the
                 # whole WAL in the database file and starts the WAL again from its beginning.
                 await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                if _size(self._wal) > self._wal_limit:
-                    await self._restart_checkpoint()
             finally:
                 self._held = False
                 if self._queue and not self._flush_scheduled:
                     self._flush_scheduled = True
                     asyncio.get_running_loop().call_soon(self._flush)
-
-    async def _restart_checkpoint(self) -> None:
-        """Past the limit all the same: others' writes keep landing after our checkpoints. Wait a moment
-        for every connection; if one is still busy after that, this gives up (SQLite reports it, nothing
-        raises) and the next checkpoint tries again."""
-        await self._fallback.execute(f"PRAGMA busy_timeout={_RESTART_WAIT_MS}")
-        try:
-            await self._fallback.execute("PRAGMA wal_checkpoint(RESTART)")
-        finally:
-            await self._fallback.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
 
     async def _checkpoint_in_background(self) -> None:
         try:
@@ -280,13 +253,6 @@ class SqliteDriver:
             await asyncio.gather(*(w.future for w in self._queue), return_exceptions=True)
         self._conn.close()
         await self._fallback.close()
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:  # not there yet (nothing written) or just removed
-        return 0
 
 
 def _settle(batch: list[_Write], outcomes: list[tuple[bool, Any]]) -> None:
