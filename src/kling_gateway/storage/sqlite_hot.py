@@ -28,7 +28,9 @@ it takes to copy what was appended meanwhile. Without that second step the WAL n
 load — each checkpoint ends behind the writer — and grows without bound: 925 MB after 36 s at 350
 creates/s over a 7 MB database, every commit extending the file. With it, the next commit starts the WAL
 again from its beginning, over blocks already allocated, and ``journal_size_limit`` trims a WAL that a
-burst or another process grew.
+burst grew. Another process writing the same file steadily (a second ``serve`` worker) is not held, so
+its commits can land after each checkpoint and the WAL then restarts only when they pause: several HTTP
+processes belong on PostgreSQL (docs/deployment.md). ``kling-gateway worker`` processes write seldom.
 """
 
 from __future__ import annotations
