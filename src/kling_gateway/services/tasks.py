@@ -269,10 +269,9 @@ async def _submit(
                         raise
                     await _reject(gw, record, exc)
                     raise client_error(exc) from None
-                log.warning(
-                    "task %s: account %s refused (%s); trying %s", record.id, channel.name, exc.code, nxt.name
-                )
+                refused: int | None = exc.code
             else:
+                refused = None
                 log.warning(
                     "ambiguous upstream create for task %s on %s: %s", record.id, channel.name, exc.code
                 )
@@ -286,6 +285,10 @@ async def _submit(
                     continue  # confirmed absent here: sending again to the same account is safe
             if not await gw.upstreams.reassign(record.id, channel.account_id, nxt.account_id):
                 return await gw.tasks.get(record.id) or record  # someone else is handling this row
+            if refused is not None:  # logged once the row is re-pointed: a failover the log names happened
+                log.warning(
+                    "task %s: account %s refused (%s); trying %s", record.id, channel.name, refused, nxt.name
+                )
             record.upstream_account_id = nxt.account_id
             channel = nxt
             continue
