@@ -47,6 +47,7 @@ from procstats import (
     bootstrap_key,
     free_port,
     gateway_env,
+    pct,
     rss_mb,
     sim_token,
     simulator_cmd,
@@ -157,11 +158,6 @@ class Rig:
         return [r[0] for r in rows]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def own_time(log: Path, offset: int) -> dict[str, float]:
     """The gateway's side of the requests logged after ``offset``, from its JSON access lines: total time
     in the gateway, time waiting on the simulator (``upstream_ms``), and the difference — the latency the
@@ -184,11 +180,11 @@ def own_time(log: Path, offset: int) -> dict[str, float]:
             own.append(rec["latency_ms"] - up)
     return {
         "n": float(len(total)),
-        "total_p50_ms": percentile(total, 0.5),
-        "total_p99_ms": percentile(total, 0.99),
-        "upstream_p99_ms": percentile(upstream, 0.99),
-        "own_p50_ms": percentile(own, 0.5),
-        "own_p99_ms": percentile(own, 0.99),
+        "total_p50_ms": pct(total, 0.5),
+        "total_p99_ms": pct(total, 0.99),
+        "upstream_p99_ms": pct(upstream, 0.99),
+        "own_p50_ms": pct(own, 0.5),
+        "own_p99_ms": pct(own, 0.99),
     }
 
 

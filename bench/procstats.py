@@ -20,6 +20,12 @@ BIN = Path(sys.executable).parent / "kling-gateway"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (``p`` in 0..1); NaN for no values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,12 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from procstats import BIN, cpu_seconds, free_port, gateway_env, rss_mb, sim_token
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+from procstats import BIN, cpu_seconds, free_port, gateway_env, pct, rss_mb, sim_token
 
 
 async def wait_ready(session: aiohttp.ClientSession, url: str) -> None:

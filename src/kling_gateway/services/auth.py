@@ -37,6 +37,7 @@ _REFRESH_AHEAD = 0.2  # the share of an entry's life, at its end, in which a hit
 
 log = logging.getLogger(__name__)
 Cache = dict[str, tuple[float, "Principal | None"]]
+Load = Callable[[str], Awaitable["Principal | None"]]
 
 
 def hash_key(key: str) -> str:
@@ -188,7 +189,7 @@ class Authenticator:
         cache: Cache,
         ident: str,
         now: float,
-        load: Callable[[str], Awaitable[Principal | None]],
+        load: Load,
     ) -> Principal | None:
         hit = cache.get(ident)
         if hit is not None and hit[0] > now:
@@ -198,9 +199,7 @@ class Authenticator:
         # shielded: one caller giving up (a client disconnect) must not cancel the others' shared load
         return await asyncio.shield(self._start_load(cache, ident, load))
 
-    def _start_load(
-        self, cache: Cache, ident: str, load: Callable[[str], Awaitable[Principal | None]]
-    ) -> asyncio.Task[Principal | None]:
+    def _start_load(self, cache: Cache, ident: str, load: Load) -> asyncio.Task[Principal | None]:
         """The one load of ``ident`` in flight, started if there is none."""
         slot = (id(cache), ident)
         task = self._loading.get(slot)
@@ -221,7 +220,7 @@ class Authenticator:
         self,
         cache: Cache,
         ident: str,
-        load: Callable[[str], Awaitable[Principal | None]],
+        load: Load,
         generation: int,
     ) -> Principal | None:
         started = self._clock()

@@ -224,7 +224,7 @@ class SqliteDriver:
         return rows[0] if rows else None
 
     # ----------------------------------------------------------------------------------------- upkeep
-    async def checkpoint(self) -> None:
+    async def _checkpoint(self) -> None:
         async with self._fallback_lock:
             await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the bulk; writes go on
             self._held = True
@@ -240,7 +240,7 @@ class SqliteDriver:
 
     async def _checkpoint_in_background(self) -> None:
         try:
-            await self.checkpoint()
+            await self._checkpoint()
         except Exception as exc:  # the next one may succeed; writes never depend on it
             log.warning("SQLite checkpoint failed: %s", exc)
         finally:
