@@ -315,7 +315,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         rate = (
                             done["gateway " + phase.split()[1]].rps
                             if phase.startswith("sim-paced")
-                            else TARGETS["submit_rps"]
+                            else args.held_rate
                         )
                         gap_ms = max(1, round(conns * 1000 / rate))
                     result, cmd, server = run_phase(rig, phase, conns, gap_ms, args, load_rss)
@@ -352,6 +352,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "calibration_ms_before_after": [calibration_before, calibrate()],
         "cores": sorted(os.sched_getaffinity(0)),
         "seconds": args.seconds,
+        "held_rate": args.held_rate,
         "repeat": args.repeat,
         "phases": summarise(results),
         "gateway_own": {
@@ -400,7 +401,7 @@ def report(r: dict[str, Any], connections: list[int]) -> list[str]:
         g_t, s_t = ph.get(f"gateway-target submit c={c}"), ph.get(f"sim-target submit c={c}")
         if g_t is not None and s_t is not None:
             added_t = g_t["p99_ms"] - s_t["p99_ms"]
-            rate = f"{TARGETS['submit_rps']:.0f}/s"
+            rate = f"{r.get('held_rate', TARGETS['submit_rps']):.0f}/s"
             lines.append(
                 f"c={c} submit, both held to {rate} "
                 f"(gateway {g_t['rps']:.0f}/s, simulator {s_t['rps']:.0f}/s): "
@@ -447,6 +448,12 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (all on wrk's one core)")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved repeats; medians are reported")
+    parser.add_argument(
+        "--held-rate",
+        type=float,
+        default=TARGETS["submit_rps"],
+        help="submits/s both sides are held to in the *-target phases (a slow host: below its capacity)",
+    )
     parser.add_argument("--ids", type=int, default=5000, help="task ids the GET phases cycle over")
     parser.add_argument("--ready-runs", type=int, default=5)
     parser.add_argument("--json", type=Path, default=Path("docs/img/load.json"))

@@ -126,3 +126,44 @@ async def test_a_broken_write_fails_alone(driver: tuple[SqliteDriver, Path]) -> 
     )
     assert ok == 1 and isinstance(broken, sqlite3.ProgrammingError)
     assert rows(path) == [(1, "ok")]
+
+
+async def test_a_one_statement_write_is_undone_whole_without_a_savepoint(
+    driver: tuple[SqliteDriver, Path],
+) -> None:
+    """One-statement writes in a shared commit run without a savepoint: SQLite's statement atomicity must
+    undo a statement that failed half-way (its first row inserted, its second refused) and nothing else."""
+    d, path = driver
+    two_rows = "INSERT INTO t (id, v) VALUES (10, 'first'), (1, 'clash') RETURNING id"
+    results = await asyncio.gather(
+        d.execute(INSERT, [1, "a"]),
+        d.execute(two_rows, []),
+        d.run_tx([Step(DEBIT, [50, 50], require=True)]),  # refused: changes nothing, shares the commit
+        d.run_tx([Step(INSERT, [3, "skipped"], only_if_prev=True)]),  # no previous step: not run
+        d.execute(INSERT, [2, "b"]),
+        return_exceptions=True,
+    )
+    assert results[0] == 1 and isinstance(results[1], UniqueViolation)
+    assert results[2:] == [0, None, 1]
+    assert rows(path) == [(1, "a"), (2, "b")]
+    assert balance(path) == 10
+
+
+async def test_a_statement_that_rolls_back_the_transaction_fails_the_whole_batch(
+    driver: tuple[SqliteDriver, Path],
+) -> None:
+    """Some errors end the transaction itself (I/O, disk full; here a trigger's RAISE(ROLLBACK)): the
+    batch-mates' writes were undone with it, so each of them must hear of it, and the driver goes on."""
+    d, path = driver
+    with sqlite3.connect(path, isolation_level=None) as setup:
+        setup.execute(
+            "CREATE TRIGGER no_zero BEFORE INSERT ON t WHEN NEW.id = 0 "
+            "BEGIN SELECT RAISE(ROLLBACK, 'zero refused'); END"
+        )
+    results = await asyncio.gather(
+        d.execute(INSERT, [1, "a"]), d.execute(INSERT, [0, "boom"]), return_exceptions=True
+    )
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results)
+    assert rows(path) == []
+    assert await d.execute(INSERT, [2, "after"]) == 1
+    assert rows(path) == [(2, "after")]

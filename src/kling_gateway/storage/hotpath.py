@@ -27,7 +27,8 @@ __all__ = ["TASK_COLUMNS", "HotPath", "Step", "UniqueViolation"]
 
 class _Driver(Protocol):
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
-        """Run a write; returns the rows it RETURNED (UPDATEs return the ids they matched)."""
+        """Run a write; returns the rows it changed (an UPDATE: the rows it matched; an INSERT … ON
+        CONFLICT DO NOTHING: 0 when it did nothing)."""
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
 
@@ -45,6 +46,13 @@ async def _keep_session(conn: Any) -> None:
     never set (no SET, LISTEN, cursors or advisory locks on this pool)."""
 
 
+def _changed(status: str) -> int:
+    """The row count of a command tag ("UPDATE 1", "INSERT 0 1", "SELECT 3"): what asyncpg's ``execute``
+    returns, without the rows a RETURNING clause would make the server send."""
+    tail = status.rpartition(" ")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
 class _Postgres:
     def __init__(self, pool: Any) -> None:
         self._pool = pool
@@ -59,10 +67,9 @@ class _Postgres:
         import asyncpg
 
         try:
-            rows = await self._pool.fetch(sql, *args)
+            return _changed(await self._pool.execute(sql, *args))
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc.constraint_name or exc)) from exc
-        return len(rows)
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
         row = await self._pool.fetchrow(sql, *args)
@@ -82,7 +89,7 @@ class _Postgres:
                     if not should_run(results, steps, i):
                         results.append(0)
                         continue
-                    count = len(await conn.fetch(step.sql, *step.args))
+                    count = _changed(await conn.execute(step.sql, *step.args))
                     results.append(count)
                     if step.require and count == 0:
                         raise _Abort(i)  # leaving the block by an exception rolls back
@@ -199,7 +206,6 @@ class HotPath:
                 update(tasks)
                 .where(tasks.c.id == bindparam("w_id"), tasks.c.status == bindparam("w_status"))
                 .values({name: bindparam(f"v_{name}") for name in key})
-                .returning(tasks.c.id)
             )
             compiled = self._updates[key] = _Compiled(stmt, self._dialect)
         params = {f"v_{k}": v for k, v in values.items()}

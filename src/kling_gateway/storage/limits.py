@@ -1,10 +1,11 @@
 """SQL behind the gateway's limits: in-flight counts and the per-key token bucket (services/limits.py).
 
-In-flight counts read ``tasks`` through three **partial** indexes (migration 0006) that hold only the rows
-in ``queued``/``submitted``/``processing``: they stay as small as the work in progress, whatever the table's
-history, and a count is an index-only scan. The queries spell the status filter as the same literal text as
-the index predicate, never as bound parameters: SQLite (and PostgreSQL's generic plans for prepared
-statements) can only use a partial index when it can *prove* the query's filter implies the predicate.
+In-flight counts read ``tasks`` through three **partial** indexes (migrations 0005 and 0007) that hold
+only the rows in ``queued``/``submitted``/``processing``: they stay as small as the work in progress,
+whatever the table's history, and a count is an index-only scan. The queries spell the status filter as
+the same literal text as the index predicate, never as bound parameters: SQLite (and PostgreSQL's generic
+plans for prepared statements) can only use a partial index when it can *prove* the query's filter implies
+the predicate.
 
 The token bucket is one row per API key (``rate_buckets``), changed by one upsert whose refill arithmetic
 runs in SQL, so gateway processes sharing the database share the bucket without a read-then-write race.
@@ -35,8 +36,9 @@ from sqlalchemy.sql.dml import Insert
 
 from .tables import tasks
 
-# The predicate of the partial indexes, shared verbatim by migration 0006 and the count queries.
-ACTIVE_PREDICATE = "status IN ('queued', 'submitted', 'processing')"
+# The predicate of the partial indexes, shared verbatim by migration 0007 and the count queries
+# (parenthesised: the queries AND it with their own conditions).
+ACTIVE_PREDICATE = "(status = 'queued' OR status = 'submitted' OR status = 'processing')"
 NANO = 1_000_000_000  # nano-tokens per token
 
 # A lightweight table clause: the schema is owned by the migration (and tables.py), this module only

@@ -1,0 +1,98 @@
+"""The request path's statements as SQLite plans them: no temporary b-trees.
+
+A 3-value ``IN`` list in a partial index's predicate, and a RETURNING clause, each make SQLite open, fill
+and drop a temporary b-tree (``OpenEphemeral``) on every run of the statement. Both were on every create
+(three on the insert, six on the compare-and-set to 'submitted', one per RETURNING), about half of the
+SQL's instructions; migration 0007 and the row counts the drivers now read instead of RETURNING took them
+out. This reads the plans of the statements a create and a settle run, on a database at head."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from kling_gateway.storage.db import make_engine, upgrade
+from kling_gateway.storage.hotpath import TASK_COLUMNS, HotPath
+from kling_gateway.storage.money import MoneyStatements
+from kling_gateway.storage.steps import Step
+
+
+class _Recorder:
+    """A driver that keeps the SQL it is given (and says every write matched one row)."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        self.sql.append(sql)
+        return 1
+
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        self.sql.append(sql)
+        return None
+
+    async def run_tx(self, steps: Sequence[Step]) -> int | None:
+        self.sql.extend(step.sql for step in steps)
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def _create_and_settle_sql(hot: HotPath, driver: _Recorder) -> list[str]:
+    money = MoneyStatements(hot, "sqlite")
+    before, after = money.reserve(user_id=1, key_id=1, task_id="t", amount=5, public_model="m", now_ms=0)
+    values = dict.fromkeys(TASK_COLUMNS)
+    await hot.run_tx([*before, Step(hot.insert_sql, hot.insert_args(values)), *after])
+    submitted = {
+        "status": "submitted",
+        "upstream_task_id": "u",
+        "upstream_account_id": 1,
+        "updated_at": 1,
+        "next_poll_at": 2,
+        "lease_until": None,
+        "lease_owner": None,
+    }
+    await hot.transition("t", "queued", submitted)
+    settle = money.close(
+        user_id=1, key_id=1, task_id="t", back=1, charged=4, reason="settle", public_model="m", now_ms=3
+    )
+    await hot.transition("t", "processing", {"status": "succeed", "next_poll_at": None}, after=settle)
+    return driver.sql
+
+
+async def test_create_and_settle_statements_open_no_temporary_btree(tmp_path: Path) -> None:
+    db = tmp_path / "plan.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    await upgrade(engine)
+    await engine.dispose()
+    driver = _Recorder()
+    statements = await _create_and_settle_sql(HotPath(driver, sqlite_dialect.dialect()), driver)
+    assert len(statements) >= 8  # debit user, debit key, insert, ledger, CAS, CAS + ledger/credit/uncharge
+    conn = sqlite3.connect(db)
+    try:
+        for sql in statements:
+            opcodes = [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))]
+            assert "OpenEphemeral" not in opcodes, sql
+    finally:
+        conn.close()
+
+
+async def test_the_old_predicate_did_open_them(tmp_path: Path) -> None:
+    """The check above can fail: the same insert against the indexes as 0005 made them opens three."""
+    db = tmp_path / "old.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")
+    await upgrade(engine, "0006")
+    await engine.dispose()
+    hot = HotPath(_Recorder(), sqlite_dialect.dialect())
+    conn = sqlite3.connect(db)
+    try:
+        sql = hot.insert_sql
+        opcodes = [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))]
+    finally:
+        conn.close()
+    assert opcodes.count("OpenEphemeral") == 3
