@@ -1,0 +1,197 @@
+"""Instructions per create and per GET in a real ``serve`` process, counted by callgrind: an A/B of code
+changes that host noise cannot blur.
+
+    python bench/instructions.py [--requests 400] [--src DIR ...]
+
+Why: on shared 2-core hosts CPU time per request drifts by ±25 % from minute to minute (steal, frequency,
+neighbours), so a 5 % change cannot be seen by timing it, and a benchmark run on a slower host reads as
+a regression. Instruction counts do not drift: repeated runs of the same code agree within ~2 %.
+
+How: the built-in simulator (``kling-gateway simulator``) runs twice, once natively as the gateway's
+upstream and once under ``valgrind --tool=callgrind`` for its own figures; each gateway (``serve``,
+SQLite in a temp dir, money on, refresher held off) runs under callgrind with ``PYTHONPATH`` pointing at
+one source tree (``--src``, default this checkout's ``src``; pass an older checkout's to compare).
+After a warm-up, ``callgrind_control --zero`` clears the counters, one aiohttp client sends
+``--requests`` creates (then as many GETs of the tasks it made) at concurrency 20, and
+``callgrind_control --dump`` writes the count. Printed: instructions per request for each server, and
+each gateway's ratio to the simulator. Needs Debian's ``valgrind``; takes ~2 minutes per server.
+Instructions are not time (a syscall or a cache miss costs more than an add), so the CPU figures of
+``create_path.py`` stay the reference for absolute cost; this says which way a change moved it.
+Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+
+import aiohttp
+import orjson
+from procstats import bootstrap_key, free_port, gateway_env, sim_token, simulator_cmd, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = orjson.dumps({"model_name": "kling-v2-6", "prompt": "A red fox in fresh snow", "duration": "5"})
+CLI = "from kling_gateway.cli import main; main()"
+WARMUP = 200
+CONCURRENCY = 20
+
+
+def callgrind(out: Path, argv: list[str]) -> list[str]:
+    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", CLI, *argv]
+
+
+class Counted:
+    """One server under callgrind: zero its counters, run a load, read what the load cost."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], out: Path) -> None:
+        self.proc = proc
+        self.out = out
+
+    def _control(self, flag: str) -> None:
+        subprocess.run(["callgrind_control", flag, str(self.proc.pid)], capture_output=True, check=True)
+
+    def measure(self, drive: Callable[[], Coroutine[None, None, int]]) -> float:
+        """Instructions per request of the load ``drive()`` (a coroutine factory returning its count)."""
+        self._control("--zero")
+        n: int = asyncio.run(drive())
+        before = set(glob.glob(f"{self.out}.*"))
+        self._control("--dump")
+        deadline = time.monotonic() + 60
+        while True:
+            new = set(glob.glob(f"{self.out}.*")) - before
+            if new:
+                dump = max(new, key=os.path.getmtime)
+                time.sleep(0.5)  # the file is written in one go; give it a moment to be complete
+                for line in Path(dump).read_text().splitlines():
+                    if line.startswith(("summary:", "totals:")):
+                        return float(int(line.split()[1]) / n)
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no callgrind dump for {self.out}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(300)
+
+
+async def send(url: str, headers: dict[str, str], count: int, paths: list[str] | None = None) -> list[str]:
+    """``count`` creates (or GETs of ``paths``, cycled) at fixed concurrency; the created task ids."""
+    made: list[str] = []
+    todo = list(range(count))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
+
+        async def worker() -> None:
+            while todo:
+                i = todo.pop()
+                if paths is None:
+                    async with session.post(url, data=BODY, headers=headers) as resp:
+                        body = await resp.read()
+                        if resp.status != 200:
+                            raise SystemExit(f"create answered {resp.status}: {body[:200]!r}")
+                        data = orjson.loads(body)["data"]
+                        made.append(str(data["task_id"]))
+                else:
+                    async with session.get(f"{url}/{paths[i % len(paths)]}", headers=headers) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            raise SystemExit(f"GET answered {resp.status}")
+
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return made
+
+
+def measure_server(counted: Counted, url: str, headers: dict[str, str], n: int) -> tuple[float, float]:
+    ids = asyncio.run(send(url, headers, WARMUP))
+    created: list[str] = []
+
+    async def creates() -> int:
+        created.extend(await send(url, headers, n))
+        return n
+
+    async def gets() -> int:
+        await send(url, headers, n, paths=created or ids)
+        return n
+
+    return counted.measure(creates), counted.measure(gets)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=400, help="creates (and GETs) counted per server")
+    parser.add_argument("--src", action="append", type=Path, help="source tree(s) to count; default ./src")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("needs valgrind (Debian: apt-get install valgrind)")
+    sources = [p.resolve() for p in (args.src or [ROOT / "src"])]
+    tmp = Path(tempfile.mkdtemp(prefix="kgw-instructions-"))
+    results: dict[str, tuple[float, float]] = {}
+
+    # the simulator's own figures, under callgrind like the gateways
+    sim_port = free_port()
+    out = tmp / "sim.cg"
+    sim_cmd = simulator_cmd(sim_port)[1:]  # drop the kling-gateway launcher: run through CLI under valgrind
+    proc = subprocess.Popen(callgrind(out, sim_cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats", timeout=600)
+        headers = {"Authorization": f"Bearer {sim_token()}", "Content-Type": "application/json"}
+        url = f"http://127.0.0.1:{sim_port}/v1/videos/text2video"
+        results["simulator"] = measure_server(Counted(proc, out), url, headers, args.requests)
+    finally:
+        Counted(proc, out).stop()
+
+    upstream = subprocess.Popen(simulator_cmd(sim_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
+        for i, src in enumerate(sources):
+            home = tmp / f"gw{i}"
+            home.mkdir()
+            port = free_port()
+            env = gateway_env(
+                home, sim_port, port, KGW_FIRST_POLL_SECONDS="3600", PYTHONPATH=str(src), PYTHONHASHSEED="0"
+            )
+            log = home / "gateway.log"
+            with log.open("w") as sink:
+                proc = subprocess.Popen(
+                    callgrind(home / "gw.cg", ["serve"]), env=env, stdout=sink, stderr=subprocess.STDOUT
+                )
+            counted = Counted(proc, home / "gw.cg")
+            try:
+                wait_http(f"http://127.0.0.1:{port}/readyz", timeout=900)
+                headers = {
+                    "Authorization": f"Bearer {bootstrap_key(log, 120)}",
+                    "Content-Type": "application/json",
+                }
+                url = f"http://127.0.0.1:{port}/kling/v1/videos/text2video"
+                results[str(src)] = measure_server(counted, url, headers, args.requests)
+            finally:
+                counted.stop()
+    finally:
+        upstream.terminate()
+        upstream.wait(20)
+
+    sim_create, sim_get = results["simulator"]
+    print(
+        f"instructions per request (callgrind), {args.requests} creates and GETs at concurrency {CONCURRENCY}"
+    )
+    for name, (create, get) in results.items():
+        ratio = (
+            ""
+            if name == "simulator"
+            else f"   ×{create / sim_create:.1f} / ×{get / sim_get:.1f} the simulator"
+        )
+        print(f"  {name:<40} create {create / 1e6:6.3f}M   GET {get / 1e6:6.3f}M{ratio}")
+
+
+if __name__ == "__main__":
+    main()
