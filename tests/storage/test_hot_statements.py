@@ -96,3 +96,13 @@ async def test_the_old_predicate_did_open_them(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert opcodes.count("OpenEphemeral") == 3
+
+
+async def test_engine_connections_keep_temporary_data_in_memory(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'mem.db'}")
+    try:
+        async with engine.connect() as conn:
+            value = (await conn.exec_driver_sql("PRAGMA temp_store")).scalar()
+    finally:
+        await engine.dispose()
+    assert value == 2  # MEMORY: savepoint journals never spill to files (storage/sqlite_hot.py)
