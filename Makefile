@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint check bench bench-load soak clean
+.PHONY: serve test lint check bench bench-load bench-instructions soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ $(VENV)/.installed-bench: $(STAMP)
 bench-load: $(VENV)/.installed-bench
 	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/load.py
+
+# instructions (callgrind) and system calls (strace) per create/GET; SRC="--src ../old/src --src src" for an A/B
+bench-instructions: $(STAMP)
+	command -v valgrind >/dev/null || apt-get install -y valgrind || (apt-get update && apt-get install -y valgrind)
+	command -v strace >/dev/null || apt-get install -y strace || (apt-get update && apt-get install -y strace)
+	$(BIN)/python bench/instructions.py $(SRC)
+	$(BIN)/python bench/instructions.py --syscalls $(SRC)
 
 # 10-minute soak with faults and gateway kills; exits non-zero if an invariant fails (MINUTES=2 for less)
 MINUTES ?= 10

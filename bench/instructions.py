@@ -1,7 +1,7 @@
 """Instructions per create and per GET in a real ``serve`` process, counted by callgrind: an A/B of code
 changes that host noise cannot blur.
 
-    python bench/instructions.py [--requests 400] [--src DIR ...]
+    python bench/instructions.py [--requests 400] [--src DIR ...] [--syscalls]
 
 Why: on shared 2-core hosts CPU time per request drifts by ±25 % from minute to minute (steal, frequency,
 neighbours), so a 5 % change cannot be seen by timing it, and a benchmark run on a slower host reads as
@@ -15,9 +15,11 @@ After a warm-up, ``callgrind_control --zero`` clears the counters, one aiohttp c
 ``--requests`` creates (then as many GETs of the tasks it made) at concurrency 20, and
 ``callgrind_control --dump`` writes the count. Printed: instructions per request for each server, and
 each gateway's ratio to the simulator. Needs Debian's ``valgrind``; takes ~2 minutes per server.
-Instructions are not time (a syscall or a cache miss costs more than an add), so the CPU figures of
-``create_path.py`` stay the reference for absolute cost; this says which way a change moved it.
-Not part of the test run.
+Instructions are not time (a syscall or a cache miss costs more than an add, a ``memset`` loop less), so
+the CPU figures of ``create_path.py`` stay the reference for absolute cost; this says which way a change
+moved it. System calls are not instructions at all: ``--syscalls`` runs each server natively instead, with
+``strace -c -f`` attached for the counted creates, and prints system calls per create by name (Debian's
+``strace``). Not part of the test run.
 """
 
 from __future__ import annotations
@@ -124,13 +126,38 @@ def measure_server(counted: Counted, url: str, headers: dict[str, str], n: int) 
     return counted.measure(creates), counted.measure(gets)
 
 
+def syscalls(proc: subprocess.Popen[bytes], url: str, headers: dict[str, str], n: int) -> dict[str, float]:
+    """System calls per create of a native server, by name, while ``n`` creates run."""
+    asyncio.run(send(url, headers, WARMUP))
+    with tempfile.NamedTemporaryFile(suffix=".strace") as out:
+        tracer = subprocess.Popen(
+            ["strace", "-c", "-f", "-o", out.name, "-p", str(proc.pid)], stderr=subprocess.DEVNULL
+        )
+        time.sleep(1.0)  # attached to every thread before the load starts
+        asyncio.run(send(url, headers, n))
+        tracer.send_signal(2)
+        tracer.wait(60)
+        counts: dict[str, float] = {}
+        for line in Path(out.name).read_text().splitlines():
+            cols = line.split()
+            if len(cols) >= 5 and cols[3].isdigit() and cols[-1] != "total":
+                counts[cols[-1]] = int(cols[3]) / n
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=400, help="creates (and GETs) counted per server")
     parser.add_argument("--src", action="append", type=Path, help="source tree(s) to count; default ./src")
+    parser.add_argument("--syscalls", action="store_true", help="count system calls per create (strace)")
     args = parser.parse_args()
+    if args.syscalls:
+        if shutil.which("strace") is None:
+            raise SystemExit("needs strace (Debian: apt-get install strace)")
+        count_syscalls(args)
+        return
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (Debian: apt-get install valgrind)")
     sources = [p.resolve() for p in (args.src or [ROOT / "src"])]
@@ -191,6 +218,51 @@ def main() -> None:
             else f"   ×{create / sim_create:.1f} / ×{get / sim_get:.1f} the simulator"
         )
         print(f"  {name:<40} create {create / 1e6:6.3f}M   GET {get / 1e6:6.3f}M{ratio}")
+
+
+def count_syscalls(args: argparse.Namespace) -> None:
+    sources = [p.resolve() for p in (args.src or [ROOT / "src"])]
+    tmp = Path(tempfile.mkdtemp(prefix="kgw-syscalls-"))
+    sim_port = free_port()
+    sim = subprocess.Popen(simulator_cmd(sim_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
+        headers = {"Authorization": f"Bearer {sim_token()}", "Content-Type": "application/json"}
+        results["simulator"] = syscalls(
+            sim, f"http://127.0.0.1:{sim_port}/v1/videos/text2video", headers, args.requests
+        )
+        for i, src in enumerate(sources):
+            home = tmp / f"gw{i}"
+            home.mkdir()
+            port = free_port()
+            env = gateway_env(home, sim_port, port, KGW_FIRST_POLL_SECONDS="3600", PYTHONPATH=str(src))
+            log = home / "gateway.log"
+            with log.open("w") as sink:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", CLI, "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
+                )
+            try:
+                wait_http(f"http://127.0.0.1:{port}/readyz")
+                gw_headers = {
+                    "Authorization": f"Bearer {bootstrap_key(log)}",
+                    "Content-Type": "application/json",
+                }
+                url = f"http://127.0.0.1:{port}/kling/v1/videos/text2video"
+                results[str(src)] = syscalls(proc, url, gw_headers, args.requests)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    finally:
+        sim.terminate()
+        sim.wait(20)
+    sim_total = sum(results["simulator"].values())
+    print(f"system calls per create (strace -c -f), {args.requests} creates at concurrency {CONCURRENCY}")
+    for name, counts in results.items():
+        total = sum(counts.values())
+        ratio = "" if name == "simulator" else f"  ×{total / sim_total:.1f} the simulator"
+        top = ", ".join(f"{call} {n:.2f}" for call, n in sorted(counts.items(), key=lambda kv: -kv[1])[:8])
+        print(f"  {name:<40} {total:6.1f}{ratio}\n      {top}")
 
 
 if __name__ == "__main__":

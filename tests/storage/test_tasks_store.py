@@ -276,3 +276,30 @@ async def test_due_returns_only_active_and_due_tasks_in_order(
     assert [t.id for t in due] == [earliest.id, late.id, exactly_now.id]
     assert [t.id for t in await store.due(now, 2)] == [earliest.id, late.id]
     assert await store.due(T0 - 10_000, 100) == []
+
+
+async def test_in_flight_per_account_counts_from_the_partial_index(
+    engine: AsyncEngine, users: tuple[int, int]
+) -> None:
+    """The operator's per-account figure counts only unfinished tasks, and on SQLite reads the covering
+    partial index (with a bound ``status IN (?, ?, ?)`` it walked every task an account ever had)."""
+    from kling_gateway.storage.upstreams import IN_FLIGHT, UpstreamStore
+
+    upstreams = UpstreamStore(engine)
+    one = await upstreams.create_account(name="one", base_url="http://one", now_ms=T0)
+    two = await upstreams.create_account(name="two", base_url="http://two", now_ms=T0)
+    tasks = TaskStore(engine)
+    statuses = {
+        one: ["queued", "submitted", "processing", "succeed", "failed"],
+        two: ["rejected", "processing"],
+    }
+    for account, names in statuses.items():
+        for name in names:
+            await tasks.insert(make_task(users[0], status=name, upstream_account_id=account))
+    await tasks.insert(make_task(users[0], status="queued"))  # no account yet: not counted
+    assert await upstreams.in_flight() == {one: 3, two: 1}
+    if engine.dialect.name == "sqlite":
+        sql = str(IN_FLIGHT.compile(dialect=engine.dialect))
+        async with engine.connect() as conn:
+            plan = (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)).all()
+        assert "COVERING INDEX ix_tasks_active_upstream" in str(plan), plan

@@ -9,7 +9,9 @@ change, once per index: three on each task insert, six on each compare-and-set o
 shows the ``OpenEphemeral`` opcodes). The same test written as ORs of equalities is plain comparisons. In
 a replay of a create's statements under callgrind that was half of the SQL's instructions (with RETURNING
 gone too: 748k → 366k per create). PostgreSQL treats both spellings alike; the indexes are rebuilt on both
-so one predicate text serves the count queries (storage/limits.py) everywhere.
+so one predicate text serves the count queries (storage/limits.py) everywhere. On PostgreSQL each
+``CREATE INDEX`` reads the whole ``tasks`` table while holding off writes to it (the index itself holds
+only tasks in flight): on a large table, run ``kling-gateway db upgrade`` as its own deploy step.
 """
 
 from collections.abc import Sequence
