@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import os
 import shutil
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -145,6 +146,32 @@ def syscalls(proc: subprocess.Popen[bytes], url: str, headers: dict[str, str], n
     return counts
 
 
+@contextlib.contextmanager
+def gateway(
+    home: Path, sim_port: int, src: Path, launch: list[str], ready_timeout: float
+) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
+    """One ``serve`` of ``src`` on its own SQLite file in ``home``, in front of the simulator: the process,
+    the create URL and the bootstrap key's headers."""
+    home.mkdir()
+    port = free_port()
+    env = gateway_env(
+        home, sim_port, port, KGW_FIRST_POLL_SECONDS="3600", PYTHONPATH=str(src), PYTHONHASHSEED="0"
+    )
+    log = home / "gateway.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(launch, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=ready_timeout)
+        headers = {
+            "Authorization": f"Bearer {bootstrap_key(log, ready_timeout)}",
+            "Content-Type": "application/json",
+        }
+        yield proc, f"http://127.0.0.1:{port}/kling/v1/videos/text2video", headers
+    finally:
+        proc.terminate()
+        proc.wait(300)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,27 +209,12 @@ def main() -> None:
         wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
         for i, src in enumerate(sources):
             home = tmp / f"gw{i}"
-            home.mkdir()
-            port = free_port()
-            env = gateway_env(
-                home, sim_port, port, KGW_FIRST_POLL_SECONDS="3600", PYTHONPATH=str(src), PYTHONHASHSEED="0"
-            )
-            log = home / "gateway.log"
-            with log.open("w") as sink:
-                proc = subprocess.Popen(
-                    callgrind(home / "gw.cg", ["serve"]), env=env, stdout=sink, stderr=subprocess.STDOUT
-                )
-            counted = Counted(proc, home / "gw.cg")
-            try:
-                wait_http(f"http://127.0.0.1:{port}/readyz", timeout=900)
-                headers = {
-                    "Authorization": f"Bearer {bootstrap_key(log, 120)}",
-                    "Content-Type": "application/json",
-                }
-                url = f"http://127.0.0.1:{port}/kling/v1/videos/text2video"
-                results[str(src)] = measure_server(counted, url, headers, args.requests)
-            finally:
-                counted.stop()
+            with gateway(home, sim_port, src, callgrind(home / "gw.cg", ["serve"]), 900) as (
+                proc,
+                url,
+                headers,
+            ):
+                results[str(src)] = measure_server(Counted(proc, home / "gw.cg"), url, headers, args.requests)
     finally:
         upstream.terminate()
         upstream.wait(20)
@@ -233,26 +245,9 @@ def count_syscalls(args: argparse.Namespace) -> None:
             sim, f"http://127.0.0.1:{sim_port}/v1/videos/text2video", headers, args.requests
         )
         for i, src in enumerate(sources):
-            home = tmp / f"gw{i}"
-            home.mkdir()
-            port = free_port()
-            env = gateway_env(home, sim_port, port, KGW_FIRST_POLL_SECONDS="3600", PYTHONPATH=str(src))
-            log = home / "gateway.log"
-            with log.open("w") as sink:
-                proc = subprocess.Popen(
-                    [sys.executable, "-c", CLI, "serve"], env=env, stdout=sink, stderr=subprocess.STDOUT
-                )
-            try:
-                wait_http(f"http://127.0.0.1:{port}/readyz")
-                gw_headers = {
-                    "Authorization": f"Bearer {bootstrap_key(log)}",
-                    "Content-Type": "application/json",
-                }
-                url = f"http://127.0.0.1:{port}/kling/v1/videos/text2video"
-                results[str(src)] = syscalls(proc, url, gw_headers, args.requests)
-            finally:
-                proc.terminate()
-                proc.wait(30)
+            launch = [sys.executable, "-c", CLI, "serve"]
+            with gateway(tmp / f"gw{i}", sim_port, src, launch, 30) as (proc, url, headers):
+                results[str(src)] = syscalls(proc, url, headers, args.requests)
     finally:
         sim.terminate()
         sim.wait(20)
