@@ -34,11 +34,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
-from .tables import tasks
+from .tables import ACTIVE_PREDICATE, tasks
 
-# The predicate of the partial indexes, shared verbatim by migration 0007 and the count queries
-# (parenthesised: the queries AND it with their own conditions).
-ACTIVE_PREDICATE = "(status = 'queued' OR status = 'submitted' OR status = 'processing')"
 NANO = 1_000_000_000  # nano-tokens per token
 
 # A lightweight table clause: the schema is owned by the migration (and tables.py), this module only

@@ -173,10 +173,10 @@ class SqliteDriver:
             return
         _settle(batch, outcomes)
         if self._checkpointing is None and not self._closing:
-            loop = self._loop
-            if loop.time() >= self._next_checkpoint:
-                self._next_checkpoint = loop.time() + self._checkpoint_every
-                self._checkpointing = loop.create_task(self._checkpoint_in_background())
+            now = self._loop.time()
+            if now >= self._next_checkpoint:
+                self._next_checkpoint = now + self._checkpoint_every
+                self._checkpointing = self._loop.create_task(self._checkpoint_in_background())
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, write: _Write, shared: bool) -> tuple[bool, Any]:
@@ -188,9 +188,8 @@ class SqliteDriver:
         back the whole transaction (I/O, disk full) leave none open, and then the batch fails as one. Two
         statements fewer for every compare-and-set in a shared commit."""
         steps = write.steps
-        if shared and len(steps) == 1:
-            return SqliteDriver._apply_one(conn, write)
-        if shared:
+        savepoint = shared and len(steps) > 1
+        if savepoint:
             conn.execute("SAVEPOINT w")
         results: list[int] = []
         try:
@@ -203,32 +202,18 @@ class SqliteDriver:
                 if step.require and n == 0:
                     raise _Refused(i)
         except Exception as exc:  # this write's own failure: its batch-mates must not share it
-            if shared:
+            if savepoint:
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
+            elif not conn.in_transaction:
+                raise  # SQLite rolled the whole transaction back: every write of the batch is undone
             if isinstance(exc, _Refused):
                 return True, exc
             error = UniqueViolation(str(exc)) if isinstance(exc, sqlite3.IntegrityError) else exc
             return False, error
-        if shared:
+        if savepoint:
             conn.execute("RELEASE w")
         return True, results[0] if write.count else None
-
-    @staticmethod
-    def _apply_one(conn: sqlite3.Connection, write: _Write) -> tuple[bool, Any]:
-        step = write.steps[0]
-        if not should_run([], write.steps, 0):
-            return True, 0 if write.count else None
-        try:
-            n = _changed(conn.execute(step.sql, step.args))
-        except Exception as exc:
-            if not conn.in_transaction:
-                raise  # SQLite rolled the whole transaction back: every write of the batch is undone
-            error = UniqueViolation(str(exc)) if isinstance(exc, sqlite3.IntegrityError) else exc
-            return False, error
-        if step.require and n == 0:
-            return True, _Refused(0)
-        return True, n if write.count else None
 
     def _retry_later(self, batch: list[_Write], exc: sqlite3.OperationalError) -> None:
         loop = self._loop

@@ -113,9 +113,12 @@ model_routes = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# Tasks in flight; the predicate of the partial indexes behind the limits' counts (storage/limits.py).
-# ORs, not an IN list: SQLite builds a temporary b-tree for a 3-value IN on every index update (0007).
-_ACTIVE = text("(status = 'queued' OR status = 'submitted' OR status = 'processing')")
+# Tasks in flight: the predicate of the partial indexes behind the limits' counts (storage/limits.py) and
+# the operator's in-flight figure (storage/upstreams.py), whose queries must repeat this exact text for
+# SQLite to use the indexes. ORs, not an IN list: SQLite builds a temporary b-tree for a 3-value IN on
+# every index update (migration 0007). Parenthesised: the queries AND it with their own conditions.
+ACTIVE_PREDICATE = "(status = 'queued' OR status = 'submitted' OR status = 'processing')"
+_ACTIVE = text(ACTIVE_PREDICATE)
 
 tasks = Table(
     "tasks",

@@ -13,8 +13,7 @@ from sqlalchemy import Table, delete, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .limits import ACTIVE_PREDICATE
-from .tables import model_routes, tasks, upstream_accounts, upstream_keys
+from .tables import ACTIVE_PREDICATE, model_routes, tasks, upstream_accounts, upstream_keys
 
 # Unfinished tasks per account. The status filter is the partial index's own predicate text, so SQLite
 # counts from that covering index instead of walking every task an account ever had (a bound
