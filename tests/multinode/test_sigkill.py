@@ -335,8 +335,10 @@ async def run_sigkill(cluster: Cluster) -> Run:
                         break
                     await asyncio.sleep(0.05)
                 killed["pid"] = victim.sigkill()
-                await all_sims_config(client, cluster, hang_rate=0.0, latency_seconds=0.0)
+                # Read at once: the other nodes settle these tasks (a client's retry of a create marks
+                # it submitted and clears the lease), so a later read could find none left.
                 killed["leased"] = await active_leases_of(engine, killed["pid"])
+                await all_sims_config(client, cluster, hang_rate=0.0, latency_seconds=0.0)
 
             def crash_once(answered: int) -> None:
                 if answered == KILL_AFTER:  # the other workers' requests are in flight right now
