@@ -76,6 +76,7 @@ class Env:
     clock: ManualClock
     upstream: TimeoutASGITransport
     keys: dict[str, str] = field(default_factory=dict)
+    app: Any = None  # the gateway's ASGI app, for a client of a test's own
 
     def sent_bodies(self) -> list[dict[str, Any]]:
         """JSON bodies the gateway POSTed upstream, in order."""
@@ -175,4 +176,12 @@ async def env(
             assert issued.api_key is not None
             keys[user] = issued.api_key
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
-            yield Env(gw=gw, sim=sim_app.state.sim, client=client, clock=clock, upstream=transport, keys=keys)
+            yield Env(
+                gw=gw,
+                sim=sim_app.state.sim,
+                client=client,
+                clock=clock,
+                upstream=transport,
+                keys=keys,
+                app=app,
+            )

@@ -110,3 +110,41 @@ async def test_other_routes_and_methods_pass_through(env: Env) -> None:
     assert deliveries.status_code == 200
     wrong = await env.client.put(f"{TEXT2VIDEO}/{task_id}", headers=env.auth())
     assert wrong.status_code == 404 and wrong.json()["code"] == 1202
+
+
+@pytest.mark.parametrize("route", ["create", "get"])
+async def test_an_unexpected_error_is_answered_as_fastapi_answers_it(
+    env: Env, route: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug below a hot route: logged with its request id, answered 500/5000 in the envelope, and raised
+    on to the server — the same answer FastAPI's error handler gives when the hot routes pass it on."""
+
+    async def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(hot.tasks if route == "create" else hot.reads, route, broken)
+
+    async def call(client: httpx.AsyncClient) -> httpx.Response:
+        if route == "create":
+            return await client.post(
+                TEXT2VIDEO, json={"model_name": "kling-v1", "prompt": "x"}, headers=env.auth()
+            )
+        return await client.get(f"{TEXT2VIDEO}/some-task", headers=env.auth())
+
+    transport = httpx.ASGITransport(app=env.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        fast = await call(client)
+        with pytest.raises(RuntimeError, match="a bug"):
+            await call(env.client)  # the exception goes on to the server after the answer
+        logged = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+        assert logged and getattr(logged[0], "request_id", None) == fast.headers["x-request-id"]
+
+        async def pass_through(self: HotRoutes, scope: Any, receive: Any, send: Any) -> None:
+            await self._app(scope, receive, send)
+
+        monkeypatch.setattr(HotRoutes, "__call__", pass_through)
+        slow = await call(client)
+    assert fast.status_code == 500 and fast.json()["code"] == 5000
+    assert _normal(fast) == _normal(slow)
+    assert fast.json()["request_id"] == fast.headers["x-request-id"]
+    assert slow.json()["request_id"] == slow.headers["x-request-id"]  # FastAPI's 500s carry the header now

@@ -106,3 +106,27 @@ async def test_engine_connections_keep_temporary_data_in_memory(tmp_path: Path) 
     finally:
         await engine.dispose()
     assert value == 2  # MEMORY: savepoint journals never spill to files (storage/sqlite_hot.py)
+
+
+def _index_writes(db: Path, sql: str) -> int:
+    """Index entries one run of ``sql`` writes (``IdxInsert``; the table row itself is an ``Insert``)."""
+    conn = sqlite3.connect(db)
+    try:
+        return [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))].count("IdxInsert")
+    finally:
+        conn.close()
+
+
+async def test_a_task_insert_writes_only_the_indexes_something_reads(tmp_path: Path) -> None:
+    """Eight in the plan: the primary key, the unique external id, the user's list, the poll queue, the
+    mirror queue (partial: skipped for a queued row) and the three in-flight counts. At 0007 it was nine:
+    ix_tasks_upstream too, which no query read (migration 0008 dropped it)."""
+    hot = HotPath(_Recorder(), sqlite_dialect.dialect())
+    counts = {}
+    for revision in ("0007", "head"):
+        db = tmp_path / f"{revision}.db"
+        engine = make_engine(f"sqlite+aiosqlite:///{db}")
+        await upgrade(engine, revision)
+        await engine.dispose()
+        counts[revision] = _index_writes(db, hot.insert_sql)
+    assert counts == {"0007": 9, "head": 8}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
-import uuid
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,18 +20,30 @@ log = logging.getLogger("kling_gateway.http")
 JSON = "application/json"
 
 
+def request_ids() -> Callable[[], str]:
+    """Request ids shaped like Kling's (a UUID's 8-4-4-4-12 hex groups): 80 random bits drawn once, then a
+    48-bit counter from a random start. Ids must be unique, not unguessable — nothing is authorised by
+    one — and ``uuid4()`` cost a ``getrandom`` system call and a UUID object on every request. Made per
+    app, so every worker process of ``serve --workers N`` draws its own prefix."""
+    p = secrets.token_hex(10)
+    head = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:]}-"
+    counter = itertools.count(secrets.randbits(47))
+    return lambda: f"{head}{next(counter) & 0xFFFFFFFFFFFF:012x}"
+
+
 class RequestIdMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware task hop): mints the id, exposes it to handlers as
     ``request.state.request_id`` and stamps ``X-Request-Id`` on every response, errors included."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._mint = request_ids()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = str(uuid.uuid4())
+        rid = self._mint()
         scope.setdefault("state", {})["request_id"] = rid
         header = (b"x-request-id", rid.encode())
 

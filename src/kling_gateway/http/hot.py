@@ -7,15 +7,17 @@ every route of every included router, dependency solving, ``Request``/``Headers`
 objects, ``Response`` header building), the endpoint itself a fifth.
 
 ``HotRoutes`` sits inside ``ObservabilityMiddleware`` and ``RequestIdMiddleware`` (so request ids, metrics,
-access logs and ``X-Request-Id`` are exactly as before) and in front of FastAPI. It answers only
+access logs and ``X-Request-Id`` are exactly as before) and in front of FastAPI — in front of its whole
+middleware stack too (``GatewayApp`` in http/app.py). It answers only
 ``POST {prefix}/videos/text2video`` and ``GET {prefix}/videos/text2video/{task_id}``; anything else — other
 methods, other paths, a ``root_path``, a task id with a slash — goes on to FastAPI unchanged. The routes
 stay registered in FastAPI as well (OpenAPI, and the fallback), and the same service functions answer.
 
 Same wire behaviour as the FastAPI route, kept by construction and by the HTTP test suite:
-``KlingError`` → its envelope and status (what ``envelope.on_kling_error`` does), any other exception
-goes up to ``ServerErrorMiddleware`` and the app's ``Exception`` handler, as it did from the route;
-``scope["route"]`` is the registered ``APIRoute``, so metric labels are the route template.
+``KlingError`` → its envelope and status (what ``envelope.on_kling_error`` does); any other exception is
+logged and answered 500/5000 as the app's ``Exception`` handler does, then raised on to the server, as
+``ServerErrorMiddleware`` does; ``scope["route"]`` is the registered ``APIRoute``, so metric labels are
+the route template.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..errors import BodyTooLarge, KlingError
 from ..services import reads, tasks
 from ..services.gateway import Gateway
+from .envelope import log as http_log
 
 _JSON_HEADER = (b"content-type", b"application/json")
 _BASE_URL_CACHE_LIMIT = 256
@@ -124,6 +127,9 @@ class HotRoutes:
         except KlingError as exc:
             await self._error(scope, send, exc)
             return
+        except Exception as exc:
+            await self._crash(scope, send, exc)
+            raise
         await self._ok(scope, send, data)
 
     async def _get(self, scope: Scope, send: Send, route: BaseRoute, ident: str) -> None:
@@ -136,6 +142,9 @@ class HotRoutes:
         except KlingError as exc:
             await self._error(scope, send, exc)
             return
+        except Exception as exc:
+            await self._crash(scope, send, exc)
+            raise
         await self._ok(scope, send, data)
 
     def _base_url(self, scope: Scope) -> str:
@@ -154,6 +163,19 @@ class HotRoutes:
         state["task_id"] = data["task_id"]  # for the access log line, as envelope.ok does
         body = {"code": 0, "message": "SUCCEED", "request_id": str(state.get("request_id", "")), "data": data}
         await _send(send, 200, orjson.dumps(body))
+
+    @classmethod
+    async def _crash(cls, scope: Scope, send: Send, exc: Exception) -> None:
+        """``envelope.on_unexpected`` on the raw channel: the error logged with its request, a 500/5000."""
+        rid = str(scope.get("state", {}).get("request_id", ""))
+        http_log.exception(
+            "unhandled error on %s %s",
+            scope["method"],
+            scope["path"],
+            exc_info=exc,
+            extra={"request_id": rid},
+        )
+        await cls._error(scope, send, KlingError("Server internal error", code=5000))
 
     @staticmethod
     async def _error(scope: Scope, send: Send, exc: KlingError) -> None:

@@ -22,7 +22,6 @@ from starlette.responses import Response
 from ..services.channels import ChannelSet
 from ..services.gateway import Gateway
 from .metrics import HttpMetrics, Telemetry
-from .middleware import ObservabilityMiddleware
 from .store_metrics import StoreCollector
 
 log = logging.getLogger("kling_gateway.metrics")
@@ -79,12 +78,12 @@ class Observability:
 
 
 def install(app: FastAPI, gateway: Callable[[], Gateway]) -> Observability:
-    """Add the observing middleware (outermost of the app's own) and ``GET /metrics`` to ``app``."""
+    """Add ``GET /metrics`` to ``app``; the caller puts ``ObservabilityMiddleware`` with ``obs.http`` in
+    front of everything else the app answers (http/app.py)."""
     registry = CollectorRegistry()
     obs = Observability(registry=registry, http=HttpMetrics(registry), store=StoreCollector())
     registry.register(obs.gateway_metrics)
     registry.register(obs.store)
-    app.add_middleware(ObservabilityMiddleware, metrics=obs.http)
 
     async def metrics(request: Request) -> Response:
         return Response(await obs.render(gateway()), media_type=CONTENT_TYPE_LATEST)

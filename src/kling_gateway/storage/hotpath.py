@@ -11,6 +11,7 @@ SQLite's driver (sqlite_hot.py) runs them on the event loop and group-commits th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any, Protocol
 
 from sqlalchemy import BindParameter, Select, bindparam, case, insert, or_, select, update
@@ -152,6 +153,9 @@ class HotPath:
         self._driver = driver
         self._dialect = dialect
         self._insert = _Compiled(insert(tasks), dialect)
+        # A row's insert parameters read straight off the record, in the statement's order: one C call
+        # instead of a dict of 30 columns and a list built from it (about 2 % of a create under py-spy).
+        self._insert_row = attrgetter(*self._insert.names)
         self._get = _Compiled(select(tasks).where(tasks.c.id == bindparam("id")), dialect)
         self._find = _Compiled(_find_stmt(), dialect)
         self._updates: dict[tuple[str, ...], _Compiled] = {}
@@ -177,8 +181,13 @@ class HotPath:
     def insert_args(self, values: Mapping[str, Any]) -> list[Any]:
         return self._insert.args(values)
 
-    async def insert_task(self, values: Mapping[str, Any]) -> None:
-        await self._driver.execute(self._insert.sql, self._insert.args(values))
+    def insert_row(self, record: object) -> tuple[Any, ...]:
+        """The insert's parameters from an object with one attribute per ``tasks`` column (a TaskRecord)."""
+        row: tuple[Any, ...] = self._insert_row(record)
+        return row
+
+    async def insert_task(self, record: object) -> None:
+        await self._driver.execute(self._insert.sql, self.insert_row(record))
 
     async def get_task(self, task_id: str) -> Sequence[Any] | None:
         return await self._driver.fetchone(self._get.sql, [task_id])

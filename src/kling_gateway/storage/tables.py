@@ -160,7 +160,8 @@ tasks = Table(
     UniqueConstraint("user_id", "external_task_id"),
     Index("ix_tasks_user_id_id", "user_id", "id"),
     Index("ix_tasks_next_poll_at", "next_poll_at"),
-    Index("ix_tasks_upstream", "upstream_account_id", "upstream_task_id"),
+    # No index on (upstream_account_id, upstream_task_id): nothing looks a task up by upstream id, and every
+    # create wrote it twice (migration 0008).
     # The mirror worker's queue: succeeded tasks not mirrored yet (mirror/rows.py). Partial, so it holds
     # only the few rows in flight instead of every succeeded task.
     Index(

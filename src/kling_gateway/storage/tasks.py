@@ -108,11 +108,10 @@ class TaskStore:
     ) -> None:
         """Insert the row; ``before``/``after`` steps (money) run in the same transaction. Raises
         ``Refused(index)`` when a required ``before`` step matched nothing (e.g. balance too low)."""
-        values = {name: getattr(record, name) for name in _FIELDS}
         if before or after:
             if self._hot is None:
                 raise RuntimeError("money steps need the hot path (build_gateway always opens one)")
-            steps = [*before, Step(self._hot.insert_sql, self._hot.insert_args(values)), *after]
+            steps = [*before, Step(self._hot.insert_sql, self._hot.insert_row(record)), *after]
             try:
                 failed = await self._hot.run_tx(steps)
             except UniqueViolation as exc:
@@ -122,10 +121,11 @@ class TaskStore:
             return
         if self._hot is not None:
             try:
-                await self._hot.insert_task(values)
+                await self._hot.insert_task(record)
             except UniqueViolation as exc:
                 raise _duplicate(record, exc.constraint, exc) from exc
             return
+        values = {name: getattr(record, name) for name in _FIELDS}
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(tasks.insert().values(**values))
