@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -46,8 +47,8 @@ class _Recorder:
 async def _create_and_settle_sql(hot: HotPath, driver: _Recorder) -> list[str]:
     money = MoneyStatements(hot, "sqlite")
     before, after = money.reserve(user_id=1, key_id=1, task_id="t", amount=5, public_model="m", now_ms=0)
-    values = dict.fromkeys(TASK_COLUMNS)
-    await hot.run_tx([*before, Step(hot.insert_sql, hot.insert_args(values)), *after])
+    row = SimpleNamespace(**dict.fromkeys(TASK_COLUMNS))
+    await hot.run_tx([*before, Step(hot.insert_sql, hot.insert_row(row)), *after])
     submitted = {
         "status": "submitted",
         "upstream_task_id": "u",

@@ -106,12 +106,17 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, KlingError("invalid request parameters", code=1200))
 
 
-async def on_unexpected(request: Request, exc: Exception) -> Response:
+def unexpected(method: str, path: str, rid: str, exc: Exception) -> KlingError:
+    """Log a bug that reached the edge, with its request, and return what the client is told instead."""
     log.exception(
         "unhandled error on %s %s",
-        request.method,
-        request.url.path,
+        method,
+        path,
         exc_info=exc,
-        extra={"request_id": request_id(request)},  # runs outside the middleware that knows the request
+        extra={"request_id": rid},  # runs outside the middleware that knows the request
     )
-    return error_response(request, KlingError("Server internal error", code=5000))
+    return KlingError("Server internal error", code=5000)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(request, unexpected(request.method, request.url.path, request_id(request), exc))

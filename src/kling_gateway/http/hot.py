@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..errors import BodyTooLarge, KlingError
 from ..services import reads, tasks
 from ..services.gateway import Gateway
-from .envelope import log as http_log
+from .envelope import unexpected
 
 _JSON_HEADER = (b"content-type", b"application/json")
 _BASE_URL_CACHE_LIMIT = 256
@@ -168,14 +168,7 @@ class HotRoutes:
     async def _crash(cls, scope: Scope, send: Send, exc: Exception) -> None:
         """``envelope.on_unexpected`` on the raw channel: the error logged with its request, a 500/5000."""
         rid = str(scope.get("state", {}).get("request_id", ""))
-        http_log.exception(
-            "unhandled error on %s %s",
-            scope["method"],
-            scope["path"],
-            exc_info=exc,
-            extra={"request_id": rid},
-        )
-        await cls._error(scope, send, KlingError("Server internal error", code=5000))
+        await cls._error(scope, send, unexpected(scope["method"], scope["path"], rid, exc))
 
     @staticmethod
     async def _error(scope: Scope, send: Send, exc: KlingError) -> None:

@@ -178,9 +178,6 @@ class HotPath:
     def insert_sql(self) -> str:
         return self._insert.sql
 
-    def insert_args(self, values: Mapping[str, Any]) -> list[Any]:
-        return self._insert.args(values)
-
     def insert_row(self, record: object) -> tuple[Any, ...]:
         """The insert's parameters from an object with one attribute per ``tasks`` column (a TaskRecord)."""
         row: tuple[Any, ...] = self._insert_row(record)
