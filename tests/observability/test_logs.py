@@ -198,6 +198,8 @@ def test_configure_logging_replaces_root_handlers() -> None:
         assert root.handlers == [root.handlers[0]]
         logging.getLogger("kling_gateway.x").info("hello %s", "world", extra={"authorization": "Basic Zm9v"})
         logging.getLogger("httpx").info("noise")
+        for name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
+            logging.getLogger(name).info("noise")
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)

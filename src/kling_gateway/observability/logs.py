@@ -25,8 +25,9 @@ from .redact import redact, redact_fields, scrub_text
 
 ACCESS_LOGGER = "kling_gateway.access"
 TRANSITIONS_LOGGER = "kling_gateway.transitions"
-# Third-party loggers that speak once per request or per start at INFO; kept to warnings.
-NOISY = ("httpx", "httpcore", "alembic.runtime.migration", "aiosqlite", "asyncio")
+# Third-party loggers that speak once per request or per start at INFO; kept to warnings. "alembic" as a
+# whole: its plugin loader and its migration runner each print lines above the key a first start shows.
+NOISY = ("httpx", "httpcore", "alembic", "aiosqlite", "asyncio")
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
 # ``extra`` lands after the attributes LogRecord.__init__ sets, so the scan starts past those.
