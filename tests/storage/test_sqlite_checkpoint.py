@@ -34,12 +34,12 @@ def restarts(wal: Path) -> int:
         return int.from_bytes(f.read(16)[12:16], "big")
 
 
-async def steady_writes(d: SqliteDriver, wal: Path) -> tuple[int, int]:
+async def steady_writes(d: SqliteDriver, wal: Path, first_id: int = 0) -> tuple[int, int]:
     """ROUNDS turns of PER_ROUND concurrent 2 KB inserts, a little apart; the largest WAL seen, and how
     many times the WAL was started over meanwhile."""
     largest = 0
     for r in range(ROUNDS):
-        ids = range(r * PER_ROUND, (r + 1) * PER_ROUND)
+        ids = range(first_id + r * PER_ROUND, first_id + (r + 1) * PER_ROUND)
         assert (
             await asyncio.gather(*(d.execute(INSERT, [i, f"{i:08d}" * 256]) for i in ids)) == [1] * PER_ROUND
         )
@@ -73,3 +73,30 @@ async def test_a_checkpoint_in_flight_when_closing_is_waited_for(db: Path) -> No
     assert [w.result() for w in writes] == [1] * 50
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (50,)
+
+
+async def test_commits_never_trim_the_wal_the_checkpoint_cuts_an_oversized_one(db: Path) -> None:
+    """A commit that restarts the WAL leaves the file as large as it was (trimming it on the loop, then
+    allocating its blocks again, stalled commits for tens of ms); only a checkpoint cuts a WAL that grew
+    past ``wal_keep_bytes``."""
+    wal = Path(f"{db}-wal")
+    keep = await SqliteDriver.open(str(db), checkpoint_every=0.02, wal_keep_bytes=1 << 40)
+    try:
+        await steady_writes(keep, wal)
+        largest = os.stat(wal).st_size
+        for i in range(5):  # more turns, each restarting the WAL after the checkpoint held its writes
+            await keep.execute(INSERT, [100_000 + i, "x"])
+            await asyncio.sleep(0.05)
+        assert restarts(wal) >= 3
+        assert os.stat(wal).st_size == largest  # restarted, not trimmed
+    finally:
+        await keep.close()
+    cut = await SqliteDriver.open(str(db), checkpoint_every=0.02, wal_keep_bytes=64 * 1024)
+    try:
+        await steady_writes(cut, wal, first_id=1_000_000)
+        for i in range(5):
+            await cut.execute(INSERT, [200_000 + i, "x"])
+            await asyncio.sleep(0.05)
+        assert os.stat(wal).st_size < 256 * 1024  # cut back by a TRUNCATE checkpoint, regrown a little
+    finally:
+        await cut.close()

@@ -30,15 +30,21 @@ the file per commit). ``temp_store=MEMORY`` keeps sub-journals in memory whateve
 journal is a few hundred KiB at most, freed at its COMMIT.
 
 **Checkpoints.** The hot connection never checkpoints by itself (a checkpoint syncs files: not on the
-loop). Every ``checkpoint_every`` seconds with writes, a passive checkpoint runs on the aiosqlite
-connection's thread while writes go on, then a second one with this driver's writes held for the moment
-it takes to copy what was appended meanwhile. Without that second step the WAL never restarts under steady
-load — each checkpoint ends behind the writer — and grows without bound: 925 MB after 36 s at 350
-creates/s over a 7 MB database, every commit extending the file. With it, the next commit starts the WAL
-again from its beginning, over blocks already allocated, and ``journal_size_limit`` trims a WAL that a
-burst grew. Another process writing the same file steadily (a second ``serve`` worker) is not held, so
-its commits can land after each checkpoint and the WAL then restarts only when they pause: several HTTP
-processes belong on PostgreSQL (docs/deployment.md). ``kling-gateway worker`` processes write seldom.
+loop). Every ``checkpoint_every`` seconds with writes, passive checkpoints run on a niced thread of their
+own while writes go on (sqlite_checkpoint.py), then a last one on the aiosqlite connection's thread with
+this driver's writes held for the moment it takes to copy what was appended meanwhile. Without that last
+step the WAL never restarts under steady load — each checkpoint ends behind the writer — and grows without
+bound: 925 MB after 36 s at 350 creates/s over a 7 MB database, every commit extending the file. With it,
+the next commit starts the WAL again from its beginning, over blocks already allocated.
+
+The WAL is never trimmed by a commit (no ``journal_size_limit`` on this connection): with one, the first
+commit after each restart truncated the WAL on the loop, and the following commits then waited in
+``pwrite`` for ext4 to allocate its blocks again while the checkpoint's ``fdatasync`` held the inode
+(COMMITs of 20–34 ms once a second, seen by a loop watchdog as ``ext4_da_get_block_prep``). A WAL that a
+burst grew past ``wal_keep_bytes`` is cut back by the held checkpoint instead (``TRUNCATE``), off the loop.
+Another process writing the same file steadily (a second ``serve`` worker) is not held, so its commits can
+land after each checkpoint and the WAL then restarts only when they pause: several HTTP processes belong
+on PostgreSQL (docs/deployment.md). ``kling-gateway worker`` processes write seldom.
 """
 
 from __future__ import annotations
@@ -52,11 +58,12 @@ from typing import Any
 
 import aiosqlite
 
+from .sqlite_checkpoint import Checkpointer
 from .steps import Step, UniqueViolation, should_run
 
 BUSY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
-WAL_KEEP_BYTES = 64 * 1024 * 1024
+WAL_KEEP_BYTES = 256 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 _FIRST_PAUSE_S = 0.0005
@@ -87,7 +94,12 @@ class _Refused(Exception):
 
 class SqliteDriver:
     def __init__(
-        self, conn: sqlite3.Connection, fallback: aiosqlite.Connection, checkpoint_every: float
+        self,
+        conn: sqlite3.Connection,
+        fallback: aiosqlite.Connection,
+        checkpointer: Checkpointer,
+        checkpoint_every: float,
+        wal_keep_bytes: int,
     ) -> None:
         # The loop the driver was opened on, kept: asyncio.get_running_loop() makes a getpid() system call
         # on every call in CPython 3.11 (its fork check), and the driver would call it for every write.
@@ -100,24 +112,32 @@ class SqliteDriver:
         self._flush_scheduled = False
         self._busy_since: float | None = None
         self._pause = _FIRST_PAUSE_S
+        self._checkpointer = checkpointer
         self._checkpoint_every = checkpoint_every
+        self._wal_keep_bytes = wal_keep_bytes
         self._next_checkpoint = 0.0
         self._checkpointing: asyncio.Task[None] | None = None
         self._held = False  # writes wait while a checkpoint copies the WAL's last frames
         self._closing = False
 
     @classmethod
-    async def open(cls, path: str, *, checkpoint_every: float = CHECKPOINT_EVERY_S) -> SqliteDriver:
+    async def open(
+        cls, path: str, *, checkpoint_every: float = CHECKPOINT_EVERY_S, wal_keep_bytes: int = WAL_KEEP_BYTES
+    ) -> SqliteDriver:
         conn = sqlite3.connect(path, isolation_level=None)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "temp_store=MEMORY"):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("PRAGMA busy_timeout=0")
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")  # applied when this writer restarts it
+        # No journal_size_limit here: with one, the first COMMIT after a restart truncates the WAL on the
+        # loop, and the next second's commits allocate its blocks again (20–34 ms COMMITs, in pwrite).
+        # The checkpoint trims an oversized WAL instead, off the loop.
+        conn.execute("PRAGMA journal_size_limit=-1")
+        busy_ms = int(BUSY_TIMEOUT_S * 1000)
         fallback = await aiosqlite.connect(path, isolation_level=None)
-        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={int(BUSY_TIMEOUT_S * 1000)}"):
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={busy_ms}"):
             await fallback.execute(f"PRAGMA {pragma}")
-        return cls(conn, fallback, checkpoint_every)
+        return cls(conn, fallback, Checkpointer(path, busy_ms), checkpoint_every, wal_keep_bytes)
 
     # ------------------------------------------------------------------------------------------ writes
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -244,13 +264,15 @@ class SqliteDriver:
 
     # ----------------------------------------------------------------------------------------- upkeep
     async def _checkpoint(self) -> None:
+        wal_bytes = await self._checkpointer.catch_up()  # the bulk, niced, off the loop; writes go on
         async with self._fallback_lock:
-            await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the bulk; writes go on
             self._held = True
             try:
                 # What was appended meanwhile. With nothing of ours after it, our next commit finds the
-                # whole WAL in the database file and starts the WAL again from its beginning.
-                await self._fallback.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # whole WAL in the database file and starts the WAL again from its beginning. A WAL that a
+                # burst grew past wal_keep_bytes is cut back to nothing here, on this thread, not the loop.
+                mode = "TRUNCATE" if wal_bytes > self._wal_keep_bytes else "PASSIVE"
+                await self._fallback.execute(f"PRAGMA wal_checkpoint({mode})")
             finally:
                 self._held = False
                 if self._queue and not self._flush_scheduled:
@@ -273,6 +295,7 @@ class SqliteDriver:
         if self._queue:
             await asyncio.gather(*(w.future for w in self._queue), return_exceptions=True)
         self._conn.close()
+        await self._checkpointer.close()
         await self._fallback.close()
 
 
