@@ -95,3 +95,13 @@ async def test_passes_repeat_until_one_is_quick(tmp_path: Path, took: list[float
     finally:
         await c.close()
     assert len(ran) == passes
+
+
+async def test_no_wal_file_is_a_wal_of_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    sqlite3.connect(db).close()  # rollback-journal database: no -wal file at all
+    c = Checkpointer(str(db), 1000)
+    try:
+        assert await c.catch_up() == 0
+    finally:
+        await c.close()

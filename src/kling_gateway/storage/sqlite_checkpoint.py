@@ -14,6 +14,14 @@ waiting to commit, and it lasts as long as the frames left to copy: ~700 frames 
 45 ms pass. So passes repeat, unheld, until one is quick: what was appended during a quick pass is
 little, and the held pass copies just that. (A pass's time, not its frame counts, is the measure: the
 counts SQLite reports start again from 1 whenever a writer restarts the WAL between two passes.)
+
+Why a readahead hint first. After the restart the writer overwrites the WAL from its start, and a WAL
+frame (24-byte header + page) never covers whole OS pages: where those pages left the page cache meanwhile
+(memory pressure, or a host's proactive reclaim — the benchmark machines page out ~3 GB of "cold" cache
+with DAMON), each commit's ``pwrite`` first reads them back from disk, on the loop. A watchdog saw COMMITs
+of 20–50 ms in ``ext4_block_write_begin``, once a second, and 13,000 page-cache refaults in a 10 s run.
+``POSIX_FADV_WILLNEED`` over the WAL at the start of each checkpoint brings such pages back in the
+background, about 60 ms before the restart needs them: 100–400 refaults, and those stalls gone.
 """
 
 from __future__ import annotations
@@ -58,15 +66,24 @@ class Checkpointer:
         return time.perf_counter() - started
 
     def _wal_bytes(self) -> int:
+        """The WAL file's size, with a hint to the kernel to bring its evicted pages back (see above)."""
         try:
-            return os.stat(f"{self._path}-wal").st_size
+            fd = os.open(f"{self._path}-wal", os.O_RDONLY)
         except FileNotFoundError:
             return 0
+        try:
+            size = os.fstat(fd).st_size
+            with contextlib.suppress(OSError, AttributeError):
+                os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+            return size
+        finally:
+            os.close(fd)
 
     async def catch_up(self) -> int:
         """Passes until one took less than ``CATCH_UP_SECONDS`` (at most ``MAX_UNHELD_PASSES``); returns
         the WAL file's size in bytes."""
         loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._wal_bytes)
         for _ in range(MAX_UNHELD_PASSES):
             if await loop.run_in_executor(self._pool, self._pass) < CATCH_UP_SECONDS:
                 break
