@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from .http.app import create_app
+from .observability.logs import batch_on_loop
 from .services import admin
 from .services.gateway import build_gateway
 from .settings import Settings
@@ -30,6 +31,14 @@ class _QuietServer(uvicorn.Server):
 
 
 async def _serve(settings: Settings) -> None:
+    detach = batch_on_loop(asyncio.get_running_loop())  # log lines: one write per turn of the loop
+    try:
+        await _serve_batched(settings)
+    finally:
+        detach()
+
+
+async def _serve_batched(settings: Settings) -> None:
     from .cli import print_key
 
     gw = await build_gateway(settings)  # one build: bootstrapped here, then served by the app
