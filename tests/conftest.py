@@ -101,6 +101,20 @@ class Env:
             await poller.run_once()
 
 
+def settled(app: Any) -> httpx.ASGITransport:
+    """An in-process client transport whose requests return once the writes the gateway left running
+    after its reply (``Gateway.after_reply``) have landed too, so a test may read the database at once.
+    The reply-first behaviour itself is tested in tests/services/test_reply_first.py."""
+
+    async def app_then_drain(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+        gw = getattr(app.state, "gateway", None)
+        if gw is not None:
+            await gw.drain()
+
+    return httpx.ASGITransport(app=app_then_drain)
+
+
 def make_settings(tmp_path: Path, database_url: str | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url or f"sqlite+aiosqlite:///{tmp_path}/gw.db",
@@ -175,7 +189,7 @@ async def env(
             issued = await admin.create_key(gw, user)
             assert issued.api_key is not None
             keys[user] = issued.api_key
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        async with httpx.AsyncClient(transport=settled(app), base_url="http://gw") as client:
             yield Env(
                 gw=gw,
                 sim=sim_app.state.sim,

@@ -6,14 +6,16 @@ Nothing here is global: ``serve``, the CLI and each test build their own ``Gatew
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -83,6 +85,25 @@ class Gateway:
     prices: PriceTable = field(default_factory=PriceTable)
     limits: Limiter | None = None
     channels: ChannelSet | None = None  # set by build_gateway
+    # Writes a reply no longer waits for (services/tasks._mark_submitted); held here so they are neither
+    # collected mid-flight nor cut off at shutdown.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def after_reply(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` without the caller waiting for it; a failure is logged with ``what``."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(lambda t: self._finished(t, what))
+
+    def _finished(self, task: asyncio.Task[None], what: str) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed: %s", what, exc, exc_info=exc)
+
+    async def drain(self) -> None:
+        """Wait for the work ``after_reply`` started (and whatever that work starts in turn)."""
+        while self.background:
+            await asyncio.gather(*list(self.background), return_exceptions=True)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -166,6 +187,7 @@ class Gateway:
         )
 
     async def aclose(self) -> None:
+        await self.drain()
         if self.limits is not None:
             await self.limits.aclose()
         await self.http.aclose()
