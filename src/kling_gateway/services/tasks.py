@@ -311,11 +311,10 @@ async def _look_up(gw: Gateway, record: TaskRecord, channel: Channel) -> TaskRec
 async def _mark_submitted(
     gw: Gateway, record: TaskRecord, upstream: Channel, ut: UpstreamTask, *, reply_first: bool = False
 ) -> TaskRecord:
-    """Record upstream's task on the row (compare-and-set from queued). With ``reply_first`` (a client's
-    create upstream just accepted) the reply does not wait for that commit: the row and its reserve are
-    already durable, ``queued`` reads as ``submitted`` on the wire, and if the write never lands the row's
-    first look (at the request's deadline) finds the task upstream by our id. The write is scheduled before
-    the reply leaves, so it is queued ahead of anything the reply can lead to. Gain: docs/benchmarks.md."""
+    """Record upstream's task on the row (CAS from queued). ``reply_first`` (a client's create upstream
+    just accepted): the reply does not wait for that commit — the row and its reserve are durable, queued
+    reads as submitted, and a write that never lands is found by the refresher at the request's deadline.
+    Scheduled before the reply leaves, it is queued ahead of anything the reply can lead to."""
     now = gw.now_ms()
     status = from_upstream(ut.status) or TaskStatus.SUBMITTED
     if status not in (TaskStatus.SUBMITTED, TaskStatus.PROCESSING):

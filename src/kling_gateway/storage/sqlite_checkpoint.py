@@ -67,28 +67,32 @@ class Checkpointer:
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         return time.perf_counter() - started
 
-    def _wal_bytes(self) -> int:
-        """The WAL file's size, with a hint to the kernel to bring its evicted pages back (see above)."""
+    def _read_ahead(self) -> None:
+        """Hint the kernel to bring the WAL's evicted pages back (see above)."""
         try:
             fd = os.open(f"{self._path}-wal", os.O_RDONLY)
         except FileNotFoundError:
-            return 0
+            return
         try:
-            size = os.fstat(fd).st_size
             with contextlib.suppress(OSError, AttributeError):
                 # One call reads ahead at most the device's readahead window (128 KiB by default), however
                 # long the range: one call per window. Pages still cached are skipped by the kernel.
-                for offset in range(0, size, READAHEAD_STEP):
+                for offset in range(0, os.fstat(fd).st_size, READAHEAD_STEP):
                     os.posix_fadvise(fd, offset, READAHEAD_STEP, os.POSIX_FADV_WILLNEED)
-            return size
         finally:
             os.close(fd)
 
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self._path}-wal").st_size
+        except FileNotFoundError:
+            return 0
+
     async def catch_up(self) -> int:
-        """Passes until one took less than ``CATCH_UP_SECONDS`` (at most ``MAX_UNHELD_PASSES``); returns
-        the WAL file's size in bytes."""
+        """The readahead hint, then passes until one took less than ``CATCH_UP_SECONDS`` (at most
+        ``MAX_UNHELD_PASSES``); returns the WAL file's size in bytes."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._wal_bytes)
+        await loop.run_in_executor(self._pool, self._read_ahead)
         for _ in range(MAX_UNHELD_PASSES):
             if await loop.run_in_executor(self._pool, self._pass) < CATCH_UP_SECONDS:
                 break
