@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from kling_gateway.cli_webhooks import webhooks_app
+from kling_gateway.cli.webhooks import webhooks_app
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.services.admin import create_user
 from kling_gateway.services.gateway import build_gateway

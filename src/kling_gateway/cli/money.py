@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from .domain.pricing import from_micro, parse_amount, to_micro
-from .services import admin, money
-from .services.gateway import Gateway
+from ..domain.pricing import from_micro, parse_amount, to_micro
+from ..services import admin, money
+from ..services.gateway import Gateway
+from .common import run, table
 
 money_app = typer.Typer(help="Balances, credits, statements.", no_args_is_help=True)
 prices_app = typer.Typer(
@@ -26,12 +27,10 @@ async def _user_id(gw: Gateway, name: str) -> int:
 
 
 def _adjust(user: str, amount: str, note: str | None, *, debit: bool) -> None:
-    from .cli import _run
-
     async def work(gw: Gateway) -> int:
         return await money.adjust(gw, await _user_id(gw, user), amount, debit=debit, note=note)
 
-    left = _run(work)
+    left = run(work)
     typer.echo(f"{'debited' if debit else 'credited'} {amount}; balance of {user}: {from_micro(left)}")
 
 
@@ -49,12 +48,10 @@ def debit(user: str, amount: str, note: Annotated[str | None, typer.Option()] = 
 
 @money_app.command("balance")
 def balance(user: str) -> None:
-    from .cli import _run
-
     async def work(gw: Gateway) -> dict[str, str]:
         return await money.balance(gw, await _user_id(gw, user))
 
-    typer.echo(f"{user}: {_run(work)['balance']} credits")
+    typer.echo(f"{user}: {run(work)['balance']} credits")
 
 
 @money_app.command("statement")
@@ -62,12 +59,11 @@ def statement(
     user: str, csv_file: Annotated[Path | None, typer.Option("--csv", help="write CSV here")] = None
 ) -> None:
     """Every ledger entry of USER (reserve, settle/refund, credit, debit), as CSV."""
-    from .cli import _run
 
     async def work(gw: Gateway) -> str:
         return await money.statement_csv(gw, await _user_id(gw, user))
 
-    text = _run(work)
+    text = run(work)
     if csv_file is None:
         typer.echo(text, nl=False)
     else:
@@ -78,29 +74,25 @@ def statement(
 @money_app.command("multiplier")
 def multiplier(user: str, value: str) -> None:
     """Price multiplier of USER (e.g. 0.8 for a 20 % discount)."""
-    from .cli import _run
-
     parsed = parse_amount(value, "multiplier")
 
     async def work(gw: Gateway) -> None:
         await money.money_store(gw).set_multiplier(await _user_id(gw, user), str(parsed))
         gw.auth.forget()
 
-    _run(work)
+    run(work)
     typer.echo(f"{user}: prices × {parsed}")
 
 
 @money_app.command("quota")
 def quota(key_id: int, amount: Annotated[str, typer.Argument(help="credits, or 'none'")]) -> None:
     """Spending cap of one API key."""
-    from .cli import _run
-
     micro = None if amount == "none" else to_micro(parse_amount(amount, "quota"))
 
     async def work(gw: Gateway) -> bool:
         return await money.money_store(gw).set_quota(key_id, micro)
 
-    if not _run(work):
+    if not run(work):
         typer.echo(f"error: no key with id {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {key_id}: quota {amount}")
@@ -108,9 +100,7 @@ def quota(key_id: int, amount: Annotated[str, typer.Argument(help="credits, or '
 
 @prices_app.command("list")
 def prices_list() -> None:
-    from .cli import _run, table
-
-    rows = _run(lambda gw: money.money_store(gw).price_rows())
+    rows = run(lambda gw: money.money_store(gw).price_rows())
     kind = {(False, False): "silent", (True, False): "sound", (True, True): "voice", (False, True): "voice"}
     typer.echo(
         table(
@@ -128,8 +118,6 @@ def prices_set(
     credits_per_second: str,
 ) -> None:
     """Price MODEL in MODE ('*' = any); 0 marks it free."""
-    from .cli import _run
-
     rows = money.parse_price_doc({model: {mode: {kind: credits_per_second}}}, "command line")
 
     async def work(gw: Gateway) -> None:
@@ -139,19 +127,17 @@ def prices_set(
             current[(m, md, s, v)] = p
         await store.replace_prices([(*k, p) for k, p in current.items()], gw.now_ms())
 
-    _run(work)
+    run(work)
     typer.echo(f"{model} {mode} {kind}: {Decimal(credits_per_second)} credits/s")
 
 
 @prices_app.command("import")
 def prices_import(path: Path) -> None:
     """Replace all prices with those of a JSON file (same shape as the built-in data/prices.json)."""
-    from .cli import _run
-
     rows = money.file_price_rows(path)
 
     async def work(gw: Gateway) -> None:
         await money.money_store(gw).replace_prices(rows, gw.now_ms())
 
-    _run(work)
+    run(work)
     typer.echo(f"{len(rows)} prices loaded from {path}")

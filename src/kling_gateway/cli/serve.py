@@ -15,11 +15,13 @@ from collections.abc import Generator
 import typer
 import uvicorn
 
-from .http.app import create_app
-from .observability.logs import batch_on_loop
-from .services import admin
-from .services.gateway import build_gateway
-from .settings import Settings
+from ..http.app import create_app
+from ..observability.logs import batch_on_loop
+from ..services import admin
+from ..services.gateway import build_gateway
+from ..settings import Settings
+from ..upstream.simulator import SimulatorConfig, create_simulator_app
+from .common import print_key
 
 
 class _QuietServer(uvicorn.Server):
@@ -39,8 +41,6 @@ async def _serve(settings: Settings) -> None:
 
 
 async def _serve_batched(settings: Settings) -> None:
-    from .cli import print_key
-
     gw = await build_gateway(settings)  # one build: bootstrapped here, then served by the app
     try:
         issued = await admin.bootstrap(gw)
@@ -74,8 +74,6 @@ async def _serve_batched(settings: Settings) -> None:
     if not settings.use_simulator:
         await gateway.serve()
         return
-    from .upstream.simulator import SimulatorConfig, create_simulator_app
-
     sim_config = SimulatorConfig(public_base_url=f"http://127.0.0.1:{settings.simulator_port}")
     sim = _QuietServer(
         uvicorn.Config(

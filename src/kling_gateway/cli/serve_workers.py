@@ -19,10 +19,11 @@ import typer
 import uvicorn
 from fastapi import FastAPI
 
-from .http.app import create_app
-from .services import admin
-from .services.gateway import build_gateway
-from .settings import Settings
+from ..http.app import create_app
+from ..services import admin
+from ..services.gateway import build_gateway
+from ..settings import Settings
+from .common import print_key
 
 
 def asgi_factory() -> FastAPI:
@@ -57,8 +58,6 @@ async def _bootstrap(settings: Settings) -> admin.IssuedKey | None:
 
 
 def run_workers(settings: Settings, workers: int) -> None:
-    from .cli import print_key
-
     issued = asyncio.run(_bootstrap(settings))
     base_url = f"http://{settings.host}:{settings.port}"
     if issued is not None:
@@ -70,7 +69,7 @@ def run_workers(settings: Settings, workers: int) -> None:
     typer.echo(f"kling-gateway on {base_url} with {workers} worker processes (docs: {base_url}/docs)")
     try:
         uvicorn.run(
-            "kling_gateway.serve_workers:asgi_factory",
+            "kling_gateway.cli.serve_workers:asgi_factory",
             factory=True,
             host=settings.host,
             port=settings.port,

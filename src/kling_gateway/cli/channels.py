@@ -2,7 +2,6 @@
 
 Same service functions as ``/admin/v1/channels``. Secrets are read from options or, better, from the
 environment (``KGW_NEW_ACCESS_KEY`` …) so they stay out of shell history; they are never printed back.
-``kling_gateway.cli`` is imported inside each command (cli.py registers this group).
 """
 
 from __future__ import annotations
@@ -12,10 +11,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .services import channel_admin
+from ..services import channel_admin
+from .common import ms, run, table
 
 if TYPE_CHECKING:
-    from .services.gateway import Gateway
+    from ..services.gateway import Gateway
 
 channels_app = typer.Typer(
     help="Upstream Kling accounts (channels): selection, failover, health.", no_args_is_help=True
@@ -97,17 +97,13 @@ def _print(view: dict[str, Any]) -> None:
 
 
 def _show(work: Callable[[Gateway], Awaitable[dict[str, Any]]]) -> None:
-    from .cli import _run
-
-    _print(_run(work))
+    _print(run(work))
 
 
 @channels_app.command("list")
 def channels_list() -> None:
     """Every account: state, tier, weight, keys, tasks in flight, last probe, this process's figures."""
-    from .cli import _ms, _run, table
-
-    views = _run(channel_admin.describe)
+    views = run(channel_admin.describe)
     rows = [
         (
             v["name"],
@@ -117,7 +113,7 @@ def channels_list() -> None:
             ",".join(v["models"]) if v["models"] else "all",
             len(v["keys"]),
             v["in_flight"],
-            _ms(v["probe"]["at"]),
+            ms(v["probe"]["at"]),
             "-" if v["probe"]["at"] is None else f"{v['probe']['latency_ms']} ms",
             v["probe"]["error"] or ("ok" if v["probe"]["at"] else "-"),
             v["base_url"],

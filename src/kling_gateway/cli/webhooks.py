@@ -1,7 +1,6 @@
 """``kling-gateway webhooks …``: a task's callback delivery log, manual redelivery, a user's signing secret.
 
-Same service functions as the admin API. ``kling_gateway.cli`` is imported inside each command, not at
-the top: cli.py registers this group, so a top-level import would be circular.
+Same service functions as the admin API.
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from .services import webhooks
+from ..services import webhooks
+from .common import ms, run, table
 
 webhooks_app = typer.Typer(help="Outbound webhooks to clients' callback_url.", no_args_is_help=True)
 
@@ -18,9 +18,7 @@ webhooks_app = typer.Typer(help="Outbound webhooks to clients' callback_url.", n
 @webhooks_app.command("log")
 def log(task_id: str) -> None:
     """Every callback event of TASK_ID with its attempts: time, HTTP status, latency, error."""
-    from .cli import _ms, _run, table
-
-    entries = _run(lambda gw: webhooks.admin_delivery_log(gw, task_id))
+    entries = run(lambda gw: webhooks.admin_delivery_log(gw, task_id))
     if not entries:
         typer.echo(f"task {task_id} has no callback deliveries (no callback_url, or no status change yet)")
         return
@@ -34,8 +32,8 @@ def log(task_id: str) -> None:
                     e.delivery.status,
                     e.delivery.attempts,
                     e.delivery.last_status_code,
-                    _ms(e.delivery.next_attempt_at),
-                    _ms(e.delivery.delivered_at),
+                    ms(e.delivery.next_attempt_at),
+                    ms(e.delivery.delivered_at),
                     e.delivery.url,
                 )
                 for e in entries
@@ -49,7 +47,7 @@ def log(task_id: str) -> None:
             continue
         rows = [
             (
-                _ms(a.attempted_at),
+                ms(a.attempted_at),
                 "-" if a.status_code is None else a.status_code,
                 f"{a.latency_ms} ms",
                 a.error,
@@ -64,9 +62,7 @@ def log(task_id: str) -> None:
 @webhooks_app.command("redeliver")
 def redeliver(delivery_id: str) -> None:
     """Send DELIVERY_ID again (same webhook-id) on the worker's next pass, whatever its state."""
-    from .cli import _run
-
-    delivery = _run(lambda gw: webhooks.redeliver(gw, delivery_id))
+    delivery = run(lambda gw: webhooks.redeliver(gw, delivery_id))
     typer.echo(f"delivery {delivery.id} ({delivery.task_status} of task {delivery.task_id}) queued again")
 
 
@@ -78,7 +74,5 @@ def secret(
     ] = False,
 ) -> None:
     """Print USER's webhook signing secret (created on first use)."""
-    from .cli import _run
-
-    value = _run(lambda gw: webhooks.secret_for_user_name(gw, user, rotate=rotate))
+    value = run(lambda gw: webhooks.secret_for_user_name(gw, user, rotate=rotate))
     typer.echo(f"{'new ' if rotate else ''}webhook secret for user {user!r}:\n\n    {value}\n")

@@ -1,0 +1,83 @@
+"""What every ``kling-gateway`` command shares: settings, running a use case on a Gateway, output.
+
+Subcommand modules import this one; ``cli/__init__.py`` imports them. Nothing here imports a subcommand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from ..errors import ConfigError, KlingError
+from ..services import admin
+from ..services.gateway import Gateway, build_gateway
+from ..settings import Settings
+
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        typer.echo("invalid settings:\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from None
+
+
+def run(work: Callable[[Gateway], Awaitable[T]]) -> T:
+    """Build a Gateway from the environment, run ``work`` on it, close it; request errors exit 1."""
+    settings = load_settings()
+
+    async def main() -> T:
+        gw = await build_gateway(settings)
+        try:
+            return await work(gw)
+        finally:
+            await gw.aclose()
+
+    try:
+        return asyncio.run(main())
+    except (admin.AdminError, ConfigError, KlingError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def ms(ms: int | None) -> str:
+    """A stored epoch-milliseconds time as UTC text; '-' when unset."""
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_key(issued: admin.IssuedKey, base_url: str | None = None) -> None:
+    if issued.api_key:
+        typer.echo(f"API key for user {issued.user!r} (shown once, store it now):\n\n    {issued.api_key}\n")
+        if base_url:
+            typer.echo(
+                "Try it:\n\n"
+                f"    curl -s {base_url}/kling/v1/videos/text2video \\\n"
+                f"      -H 'Authorization: Bearer {issued.api_key}' -H 'Content-Type: application/json' \\\n"
+                '      -d \'{"model_name":"kling-v2-6","prompt":"A red fox trotting through snow"}\'\n\n'
+                f"    curl -s {base_url}/kling/v1/videos/text2video/<task_id> \\\n"
+                f"      -H 'Authorization: Bearer {issued.api_key}'\n"
+            )
+    else:
+        typer.echo(
+            f"Access key / secret key for user {issued.user!r} (secret shown once):\n\n"
+            f"    access key: {issued.access_key}\n    secret key: {issued.secret_key}\n\n"
+            "Sign an HS256 JWT with the secret key (iss = access key, exp, nbf), as Kling's clients do."
+        )
