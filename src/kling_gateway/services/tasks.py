@@ -35,7 +35,8 @@ from .wire import created_object
 log = logging.getLogger("kling_gateway.tasks")
 
 _MINT_TRIES = 5
-__all__ = ["create", "parse_body", "resubmit", "validate"]  # resubmit: the refresher's, from submit.py
+# resubmit lives in submit.py; it stays importable from here, where callers knew it
+__all__ = ["create", "parse_body", "resubmit", "validate"]
 
 
 def parse_body(raw: bytes) -> Any:
