@@ -1,4 +1,4 @@
-"""Selection and refusal rules for several upstream accounts, as tables."""
+"""Selection rules for several upstream accounts, as tables (refusals: test_refusals.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-import pytest
-
-from kling_gateway.domain.routing import Verdict, choose, failover_order, fails_over, verdict
+from kling_gateway.domain.routing import choose, failover_order
 
 
 @dataclass(frozen=True)
@@ -16,37 +14,6 @@ class Acc:
     name: str
     priority: int = 0
     weight: int = 1
-
-
-@pytest.mark.parametrize(
-    ("code", "expected"),
-    [
-        (1000, Verdict.KEY),
-        (1001, Verdict.KEY),
-        (1002, Verdict.KEY),
-        (1003, Verdict.KEY),
-        (1004, Verdict.KEY),
-        (1005, Verdict.REJECT),
-        (1099, Verdict.REJECT),
-        (1100, Verdict.ACCOUNT),
-        (1101, Verdict.ACCOUNT),
-        (1102, Verdict.ACCOUNT),
-        (1103, Verdict.ACCOUNT),
-        (1104, Verdict.REJECT),
-        (1200, Verdict.REJECT),
-        (1201, Verdict.REJECT),
-        (1203, Verdict.REJECT),
-        (1300, Verdict.REJECT),
-        (1301, Verdict.REJECT),
-        (1302, Verdict.BUSY),
-        (1303, Verdict.BUSY),
-        (1304, Verdict.ACCOUNT),
-        (5001, Verdict.UNREACHABLE),
-    ],
-)
-def test_verdicts(code: int, expected: Verdict) -> None:
-    assert verdict(code) is expected
-    assert fails_over(code) is (expected is not Verdict.REJECT)
 
 
 def _name(acc: Acc | None) -> str:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..crypto import SecretBox
-from ..domain.routing import Verdict, choose, verdict
+from ..domain.refusals import Fault
+from ..domain.routing import choose
 from ..errors import ConfigError
 from ..observability.metrics import Telemetry
 from ..settings import Settings
@@ -298,28 +299,27 @@ class ChannelSet:
         return busy, "; ".join(f"{name}: {why}" for name, why in sorted(reasons.items()))
 
     async def on_error(self, channel: Channel, key: KeySlot, exc: UpstreamError, model: str | None) -> None:
-        """Bench what failed, by what the refusal proves (domain/routing.py)."""
+        """Bench what failed, by the fault its refusal row names (domain/refusals.py): the same row
+        the failover reads next, so one refusal is classified once."""
         channel.stats.last_error = f"{exc.code}: {exc.message}"[:200]
-        if exc.outcome is not Outcome.ABSENT:
-            return
-        kind = verdict(exc.code)
+        kind = exc.refusal.fault
+        if kind in (Fault.UNKNOWN, Fault.REQUEST):
+            return  # a task may exist, or the request itself was refused: no account is to blame
         s = self._settings
         now = self.now_ms()
-        if kind is Verdict.BUSY:
+        if kind is Fault.BUSY:
             if model is not None and s.channel_busy_seconds > 0:
                 channel.busy_until[model] = now + int(s.channel_busy_seconds * 1000)
             return
-        if kind is Verdict.REJECT:
-            return
         reason = f"upstream {exc.code}: {exc.message}"[:200]
-        if kind is Verdict.UNREACHABLE:
+        if kind is Fault.UNREACHABLE:
             channel.local_cooldown_until = now + int(s.channel_unreachable_seconds * 1000)
             channel.local_reason = reason
             self._flag(channel, "unreachable", reason)
             return
         until = now + int(s.channel_cooldown_seconds * 1000)
         others = [k for k in channel.keys if k is not key and k.usable(now)]
-        if kind is Verdict.KEY and others:
+        if kind is Fault.KEY and others:
             key.cooldown_until, key.cooldown_reason = until, reason
             self._flag(channel, "key", f"key {key.hint or key.id}: {reason}")
             await self.store.set_key_cooldown(key.id, until, reason)

@@ -20,15 +20,13 @@ from ..domain.schedule import next_poll_delay, with_jitter
 from ..domain.task import TERMINAL, TaskStatus, can_move, from_upstream
 from ..storage.tasks import TaskRecord
 from ..upstream.client import UpstreamError, UpstreamTask
-from . import tasks
+from . import submit
 from .gateway import Gateway
 from .transitions import move
 from .wire import public_videos
 
 log = logging.getLogger("kling_gateway.refresh")
 
-# Refusals that say "not now" rather than "never": an accepted task waits and tries again.
-TRANSIENT_CODES = frozenset({1302, 1303, 5001})
 MAX_RESUBMIT_ATTEMPTS = 30
 _RELEASE = {"lease_until": None, "lease_owner": None}
 
@@ -77,9 +75,9 @@ async def _time_out(gw: Gateway, t: TaskRecord) -> None:
 
 async def _resubmit(gw: Gateway, t: TaskRecord) -> None:
     try:
-        await tasks.resubmit(gw, t)
+        await submit.resubmit(gw, t)
     except UpstreamError as exc:
-        if exc.code in TRANSIENT_CODES and t.poll_attempts < MAX_RESUBMIT_ATTEMPTS:
+        if exc.refusal.transient and t.poll_attempts < MAX_RESUBMIT_ATTEMPTS:
             await _reschedule(gw, t)
             return
         await move(

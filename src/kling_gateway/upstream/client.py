@@ -3,7 +3,8 @@
 All I/O goes through one ``Transport`` (transport.py; pooled, with timeouts), which is the seam: the
 in-process simulator, ``httpx.MockTransport`` fakes and the real API all plug in there.
 
-Failures are sorted by what they prove about the task (``UpstreamError.outcome``):
+Failures are sorted by what they prove about the task (``UpstreamError.outcome``, read from the
+refusal table in domain/refusals.py, whose row the error carries as ``refusal``):
 
     ABSENT     the request cannot have created a task (connect failed, 1xxx rejection, 5001)
     AMBIGUOUS  it may have (timeout or reset after sending, 5000, 5002, a non-Kling 5xx)
@@ -23,13 +24,12 @@ from typing import Any
 import httpx
 import orjson
 
+from ..domain.refusals import Refusal, bare_http_code, refusal, transport_code
 from .auth import Authorizer
 from .transport import HttpxTransport, Transport, TransportError
 
 TEXT2VIDEO_PATH = "/v1/videos/text2video"
 
-# Codes that prove Kling made no task; anything else non-zero on a create is ambiguous (kling-api.md §5).
-_ABSENT_CODES = frozenset(range(1000, 1400)) | {5001}
 # Lookarounds, not \b: CJK characters count as word characters, and Kling's CN messages glue ids to them.
 _UPSTREAM_ID = re.compile(
     r"(?<![0-9])[0-9]{12,}(?![0-9])|(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])"
@@ -41,6 +41,10 @@ class Outcome(Enum):
     AMBIGUOUS = "ambiguous"
 
 
+def outcome_of(code: int) -> Outcome:
+    return Outcome.ABSENT if refusal(code).absent else Outcome.AMBIGUOUS
+
+
 class UpstreamError(Exception):
     def __init__(self, outcome: Outcome, code: int, message: str, http_status: int = 0) -> None:
         super().__init__(f"{code}: {message}")
@@ -48,6 +52,7 @@ class UpstreamError(Exception):
         self.code = code
         self.message = message
         self.http_status = http_status
+        self.refusal: Refusal = refusal(code)  # read once here; benching and failover share it
 
     @property
     def not_found(self) -> bool:
@@ -159,26 +164,19 @@ class KlingClient:
         try:
             status, raw = await self._http.request(method, self._base + path, headers, body)
         except TransportError as exc:
-            if not exc.maybe_sent:
-                raise UpstreamError(Outcome.ABSENT, 5001, f"upstream unreachable ({exc})") from exc
-            raise UpstreamError(Outcome.AMBIGUOUS, 5002, f"upstream did not answer ({exc})") from exc
+            code = transport_code(exc.maybe_sent)
+            what = "did not answer" if exc.maybe_sent else "unreachable"
+            raise UpstreamError(outcome_of(code), code, f"upstream {what} ({exc})") from exc
         try:
             envelope = orjson.loads(raw)
         except orjson.JSONDecodeError:
             envelope = None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
-            # A proxy's HTML 502 or an empty 200 says nothing about the task: only a clean 4xx proves
-            # the request was refused before Kling made anything.
-            if status >= 500 or status == 200:
-                raise UpstreamError(
-                    Outcome.AMBIGUOUS, 5000, f"upstream answered HTTP {status} without a Kling body", status
-                )
-            code = 1203 if status == 404 else 1200
-            raise UpstreamError(
-                Outcome.ABSENT, code, f"upstream answered HTTP {status} without a Kling body", status
-            )
+            code = bare_http_code(status)
+            message = f"upstream answered HTTP {status} without a Kling body"
+            raise UpstreamError(outcome_of(code), code, message, status)
         code = envelope["code"]
         if code != 0:
-            outcome = Outcome.ABSENT if code in _ABSENT_CODES else Outcome.AMBIGUOUS
-            raise UpstreamError(outcome, code, scrub(str(envelope.get("message", ""))), status)
+            message = scrub(str(envelope.get("message", "")))
+            raise UpstreamError(outcome_of(code), code, message, status)
         return envelope.get("data")
