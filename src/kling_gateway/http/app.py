@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from ..observability.middleware import ObservabilityMiddleware
 from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
-from . import envelope
+from . import docs, envelope, openapi
 from .hot import HotRoutes
 from .routes import admin, callbacks, health, kling, money, results, webhooks
 
@@ -73,6 +74,9 @@ class GatewayApp(FastAPI):
     async def behind_front(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        return openapi.finish(super().openapi())  # idempotent: FastAPI caches the document it returns
+
 
 def create_app(
     settings: Settings,
@@ -108,9 +112,11 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        openapi_url=None,  # /openapi.json and /docs are http/docs.py's
+        docs_url=None,
         redoc_url=None,
     )
+    docs.install(app)
     # Request ids, metrics and access logs wrap the hot routes as they wrap FastAPI (GatewayApp).
     kling_routes = kling.router(holder.get)
     hot = HotRoutes(app.behind_front, gateway=holder.get, routes=lambda: kling_routes.routes)
