@@ -94,6 +94,28 @@ async def test_every_json_answer_has_a_schema_and_none_is_a_422(env: Env) -> Non
     assert "HTTPValidationError" not in spec.get("components", {}).get("schemas", {})
 
 
+async def test_undeclared_methods_on_documented_paths_are_405_with_allow(env: Env) -> None:
+    spec = await _spec(env)
+    assert "MethodNotAllowed" in spec["components"]["responses"]
+    for path, ops in spec["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "abc", path)
+        declared = {m.upper() for m in ops if m in METHODS}
+        for method in sorted({m.upper() for m in METHODS} - declared):
+            resp = await env.client.request(method, concrete, headers=env.auth())
+            where = (method, path)
+            if resp.status_code == 405:
+                body = resp.json()
+                assert set(body) == ENVELOPE and body["code"] == 1202, where
+                assert body["request_id"] == resp.headers["x-request-id"], where
+                assert set(resp.headers["allow"].split(", ")) >= declared, where
+            else:  # another documented template takes this method on the same concrete path
+                assert any(
+                    method.lower() in other and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), concrete)
+                    for p, other in spec["paths"].items()
+                    if p != path
+                ), (where, resp.status_code)
+
+
 @pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/docs/assets/{name}"])
 async def test_docs_and_schema_are_counted_under_their_own_route(env: Env, path: str) -> None:
     url = path.replace("{name}", "swagger-ui.css")

@@ -23,7 +23,7 @@ from ..observability.middleware import ObservabilityMiddleware
 from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
-from . import docs, envelope, openapi
+from . import docs, envelope, methods, openapi
 from .hot import HotRoutes
 from .routes import admin, callbacks, health, kling, money, results, webhooks
 
@@ -123,7 +123,7 @@ def create_app(
     obs = install_observability(app, holder.get)  # GET /metrics
     app.front = ObservabilityMiddleware(envelope.RequestIdMiddleware(hot), metrics=obs.http)
     app.add_exception_handler(KlingError, envelope.on_kling_error)
-    app.add_exception_handler(HTTPException, envelope.on_http_error)
+    app.add_exception_handler(HTTPException, methods.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(Exception, envelope.on_unexpected)
     app.include_router(money.router(holder.get))  # before kling: its POST …/quote must win over …/{task_id}
