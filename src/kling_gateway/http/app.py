@@ -32,6 +32,7 @@ DESCRIPTION = """Kling's own text2video API behind gateway keys.
 Authenticate with `Authorization: Bearer sk-…` (a gateway key) or, exactly like Kling's official
 clients, with an HS256 JWT signed by your gateway secret key (`iss` = your access key).
 Every answer is Kling's envelope `{code, message, request_id, data}`; task ids are the gateway's own.
+A method a path does not list is answered 405 with `Allow` and code 1202 (`MethodNotAllowed` below).
 """
 
 
