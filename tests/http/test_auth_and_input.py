@@ -165,7 +165,9 @@ async def test_strict_mode_refuses_unknown_fields(env: Env) -> None:
 
 async def test_unknown_route_and_method(env: Env) -> None:
     _assert_kling_error(await env.client.get("/kling/v1/nothing", headers=env.auth()), 404, 1203)
-    _assert_kling_error(await env.client.delete(TEXT2VIDEO, headers=env.auth()), 404, 1202)
+    wrong = await env.client.delete(TEXT2VIDEO, headers=env.auth())
+    _assert_kling_error(wrong, 405, 1202)
+    assert wrong.headers["allow"] == "GET, POST"
 
 
 async def test_health_and_docs(env: Env) -> None:

@@ -109,7 +109,7 @@ async def test_other_routes_and_methods_pass_through(env: Env) -> None:
     deliveries = await env.client.get(f"{TEXT2VIDEO}/{task_id}/deliveries", headers=env.auth())
     assert deliveries.status_code == 200
     wrong = await env.client.put(f"{TEXT2VIDEO}/{task_id}", headers=env.auth())
-    assert wrong.status_code == 404 and wrong.json()["code"] == 1202
+    assert wrong.status_code == 405 and wrong.json()["code"] == 1202
 
 
 @pytest.mark.parametrize("route", ["create", "get"])

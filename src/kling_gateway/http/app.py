@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from ..observability.middleware import ObservabilityMiddleware
 from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
-from . import envelope
+from . import docs, envelope, methods, openapi
 from .hot import HotRoutes
 from .routes import admin, callbacks, health, kling, money, results, webhooks
 
@@ -31,6 +32,7 @@ DESCRIPTION = """Kling's own text2video API behind gateway keys.
 Authenticate with `Authorization: Bearer sk-…` (a gateway key) or, exactly like Kling's official
 clients, with an HS256 JWT signed by your gateway secret key (`iss` = your access key).
 Every answer is Kling's envelope `{code, message, request_id, data}`; task ids are the gateway's own.
+A method a path does not list is answered 405 with `Allow` and code 1202 (`MethodNotAllowed` below).
 """
 
 
@@ -73,6 +75,9 @@ class GatewayApp(FastAPI):
     async def behind_front(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
 
+    def openapi(self) -> dict[str, Any]:
+        return openapi.finish(super().openapi())  # idempotent: FastAPI caches the document it returns
+
 
 def create_app(
     settings: Settings,
@@ -108,16 +113,18 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        openapi_url=None,  # /openapi.json and /docs are http/docs.py's
+        docs_url=None,
         redoc_url=None,
     )
+    docs.install(app)
     # Request ids, metrics and access logs wrap the hot routes as they wrap FastAPI (GatewayApp).
     kling_routes = kling.router(holder.get)
     hot = HotRoutes(app.behind_front, gateway=holder.get, routes=lambda: kling_routes.routes)
     obs = install_observability(app, holder.get)  # GET /metrics
     app.front = ObservabilityMiddleware(envelope.RequestIdMiddleware(hot), metrics=obs.http)
     app.add_exception_handler(KlingError, envelope.on_kling_error)
-    app.add_exception_handler(HTTPException, envelope.on_http_error)
+    app.add_exception_handler(HTTPException, methods.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(Exception, envelope.on_unexpected)
     app.include_router(money.router(holder.get))  # before kling: its POST …/quote must win over …/{task_id}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import openapi_responses as R
+
 _STR = {"type": "string"}
 
 TEXT2VIDEO_SCHEMA: dict[str, Any] = {
@@ -116,26 +118,109 @@ _TASK_EXAMPLE = {
 }
 
 
-def _error(code: int, message: str) -> dict[str, Any]:
-    body = {"code": code, "message": message, "request_id": "…", "data": None}
-    return {"description": message, "content": {"application/json": {"example": body}}}
+def _query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _error(1201, "duration: '12' is not allowed for model kling-v2-6 (allowed: 5, 10)"),
-    401: _error(1001, "Authorization is empty"),
-    403: _error(1103, "model_name: this key may not use model 'kling-v3'"),
-    404: _error(1203, "task '123' does not exist"),
-    429: _error(1303, "parallel task over resource pack limit"),
+# Security: the routes authenticate by hand (``gw.auth.authenticate``), so FastAPI cannot see it; the
+# schemes are declared here so /docs' "Authorize" sends the key, and auth runs as before.
+BEARER = "gatewayKey"
+ADMIN = "adminToken"
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A gateway key (`sk-…`), or an HS256 JWT signed with your secret key",
+    },
+    ADMIN: {"type": "http", "scheme": "bearer", "description": "The operator's `KGW_ADMIN_TOKEN`"},
 }
+SECURED: dict[str, Any] = {"security": [{BEARER: []}]}
+ADMIN_ONLY: dict[str, Any] = {"security": [{ADMIN: []}]}
+
+LIST_OPENAPI: dict[str, Any] = {
+    **SECURED,
+    "parameters": [
+        _query("pageNum", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1}, "Page, from 1"),
+        _query("pageSize", {"type": "integer", "minimum": 1, "maximum": 500, "default": 30}, "Tasks a page"),
+    ],
+}
+_UNIX_MS = {"type": "integer", "minimum": 0, "maximum": 9_999_999_999_999_999}
+
+
+def time_range(*, required: bool) -> dict[str, Any]:
+    """``start_time``/``end_time`` in Unix milliseconds (money.py's ``_ms``: up to 16 digits)."""
+    return {
+        **SECURED,
+        "parameters": [
+            _query(name, _UNIX_MS, f"{what}, Unix time in milliseconds", required=required)
+            for name, what in (("start_time", "From"), ("end_time", "Until"))
+        ],
+    }
+
 
 CREATE_OPENAPI: dict[str, Any] = {
+    **SECURED,
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": TEXT2VIDEO_SCHEMA, "examples": CREATE_EXAMPLES}},
-    }
+    },
 }
 
-TASK_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Kling task object", "content": {"application/json": {"example": _TASK_EXAMPLE}}}
+CREATE_RESPONSES = R.responses(R.CREATED, 400, 401, 403, 413, 429, "5XX", description="Task created")
+QUOTE_RESPONSES = R.responses(R.QUOTE, 400, 401, 403, 413, "5XX", description="Price of this request")
+TASK_RESPONSES = R.responses(R.TASK, 401, 404, "5XX", description="Kling task object", example=_TASK_EXAMPLE)
+LIST_RESPONSES = R.responses(R.TASK_LIST, 400, *R.AUTHED, description="Your tasks, newest first")
+BALANCE_RESPONSES = R.responses(R.BALANCE, *R.AUTHED, description="Credits left")
+USAGE_RESPONSES = R.responses(R.USAGE, 400, *R.AUTHED, description="Credits charged by day and model")
+COSTS_RESPONSES = R.responses(R.ACCOUNT_COSTS, 400, *R.AUTHED, description="Kling's resource-pack report")
+SECRET_RESPONSES = R.responses(R.SECRET, *R.AUTHED, description="Your webhook signing secret")
+DELIVERIES_RESPONSES = R.responses(R.DELIVERIES, 401, 404, "5XX", description="Callback deliveries")
+ADMIN_RESPONSES = R.responses(R.ANY, 400, 401, 404, "5XX", description="Operator data")
+RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The video",
+        "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    302: {"description": "Mirroring was given up: the video's upstream URL (`Location`)"},
+    **{k: v for k, v in R.responses(R.ANY, 403, 404, "5XX").items() if k != 200},
+}
+RESULT_OPENAPI: dict[str, Any] = {
+    "security": [],  # the signed link is the credential
+    "parameters": [
+        _query("expires", {"type": "integer", "minimum": 0}, "From the task object's link", required=True),
+        _query("sig", {"type": "string"}, "From the task object's link", required=True),
+    ],
+}
+
+
+def finish(schema: dict[str, Any]) -> dict[str, Any]:
+    """The generated document, completed with what the routes cannot declare through FastAPI: the
+    security schemes, the 405 every documented path answers to a method it does not list, and no 422
+    (a request FastAPI cannot parse is answered 400/1200 by ``envelope.on_validation_error``)."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    components.setdefault("responses", {})["MethodNotAllowed"] = R.METHOD_NOT_ALLOWED
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    found = components.get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        found.pop(unused, None)
+    if "schemas" in components and not found:
+        del components["schemas"]
+    return schema
+
+
+_HEALTH = {"type": "object", "required": ["status", "request_id"], "additionalProperties": False}
+
+
+def _health(status: str) -> dict[str, Any]:
+    schema = {**_HEALTH, "properties": {"status": {"const": status}, "request_id": R.STR}}
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+HEALTHZ_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "Up", **_health("ok")}}
+READYZ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The database answers", **_health("ready")},
+    503: {"description": "The database does not answer", **_health("unavailable")},
 }

@@ -16,6 +16,7 @@ from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
 from ...services.gateway import Gateway
 from ..envelope import ok
+from ..openapi import ADMIN_ONLY, ADMIN_RESPONSES
 
 PREFIX = "/admin/v1"
 T = TypeVar("T")
@@ -34,9 +35,13 @@ def require_admin(gw: Gateway, request: Request) -> None:
 
 
 def router(gateway: Callable[[], Gateway]) -> APIRouter:
-    api = APIRouter(prefix=PREFIX, tags=["admin"])
+    api = APIRouter(prefix=PREFIX, tags=["admin"], responses=ADMIN_RESPONSES)
 
-    @api.get("/tasks/{task_id}", summary="A task as the operator sees it (upstream id included)")
+    @api.get(
+        "/tasks/{task_id}",
+        openapi_extra=ADMIN_ONLY,
+        summary="A task as the operator sees it (upstream id included)",
+    )
     async def task(request: Request, task_id: str) -> Response:
         gw = gateway()
         require_admin(gw, request)
@@ -46,13 +51,17 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             raise NotFound(str(exc)) from None
         return ok(request, asdict(record))
 
-    @api.get("/channels", summary="Upstream accounts with their state and figures (secrets masked)")
+    @api.get(
+        "/channels",
+        openapi_extra=ADMIN_ONLY,
+        summary="Upstream accounts with their state and figures (secrets masked)",
+    )
     async def channels(request: Request) -> Response:
         gw = gateway()
         require_admin(gw, request)
         return ok(request, await channel_admin.describe(gw))
 
-    @api.post("/channels", summary="Add an upstream account with its first key")
+    @api.post("/channels", openapi_extra=ADMIN_ONLY, summary="Add an upstream account with its first key")
     async def add_channel(request: Request) -> Response:
         gw = gateway()
         require_admin(gw, request)
@@ -64,7 +73,11 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         assert name is not None and base_url is not None
         return ok(request, await _admin(channel_admin.add(gw, name, base_url, **creds, **body)))
 
-    @api.patch("/channels/{name}", summary="Change an account: priority, weight, models, caps, enabled…")
+    @api.patch(
+        "/channels/{name}",
+        openapi_extra=ADMIN_ONLY,
+        summary="Change an account: priority, weight, models, caps, enabled…",
+    )
     async def update_channel(request: Request, name: str) -> Response:
         gw = gateway()
         require_admin(gw, request)
@@ -72,7 +85,11 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         _only(body, _FIELDS | {"base_url"})
         return ok(request, await _admin(channel_admin.update(gw, name, **body)))
 
-    @api.post("/channels/{name}/keys", summary="Add a key to an account (traffic rotates over its keys)")
+    @api.post(
+        "/channels/{name}/keys",
+        openapi_extra=ADMIN_ONLY,
+        summary="Add a key to an account (traffic rotates over its keys)",
+    )
     async def add_key(request: Request, name: str) -> Response:
         gw = gateway()
         require_admin(gw, request)
@@ -81,13 +98,15 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         _only(body, frozenset())
         return ok(request, await _admin(channel_admin.add_key(gw, name, **creds)))
 
-    @api.delete("/channels/{name}/keys/{key_id}", summary="Remove one key of an account")
+    @api.delete(
+        "/channels/{name}/keys/{key_id}", openapi_extra=ADMIN_ONLY, summary="Remove one key of an account"
+    )
     async def remove_key(request: Request, name: str, key_id: int) -> Response:
         gw = gateway()
         require_admin(gw, request)
         return ok(request, await _admin(channel_admin.remove_key(gw, name, key_id)))
 
-    @api.post("/channels/{name}/probe", summary="Probe an account now")
+    @api.post("/channels/{name}/probe", openapi_extra=ADMIN_ONLY, summary="Probe an account now")
     async def probe(request: Request, name: str) -> Response:
         gw = gateway()
         require_admin(gw, request)

@@ -11,7 +11,14 @@ from starlette.responses import Response
 from ...services import reads, tasks
 from ...services.gateway import Gateway
 from ..envelope import ok, read_body
-from ..openapi import CREATE_OPENAPI, ERROR_RESPONSES, TASK_RESPONSE
+from ..openapi import (
+    CREATE_OPENAPI,
+    CREATE_RESPONSES,
+    LIST_OPENAPI,
+    LIST_RESPONSES,
+    SECURED,
+    TASK_RESPONSES,
+)
 
 PREFIXES = ("/kling/v1", "/v1")
 
@@ -33,7 +40,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await reads.get(gw, principal, task_id, str(request.base_url)))
 
     async def list_tasks(request: Request) -> Response:
-        """Your tasks, newest first. Query: pageNum 1–1000 (default 1), pageSize 1–500 (default 30)."""
+        """Your tasks, newest first, a page at a time."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         q = request.query_params
@@ -50,7 +57,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             tags=["text2video"],
             summary="Create a text2video task",
             openapi_extra=CREATE_OPENAPI,
-            responses={**TASK_RESPONSE, **ERROR_RESPONSES},
+            responses=CREATE_RESPONSES,
             include_in_schema=documented,
         )
         api.add_api_route(
@@ -59,7 +66,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             methods=["GET"],
             tags=["text2video"],
             summary="Query a task",
-            responses={**TASK_RESPONSE, **ERROR_RESPONSES},
+            openapi_extra=SECURED,
+            responses=TASK_RESPONSES,
             include_in_schema=documented,
         )
         api.add_api_route(
@@ -68,7 +76,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             methods=["GET"],
             tags=["text2video"],
             summary="List tasks",
-            responses=ERROR_RESPONSES,
+            openapi_extra=LIST_OPENAPI,
+            responses=LIST_RESPONSES,
             include_in_schema=documented,
         )
     return api

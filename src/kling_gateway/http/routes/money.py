@@ -12,7 +12,15 @@ from ...errors import InvalidParameter
 from ...services import money, tasks
 from ...services.gateway import Gateway
 from ..envelope import ok, read_body
-from ..openapi import CREATE_OPENAPI, ERROR_RESPONSES
+from ..openapi import (
+    BALANCE_RESPONSES,
+    COSTS_RESPONSES,
+    CREATE_OPENAPI,
+    QUOTE_RESPONSES,
+    SECURED,
+    USAGE_RESPONSES,
+    time_range,
+)
 
 
 def _ms(request: Request, name: str, default: int | None) -> int | None:
@@ -68,11 +76,25 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             methods=["POST"],
             summary="Price a text2video request",
             openapi_extra=CREATE_OPENAPI,
-            responses=ERROR_RESPONSES,
+            responses=QUOTE_RESPONSES,
             include_in_schema=documented,
         )
-        api.add_api_route(f"{prefix}/account/balance", balance, methods=["GET"], include_in_schema=documented)
-        api.add_api_route(f"{prefix}/account/usage", usage, methods=["GET"], include_in_schema=documented)
+        api.add_api_route(
+            f"{prefix}/account/balance",
+            balance,
+            methods=["GET"],
+            openapi_extra=SECURED,
+            responses=BALANCE_RESPONSES,
+            include_in_schema=documented,
+        )
+        api.add_api_route(
+            f"{prefix}/account/usage",
+            usage,
+            methods=["GET"],
+            openapi_extra=time_range(required=False),
+            responses=USAGE_RESPONSES,
+            include_in_schema=documented,
+        )
     for path in ("/account/costs", "/kling/account/costs", "/kling/v1/account/costs"):
         api.add_api_route(
             path,
@@ -80,5 +102,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             methods=["GET"],
             include_in_schema=path == "/account/costs",
             summary="Kling costs",
+            openapi_extra=time_range(required=True),
+            responses=COSTS_RESPONSES,
         )
     return api

@@ -26,6 +26,7 @@ from ...mirror.fetch import Fetched, MirrorError
 from ...mirror.service import MARKER, Mirror, media_key, stored_value
 from ...mirror.signing import RESULTS_PREFIX, parse_slot
 from ...services.gateway import Gateway
+from ..openapi import RESULT_OPENAPI, RESULT_RESPONSES
 
 MP4 = "video/mp4"
 
@@ -78,6 +79,8 @@ def router(gateway: Callable[[], Gateway], mirror: Callable[[], Mirror]) -> APIR
         tags=["results"],
         summary="Download a result video by its signed link",
         response_class=Response,
+        openapi_extra=RESULT_OPENAPI,
+        responses=RESULT_RESPONSES,
     )
     return api
 

@@ -13,7 +13,7 @@ from ...services import webhooks
 from ...services.admin import AdminError
 from ...services.gateway import Gateway
 from ..envelope import ok
-from ..openapi import ERROR_RESPONSES
+from ..openapi import ADMIN_ONLY, ADMIN_RESPONSES, DELIVERIES_RESPONSES, SECRET_RESPONSES, SECURED
 from .admin import PREFIX as ADMIN_PREFIX
 from .admin import require_admin
 
@@ -27,7 +27,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         f"{USER_PREFIX}/account/webhook-secret",
         tags=["webhooks"],
         summary="Your webhook signing secret",
-        responses=ERROR_RESPONSES,
+        openapi_extra=SECURED,
+        responses=SECRET_RESPONSES,
     )
     async def read_secret(request: Request) -> Response:
         """The Standard Webhooks secret (``whsec_…``) your callbacks are signed with; created on first read.
@@ -40,7 +41,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         f"{USER_PREFIX}/account/webhook-secret/rotate",
         tags=["webhooks"],
         summary="Replace your webhook signing secret",
-        responses=ERROR_RESPONSES,
+        openapi_extra=SECURED,
+        responses=SECRET_RESPONSES,
     )
     async def rotate_secret(request: Request) -> Response:
         """A new secret, in force at once: callbacks sent from now on carry only its signature."""
@@ -52,7 +54,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         f"{USER_PREFIX}/videos/text2video/{{task_id}}/deliveries",
         tags=["webhooks"],
         summary="Callback deliveries of one of your tasks",
-        responses=ERROR_RESPONSES,
+        openapi_extra=SECURED,
+        responses=DELIVERIES_RESPONSES,
     )
     async def task_deliveries(request: Request, task_id: str) -> Response:
         """One entry per status event sent to your callback_url, with every attempt (time, HTTP status,
@@ -65,6 +68,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         f"{ADMIN_PREFIX}/tasks/{{task_id}}/deliveries",
         tags=["admin"],
         summary="Callback deliveries of a task (payloads included)",
+        openapi_extra=ADMIN_ONLY,
+        responses=ADMIN_RESPONSES,
     )
     async def admin_task_deliveries(request: Request, task_id: str) -> Response:
         gw = gateway()
@@ -79,6 +84,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         f"{ADMIN_PREFIX}/deliveries/{{delivery_id}}/redeliver",
         tags=["admin"],
         summary="Send a callback event again",
+        openapi_extra=ADMIN_ONLY,
+        responses=ADMIN_RESPONSES,
     )
     async def admin_redeliver(request: Request, delivery_id: str) -> Response:
         """Queues the event for the next worker pass (same webhook-id), even if delivered or given up."""
