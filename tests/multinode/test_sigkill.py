@@ -43,8 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.db import make_engine
 from kling_gateway.storage.tables import ledger_entries, tasks, upstream_accounts, users
-from tests.conftest import POSTGRES_URL, TEXT2VIDEO, _postgres_reset, postgres_available
+from tests.conftest import TEXT2VIDEO
 from tests.multinode.cluster import SIM_ACCESS_KEY, SIM_SECRET_KEY, Cluster, sim_token
+from tests.postgres import fresh_run_database
 
 pytestmark = pytest.mark.multinode
 
@@ -165,12 +166,10 @@ class Load:
 @pytest.fixture
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Three nodes and one simulator per upstream account (``indirect`` parameter, default 1)."""
-    if not await postgres_available():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
+    url = await fresh_run_database()
     accounts = int(getattr(request, "param", 1))
-    await _postgres_reset(POSTGRES_URL)
     env = GATEWAY_ENV if accounts == 1 else {**GATEWAY_ENV, **TWO_ACCOUNT_ENV}
-    c = Cluster(tmp_path, POSTGRES_URL, simulators=accounts, sim_args=SIM_ARGS, gateway_env=env)
+    c = Cluster(tmp_path, url, simulators=accounts, sim_args=SIM_ARGS, gateway_env=env)
     try:
         async with httpx.AsyncClient() as client:
             await asyncio.gather(*(s.start() for s in c.sims))
