@@ -48,6 +48,30 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+# The servers (uvicorn) close a connection idle for 5 s; a client pooling it as long may reuse it just
+# as the server closes it ("Server disconnected without sending a response"). Expire it well before.
+CLIENT_KEEPALIVE_SECONDS = 1.0
+_STALE = "without sending a response"
+
+
+def client(max_connections: int = 100) -> httpx.AsyncClient:
+    """The tests' HTTP client to the cluster's processes: pooled connections expire before the servers'."""
+    limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=CLIENT_KEEPALIVE_SECONDS)
+    return httpx.AsyncClient(limits=limits)
+
+
+async def read(http: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """A GET, sent again when the connection it went out on was closed before any answer (a node that
+    just restarted or dropped it): a read changes nothing, so repeating it is safe."""
+    for attempt in range(3):
+        try:
+            return await http.get(url, **kwargs)
+        except httpx.RemoteProtocolError as exc:
+            if _STALE not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
