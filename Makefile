@@ -1,5 +1,6 @@
-# Set-up is part of every target: the venv is (re)built from the hashed lock files when it is missing or
-# older than them or pyproject.toml. `make lock` refreshes the locks after a dependency change.
+# Set-up is part of every target: the venv is (re)built from the hashed lock files when it is
+# missing or older than them or pyproject.toml. `make lock` refreshes the locks after a dependency
+# change.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,8 +8,8 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 LOCK := requirements.lock
 BENCH_LOCK := requirements-bench.lock
-# Held while the venv is built, so `make serve & make test` in a fresh clone build it once, not twice at
-# once (two pips in one venv fail). The second make waits, then finds the stamp fresh and skips.
+# Held while the venv is built, so `make serve & make test` in a fresh clone build it once, not
+# twice at once (two pips in one venv fail). The second make waits, finds the stamp fresh, skips.
 BUILD_LOCK := .venv-build.flock
 UV_VERSION := 0.13.9
 
@@ -39,12 +40,15 @@ endif
 lock:
 	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
 	$(PYTHON) -m venv "$$tools" && "$$tools/bin/pip" install --quiet uv==$(UV_VERSION) && \
-	$(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" > "$$tools/build.in" && \
+	$(PYTHON) -c "import tomllib; \
+	  print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	  > "$$tools/build.in" && \
 	echo editables >> "$$tools/build.in" && \
 	compile="$$tools/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	  --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)" && \
 	eval "$$compile --extra dev -o $(LOCK) pyproject.toml - < $$tools/build.in" && \
-	eval "$$compile --extra dev --extra bench -c $(LOCK) -o $(BENCH_LOCK) pyproject.toml - < $$tools/build.in" && \
+	eval "$$compile --extra dev --extra bench -c $(LOCK) -o $(BENCH_LOCK) \
+	  pyproject.toml - < $$tools/build.in" && \
 	echo "$(LOCK) and $(BENCH_LOCK) refreshed; commit them (the next make rebuilds .venv)"
 
 serve: $(STAMP)
