@@ -8,7 +8,6 @@ behave as they do over a socket.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +17,15 @@ import httpx
 import orjson
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
 
 from kling_gateway.http.app import create_app
 from kling_gateway.services import admin, money
 from kling_gateway.services.gateway import Gateway
 from kling_gateway.settings import Settings
-from kling_gateway.storage.db import make_engine
 from kling_gateway.upstream.simulator import ManualClock, Simulator, SimulatorConfig, create_simulator_app
 from kling_gateway.worker.poller import Poller
+from tests.postgres import drop_run_database, reset_schema, run_database
 
-POSTGRES_URL = os.environ.get("KGW_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TEXT2VIDEO = "/kling/v1/videos/text2video"
 
 
@@ -46,26 +43,8 @@ class TimeoutASGITransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout("simulated read timeout", request=request) from None
 
 
-async def _postgres_reset(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-    finally:
-        await engine.dispose()
-
-
-async def postgres_available() -> bool:
-    engine = make_engine(POSTGRES_URL)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return True
-    except Exception:
-        return False
-    finally:
-        await engine.dispose()
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_run_database()  # this run's PostgreSQL database (tests/postgres.py), if one was made
 
 
 @dataclass
@@ -152,11 +131,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def any_database_url(backend: str, tmp_path: Path, name: str = "gw.db") -> str:
-    """SQLite in tmp_path, or the shared PostgreSQL (``env`` resets it), skipping loudly when unreachable."""
+    """SQLite in tmp_path, or this run's PostgreSQL database (``env`` resets it), skipping loudly when
+    PostgreSQL is unreachable."""
     if backend == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
+        return await run_database()
     return f"sqlite+aiosqlite:///{tmp_path}/{name}"
 
 
@@ -175,7 +153,7 @@ async def env(
     settings_overrides: dict[str, Any],
 ) -> AsyncIterator[Env]:
     if database_url.startswith("postgresql"):
-        await _postgres_reset(database_url)
+        await reset_schema(database_url)
     settings = make_settings(tmp_path, database_url, **settings_overrides)
     sim_app = create_simulator_app(sim_config, clock=clock)
     transport = TimeoutASGITransport(sim_app, settings.upstream_read_timeout)

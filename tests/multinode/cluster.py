@@ -5,6 +5,8 @@ Real processes rather than in-process apps because the property under test is wh
 open transactions, leases and half-finished creates die with the process, which no in-process fake can
 reproduce. Every child logs to its own file in ``tmp``, so a failure message can quote what it said, and
 ``close()`` ends every child it started (by its own handle, never by name) even when the test failed.
+Each child also dies with the test process (``die_with_parent``): a pytest ended by SIGTERM or SIGKILL
+runs no teardown, and must not leave gateways behind.
 Nothing here imports from ``bench/``: the suite must not depend on the benchmark scripts.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -21,7 +24,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import jwt
@@ -32,6 +35,41 @@ SIM_ACCESS_KEY, SIM_SECRET_KEY = "sim-ak", "sim-sk"
 READY_SECONDS = 45.0  # two shared cores, several Python processes importing FastAPI at once
 CLI_SECONDS = 60.0
 _SK = re.compile(r"\bsk-[A-Za-z0-9_-]+")
+_PR_SET_PDEATHSIG = 1
+_TEST_PID = os.getpid()
+_prctl: Any = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of every child: the kernel SIGKILLs it when the test process dies, however that
+    happens. A parent gone before the prctl took effect would never send it, hence the ppid check."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != _TEST_PID:
+        os._exit(1)
+
+
+# The servers (uvicorn) close a connection idle for 5 s; a client pooling it as long may reuse it just
+# as the server closes it ("Server disconnected without sending a response"). Expire it well before.
+CLIENT_KEEPALIVE_SECONDS = 1.0
+_STALE = "without sending a response"
+
+
+def client(max_connections: int = 100) -> httpx.AsyncClient:
+    """The tests' HTTP client to the cluster's processes: pooled connections expire before the servers'."""
+    limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=CLIENT_KEEPALIVE_SECONDS)
+    return httpx.AsyncClient(limits=limits)
+
+
+async def read(http: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """A GET, sent again when the connection it went out on was closed before any answer (a node that
+    just restarted or dropped it): a read changes nothing, so repeating it is safe."""
+    for attempt in range(3):
+        try:
+            return await http.get(url, **kwargs)
+        except httpx.RemoteProtocolError as exc:
+            if _STALE not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def free_port() -> int:
@@ -76,7 +114,12 @@ class Child:
         log = _open_log(self.log_path)
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, env=self.env, cwd=self.cwd, stdout=log, stderr=asyncio.subprocess.STDOUT
+                *self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()  # the child holds its own copy of the descriptor
@@ -203,6 +246,7 @@ class Cluster:
             cwd=self.tmp,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), CLI_SECONDS)

@@ -43,8 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.db import make_engine
 from kling_gateway.storage.tables import ledger_entries, tasks, upstream_accounts, users
-from tests.conftest import POSTGRES_URL, TEXT2VIDEO, _postgres_reset, postgres_available
-from tests.multinode.cluster import SIM_ACCESS_KEY, SIM_SECRET_KEY, Cluster, sim_token
+from tests.conftest import TEXT2VIDEO
+from tests.multinode.cluster import SIM_ACCESS_KEY, SIM_SECRET_KEY, Cluster, read, sim_token
+from tests.multinode.cluster import client as cluster_client
+from tests.postgres import fresh_run_database
 
 pytestmark = pytest.mark.multinode
 
@@ -136,7 +138,9 @@ class Load:
                 if on_answer is not None:
                     on_answer(self.answered)
 
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        async with asyncio.TaskGroup() as group:  # one failing worker stops the others
+            for _ in range(CONCURRENCY):
+                group.create_task(worker())
 
     async def submit(self, sub: Submission) -> None:
         nodes = len(self.cluster.ports)
@@ -165,17 +169,19 @@ class Load:
 @pytest.fixture
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Three nodes and one simulator per upstream account (``indirect`` parameter, default 1)."""
-    if not await postgres_available():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
+    url = await fresh_run_database()
     accounts = int(getattr(request, "param", 1))
-    await _postgres_reset(POSTGRES_URL)
     env = GATEWAY_ENV if accounts == 1 else {**GATEWAY_ENV, **TWO_ACCOUNT_ENV}
-    c = Cluster(tmp_path, POSTGRES_URL, simulators=accounts, sim_args=SIM_ARGS, gateway_env=env)
+    c = Cluster(tmp_path, url, simulators=accounts, sim_args=SIM_ARGS, gateway_env=env)
     try:
-        async with httpx.AsyncClient() as client:
-            await asyncio.gather(*(s.start() for s in c.sims))
+        async with cluster_client() as client:
+            async with asyncio.TaskGroup() as group:
+                for sim in c.sims:
+                    group.create_task(sim.start())
             # A cold start: all nodes at once on the empty database (migration lock, one bootstrap).
-            await asyncio.gather(*(c.start_gateway(i, client) for i in range(len(c.ports))))
+            async with asyncio.TaskGroup() as group:
+                for i in range(len(c.ports)):
+                    group.create_task(c.start_gateway(i, client))
             for sim in c.sims:
                 await sim.wait_ready(client)
             if accounts == 2:
@@ -208,7 +214,7 @@ async def add_second_account(client: httpx.AsyncClient, cluster: Cluster) -> Non
     wanted = f'kgw_upstream_account_usable{{account="{SECOND}"}} 1.0'
     deadline = time.monotonic() + 10.0
     for node in range(len(cluster.ports)):
-        while wanted not in (await client.get(f"{cluster.gateway_url(node)}/metrics")).text:
+        while wanted not in (await read(client, f"{cluster.gateway_url(node)}/metrics")).text:
             assert time.monotonic() < deadline, f"node {node} never loaded account {SECOND}"
             await asyncio.sleep(0.1)
 
@@ -219,7 +225,9 @@ async def sim_config(client: httpx.AsyncClient, cluster: Cluster, sim: int, **pa
 
 
 async def all_sims_config(client: httpx.AsyncClient, cluster: Cluster, **patch: float) -> None:
-    await asyncio.gather(*(sim_config(client, cluster, i, **patch) for i in range(len(cluster.sims))))
+    async with asyncio.TaskGroup() as group:
+        for i in range(len(cluster.sims)):
+            group.create_task(sim_config(client, cluster, i, **patch))
 
 
 async def active_leases_of(engine: AsyncEngine, pid: int) -> list[str]:
@@ -249,7 +257,8 @@ async def upstream_tasks(client: httpx.AsyncClient, cluster: Cluster, sim: int) 
     found: list[dict[str, Any]] = []
     headers = {"Authorization": f"Bearer {sim_token()}"}
     for page in range(1, 100):
-        resp = await client.get(
+        resp = await read(
+            client,
             f"{cluster.sim_url_of(sim)}/v1/videos/text2video",
             params={"pageNum": page, "pageSize": 500},
             headers=headers,
@@ -268,14 +277,18 @@ async def client_views(
     sem = asyncio.Semaphore(CONCURRENCY)
     headers = {"Authorization": f"Bearer {cluster.api_key}"}
 
-    async def read(sub: Submission) -> str:
+    async def read_one(sub: Submission) -> str:
         async with sem:
             url = f"{cluster.gateway_url(sub.index % len(cluster.ports))}{TEXT2VIDEO}/{sub.ext_id}"
-            data = (await client.get(url, headers=headers, timeout=20.0)).json()["data"]
+            data = (await read(client, url, headers=headers, timeout=20.0)).json()["data"]
         assert data["task_id"] == sub.task_id, f"{sub.ext_id} reads as {data['task_id']}, not {sub.task_id}"
         return str(data["task_status"])
 
-    return Counter(await asyncio.gather(*(read(s) for s in subs)))
+    # A task group, not gather: on a failure the other reads stop before the client closes under them
+    # (gather left them running, and their sockets leaked into the next test as ResourceWarnings).
+    async with asyncio.TaskGroup() as group:
+        reads = [group.create_task(read_one(s)) for s in subs]
+    return Counter(r.result() for r in reads)
 
 
 async def check_ledger(engine: AsyncEngine, rows: Sequence[Any]) -> int:
@@ -320,7 +333,7 @@ async def run_sigkill(cluster: Cluster) -> Run:
     killed: dict[str, Any] = {}
 
     try:
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as client:
+        async with cluster_client(max_connections=64) as client:
 
             async def crash() -> None:
                 """Slow every upstream account down for a moment so the victim dies in the worst places:
@@ -377,7 +390,9 @@ async def run_sigkill(cluster: Cluster) -> Run:
 
             sims = range(len(cluster.sims))
             held = [await upstream_tasks(client, cluster, i) for i in sims]
-            stats = [(await client.get(f"{cluster.sim_url_of(i)}/__sim/stats")).json()["data"] for i in sims]
+            stats = [
+                (await read(client, f"{cluster.sim_url_of(i)}/__sim/stats")).json()["data"] for i in sims
+            ]
         ours = {r.id: r for r in rows}
         # The simulator for account i is the one the operator configured for it: "default" from the
         # KGW_KLING_* settings, the others added with the CLI under the names the test gave them.

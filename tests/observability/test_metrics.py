@@ -15,8 +15,9 @@ from kling_gateway.observability import store_metrics
 from kling_gateway.observability.endpoint import Observability
 from kling_gateway.observability.store_metrics import StoreCollector, StoreSnapshot
 from kling_gateway.worker.webhooks import WebhookWorker
-from tests.conftest import POSTGRES_URL, TEXT2VIDEO, Env, make_settings, postgres_available
+from tests.conftest import TEXT2VIDEO, Env, make_settings
 from tests.observability.support import names, scrape, value
+from tests.postgres import run_database
 
 BODY = {"model_name": "kling-v1", "prompt": "a lighthouse in fog"}
 GET_ROUTE = TEXT2VIDEO + "/{task_id}"
@@ -26,9 +27,7 @@ GET_ROUTE = TEXT2VIDEO + "/{task_id}"
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Both databases: the scrape-time gauges are hand-written SQL."""
     if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        return POSTGRES_URL
+        return await run_database()
     return f"sqlite+aiosqlite:///{tmp_path}/gw.db"
 
 

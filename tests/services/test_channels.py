@@ -21,7 +21,8 @@ from kling_gateway.http.app import create_app
 from kling_gateway.services import admin, channel_admin, money
 from kling_gateway.services.channels import Channel
 from kling_gateway.upstream.simulator import ManualClock, Simulator, SimulatorConfig, create_simulator_app
-from tests.conftest import Env, TimeoutASGITransport, _postgres_reset, make_settings
+from tests.conftest import Env, TimeoutASGITransport, make_settings
+from tests.postgres import reset_schema
 
 BODY = {"model_name": "kling-v2-6", "prompt": "a fox", "duration": "5"}
 B_URL = "http://127.0.0.2:8001"
@@ -61,7 +62,7 @@ class Duo:
 @pytest.fixture
 async def duo(tmp_path: Path, clock: ManualClock, both_databases: str) -> AsyncIterator[Duo]:
     if both_databases.startswith("postgresql"):
-        await _postgres_reset(both_databases)
+        await reset_schema(both_databases)
     settings = make_settings(tmp_path, both_databases, channel_probe_seconds=0)
     apps = [
         create_simulator_app(SimulatorConfig(submitted_seconds=1.0, processing_seconds=3.0), clock=clock)

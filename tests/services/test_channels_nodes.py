@@ -11,14 +11,15 @@ from cryptography.fernet import Fernet
 from kling_gateway.services import channel_admin
 from kling_gateway.services.gateway import build_gateway
 from kling_gateway.upstream.simulator import ManualClock
-from tests.conftest import _postgres_reset, make_settings
+from tests.conftest import make_settings
+from tests.postgres import reset_schema
 
 database_url = pytest.fixture(lambda both_databases: both_databases, name="database_url")
 
 
 async def test_cooldowns_and_edits_reach_every_node(tmp_path: Path, database_url: str) -> None:
     if database_url.startswith("postgresql"):
-        await _postgres_reset(database_url)
+        await reset_schema(database_url)
     clock = ManualClock()
     settings = make_settings(tmp_path, database_url)
     one = await build_gateway(settings, clock=clock)

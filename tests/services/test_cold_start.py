@@ -9,26 +9,23 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from kling_gateway.services import admin
 from kling_gateway.services.gateway import Gateway, build_gateway
 from kling_gateway.storage.db import make_engine, upgrade
-from tests.conftest import POSTGRES_URL, _postgres_reset, make_settings, postgres_available
+from tests.conftest import make_settings
+from tests.postgres import fresh_run_database
 
 NODES = 4
 
 
 async def test_nodes_starting_together_on_a_fresh_database_all_come_up(tmp_path: Path) -> None:
-    if not await postgres_available():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-    await _postgres_reset(POSTGRES_URL)
-    engine = make_engine(POSTGRES_URL)
+    url = await fresh_run_database()
+    engine = make_engine(url)
     try:
         await upgrade(engine)
     finally:
         await engine.dispose()
-    settings = make_settings(tmp_path, POSTGRES_URL)
+    settings = make_settings(tmp_path, url)
     starts = [build_gateway(settings, migrate=False) for _ in range(NODES)]
     started = await asyncio.gather(*starts, return_exceptions=True)
     gateways = [g for g in started if isinstance(g, Gateway)]

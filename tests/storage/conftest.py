@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.db import make_engine, upgrade
-from tests.conftest import _postgres_reset, any_database_url
+from tests.conftest import any_database_url
+from tests.postgres import reset_schema
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     url = await any_database_url(request.param, tmp_path, "store.db")
     if url.startswith("postgresql"):
-        await _postgres_reset(url)
+        await reset_schema(url)
     eng = make_engine(url)
     await upgrade(eng)
     try:

@@ -17,16 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.db import alembic_config, head_revisions, make_engine, upgrade
 from kling_gateway.storage.tables import metadata
-from tests.conftest import POSTGRES_URL, _postgres_reset, postgres_available
+from tests.postgres import fresh_run_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        await _postgres_reset(POSTGRES_URL)
-        url = POSTGRES_URL
+        url = await fresh_run_database()
     else:
         url = f"sqlite+aiosqlite:///{tmp_path}/migrate.db"
     eng = make_engine(url)

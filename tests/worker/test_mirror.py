@@ -14,7 +14,6 @@ import pytest
 from kling_gateway.mirror import AiohttpFetcher, Fetched, Outcome, mirror_task
 from kling_gateway.mirror.service import GIVE_UP_AFTER_MS, media_key
 from kling_gateway.worker.mirror import MirrorWorker
-from tests.conftest import POSTGRES_URL, _postgres_reset, postgres_available
 from tests.mirror.support import (
     MP4,
     Origin,
@@ -24,6 +23,7 @@ from tests.mirror.support import (
     origin_server,
     video,
 )
+from tests.postgres import fresh_run_database
 
 
 @pytest.fixture
@@ -37,10 +37,7 @@ async def parts(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     """The claim SQL differs by dialect (FOR UPDATE SKIP LOCKED on PostgreSQL), so both run it."""
     url = None
     if request.param == "postgres":
-        if not await postgres_available():
-            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} (set KGW_TEST_POSTGRES_URL)")
-        await _postgres_reset(POSTGRES_URL)
-        url = POSTGRES_URL
+        url = await fresh_run_database()
     async with gateway_with_mirror(tmp_path, database_url=url, mirror_timeout_seconds=0.3) as p:
         yield p
 
