@@ -8,8 +8,10 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
@@ -351,3 +353,18 @@ def test_dotenv_in_cwd_is_read(cli: Cli) -> None:
     env = {k: v for k, v in cli.env.items() if k != "KGW_DATABASE_URL"}
     result = cli.runner.invoke(app, ["users", "list"], env=env)
     assert result.exit_code == 2 and "KGW_DATABASE_URL" in result.stderr
+
+
+def commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for name, command in getattr(group, "commands", {}).items():
+        yield (*path, name), command
+        yield from commands(command, (*path, name))
+
+
+def test_every_command_has_help_and_no_type_tags(bare_cli: Cli) -> None:
+    every = list(commands(typer.main.get_command(app)))
+    assert len(every) > 40
+    for path, command in every:
+        assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
+        shown = bare_cli(*path, "--help", COLUMNS="200").output
+        assert not re.search(r"<(bool|str|int|float|list\[str\])>\s", shown.split("Options")[-1]), shown

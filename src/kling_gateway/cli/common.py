@@ -28,6 +28,10 @@ class OperatorErrors(TyperGroup):
     """The one place operator errors become one line on stderr and exit code 2, for every command:
     settings, files, master key, database. Anything else is a bug and keeps its traceback."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        plain_help(self)
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context, not public API
         try:
             return super().invoke(ctx)
@@ -37,6 +41,21 @@ class OperatorErrors(TyperGroup):
             message = f"database (KGW_DATABASE_URL): {exc.orig}"
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(2)
+
+
+def plain_help(command: Any) -> None:
+    """Help shows each value as its NAME (flags as nothing) instead of typer's ``<str>``/``<bool>``
+    type tags, in every command of the tree."""
+    for param in command.params:
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+        else:
+            param.metavar = "" if param.is_flag else param.name.upper()
+    help_option = command.get_help_option(typer.Context(command))
+    if help_option is not None:
+        help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
 
 
 def _setting_error(error: Any) -> str:
