@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.test_cli import Cli, cli  # noqa: F401 - the fixture
+from tests.test_cli import Cli, bare_cli, cli  # noqa: F401 - the fixtures
 
 SECRET = "cli-secret-key-never-printed"
 

@@ -26,6 +26,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
         result = runner.invoke(app, list(args), env=env)
         return result.exit_code, result.output
 
+    assert invoke("db", "upgrade")[0] == 0  # only serve, worker and db upgrade create a database
     return invoke
 
 

@@ -1,7 +1,8 @@
 """Secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256 from ``cryptography``) under the operator master key.
 
-The master key comes from settings; failing that, it is generated once into a 0600 file next to the
-database, so a first ``serve`` works without setup and a restart can still read what it stored.
+The master key comes from settings; failing that, it is generated once into a 0600 file in KGW_HOME,
+so a first ``serve`` works without setup and a restart can still read what it stored. Only a start
+that finds nothing encrypted may generate one (``check_master_key``).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def _read_key_file(path: Path) -> bytes:
         Fernet(key)
     except ValueError as exc:
         raise ConfigError(
-            f"master key file {path} does not hold a Fernet key (32 bytes, urlsafe base64); "
-            "restore the original file or set KGW_MASTER_KEY"
+            f"KGW_MASTER_KEY_FILE {path.resolve()} is not a master key file (a Fernet key: "
+            "32 bytes, urlsafe base64); restore the original file or set KGW_MASTER_KEY"
         ) from exc
     return key
 
@@ -69,3 +70,37 @@ def load_master_key(settings: Settings) -> bytes:
 
 def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(load_master_key(settings))
+
+
+def key_source(settings: Settings) -> str:
+    """Where the master key comes from, as the operator would set it."""
+    if settings.master_key is not None:
+        return "KGW_MASTER_KEY"
+    return f"KGW_MASTER_KEY_FILE {settings.master_key_file.resolve()}"
+
+
+def check_master_key(settings: Settings, *, may_create: bool, stored: str | None) -> None:
+    """Before a Gateway is built: a key is generated only where nothing was ever encrypted (and
+    only by a command that may set up), and a key that does not open ``stored`` stops the start."""
+    if settings.master_key is None and not settings.master_key_file.exists():
+        if not may_create:
+            raise ConfigError(
+                f"no master key: KGW_MASTER_KEY is unset and {key_source(settings)} does not exist "
+                f"(KGW_HOME={settings.home.resolve()}); point them at the key `serve` uses"
+            )
+        if stored is not None:
+            raise ConfigError(
+                f"{key_source(settings)} is missing but the database holds secrets encrypted "
+                "with it: restore the file or set KGW_MASTER_KEY to that key (a new key could not "
+                "read them)"
+            )
+        return  # nothing encrypted yet: the first start generates the key
+    if stored is None:
+        return
+    try:
+        Fernet(load_master_key(settings)).decrypt(stored.encode())
+    except InvalidToken:
+        raise ConfigError(
+            f"{key_source(settings)} does not decrypt the secrets stored in the database: "
+            "it is not the key they were stored with; restore that key"
+        ) from None

@@ -8,10 +8,13 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATABASE_FILE = "kling-gateway.db"
+MASTER_KEY_FILE = "kling-gateway.key"
 
 
 class Settings(BaseSettings):
@@ -20,8 +23,13 @@ class Settings(BaseSettings):
     )
 
     # --- storage
+    home: Path = Field(
+        Path("."),
+        description="Data directory: the default SQLite file and master key file live here "
+        "(default: the current directory, so run the CLI where `serve` runs or set KGW_HOME)",
+    )
     database_url: str = Field(
-        "sqlite+aiosqlite:///./kling-gateway.db",
+        "",  # filled in from home by _home_defaults
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db",
     )
     # --- secrets at rest
@@ -30,7 +38,7 @@ class Settings(BaseSettings):
         description="Fernet key (urlsafe base64, 32 bytes) that encrypts stored secret keys and upstream "
         "credentials. When unset, one is generated on first start into master_key_file.",
     )
-    master_key_file: Path = Path("./kling-gateway.key")
+    master_key_file: Path = Path()  # filled in from home by _home_defaults
 
     # --- HTTP edge
     host: str = "127.0.0.1"
@@ -172,6 +180,19 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, v: object) -> object:
         """``KGW_KLING_API_KEY=`` in a .env template means "not set", not "an empty key"."""
         return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _home_defaults(cls, data: Any) -> Any:
+        """The SQLite file and the key file default into KGW_HOME: serve and CLI find one place."""
+        if not isinstance(data, dict):
+            return data
+        home = Path(str(data.get("home") or ".")).expanduser()
+        defaults = {
+            "database_url": f"sqlite+aiosqlite:///{home}/{DATABASE_FILE}",
+            "master_key_file": home / MASTER_KEY_FILE,
+        }
+        return {**defaults, **data, "home": home}
 
     @field_validator("database_url")
     @classmethod

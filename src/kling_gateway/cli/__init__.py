@@ -12,6 +12,7 @@ import typer
 
 from ..observability.logs import configure_logging
 from .channels import channels_app
+from .common import OperatorErrors
 from .db import db_app
 from .keys import keys_app
 from .models import models_app
@@ -21,7 +22,12 @@ from .tasks import mirror_app, tasks_app
 from .users import users_app
 from .webhooks import webhooks_app
 
-app = typer.Typer(help="Kling AI text2video gateway.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    cls=OperatorErrors,
+    help="Kling AI text2video gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 for command in (serve, worker, simulator):
     app.command()(command)
 for group, name in (

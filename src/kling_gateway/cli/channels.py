@@ -186,6 +186,7 @@ def channels_disable(name: str) -> None:
 
 @channels_app.command("show")
 def channels_show(name: str) -> None:
+    """Account NAME: routing, keys (masked), tasks in flight, last probe."""
     _show(lambda gw: channel_admin.show(gw, name))
 
 
@@ -209,4 +210,5 @@ def channels_key_add(
 
 @channels_app.command("key-remove")
 def channels_key_remove(name: str, key_id: int) -> None:
+    """Remove key KEY_ID from NAME (`channels show NAME` lists the ids)."""
     _show(lambda gw: channel_admin.remove_key(gw, name, key_id))

@@ -12,30 +12,74 @@ from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from typer.core import TyperGroup
 
 from ..errors import ConfigError, KlingError
 from ..services import admin
-from ..services.gateway import Gateway, build_gateway
+from ..services.gateway import Gateway
 from ..settings import Settings
+from .preflight import open_gateway
 
 T = TypeVar("T")
 
 
+class OperatorErrors(TyperGroup):
+    """The one place operator errors become one line on stderr and exit code 2, for every command:
+    settings, files, master key, database. Anything else is a bug and keeps its traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        plain_help(self)
+        return super().main(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context, not public API
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            message = str(exc)
+        except DBAPIError as exc:  # the database failed under a command (gone, locked, old schema)
+            message = f"database (KGW_DATABASE_URL): {exc.orig}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2)
+
+
+def plain_help(command: Any) -> None:
+    """Help shows each value as its NAME (flags as nothing) instead of typer's ``<str>``/``<bool>``
+    type tags, in every command of the tree."""
+    for param in command.params:
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+        else:
+            param.metavar = "" if param.is_flag else param.name.upper()
+    help_option = command.get_help_option(typer.Context(command))
+    if help_option is not None:
+        help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
+
+
+def _setting_error(error: Any) -> str:
+    name = f"KGW_{error['loc'][0]}".upper() if error["loc"] else ""
+    text = str(error["msg"]).removeprefix("Value error, ")
+    return text if not name or name in text else f"{name}: {text}"
+
+
 def load_settings() -> Settings:
+    """Settings from KGW_* and .env; a bad value is a ConfigError naming the variable (never the
+    value: it may be a secret)."""
     try:
         return Settings()
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
-        typer.echo("invalid settings:\n" + "\n".join(lines), err=True)
-        raise typer.Exit(2) from None
+        problems = "; ".join(_setting_error(e) for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from None
 
 
 def run(work: Callable[[Gateway], Awaitable[T]]) -> T:
-    """Build a Gateway from the environment, run ``work`` on it, close it; request errors exit 1."""
+    """Open the existing gateway data, run ``work`` on it, close it; a refused request exits 1."""
     settings = load_settings()
 
     async def main() -> T:
-        gw = await build_gateway(settings)
+        gw = await open_gateway(settings, setup=False)
         try:
             return await work(gw)
         finally:
@@ -43,7 +87,7 @@ def run(work: Callable[[Gateway], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except (admin.AdminError, ConfigError, KlingError) as exc:
+    except (admin.AdminError, KlingError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
 

@@ -48,6 +48,8 @@ def debit(user: str, amount: str, note: Annotated[str | None, typer.Option()] = 
 
 @money_app.command("balance")
 def balance(user: str) -> None:
+    """Credits USER has left."""
+
     async def work(gw: Gateway) -> dict[str, str]:
         return await money.balance(gw, await _user_id(gw, user))
 
@@ -100,6 +102,7 @@ def quota(key_id: int, amount: Annotated[str, typer.Argument(help="credits, or '
 
 @prices_app.command("list")
 def prices_list() -> None:
+    """Every price: model, mode, kind, credits per second."""
     rows = run(lambda gw: money.money_store(gw).price_rows())
     kind = {(False, False): "silent", (True, False): "sound", (True, True): "voice", (False, True): "voice"}
     typer.echo(

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ..services.gateway import build_gateway
 from ..upstream.simulator import SimulatorConfig, run_simulator
 from ..worker.runner import run_all
 from .common import load_settings
+from .preflight import open_gateway
 from .serve import run_serve
 from .serve_workers import run_workers
 
@@ -43,7 +43,7 @@ def worker() -> None:
     settings = load_settings()
 
     async def main() -> None:
-        gw = await build_gateway(settings)
+        gw = await open_gateway(settings, setup=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

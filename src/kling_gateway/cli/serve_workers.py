@@ -15,15 +15,15 @@ import sys
 import time
 
 import httpx
-import typer
 import uvicorn
 from fastapi import FastAPI
 
 from ..http.app import create_app
 from ..services import admin
-from ..services.gateway import build_gateway
 from ..settings import Settings
-from .common import print_key
+from .listen import bind_all, wanted
+from .preflight import open_gateway
+from .serve import print_banner
 
 
 def asgi_factory() -> FastAPI:
@@ -50,7 +50,7 @@ def _start_simulator(settings: Settings) -> subprocess.Popen[bytes]:
 
 
 async def _bootstrap(settings: Settings) -> admin.IssuedKey | None:
-    gw = await build_gateway(settings)  # migrates and seeds once, before any worker starts
+    gw = await open_gateway(settings, setup=True)  # migrates and seeds once, before any worker
     try:
         return await admin.bootstrap(gw)
     finally:
@@ -58,15 +58,13 @@ async def _bootstrap(settings: Settings) -> admin.IssuedKey | None:
 
 
 def run_workers(settings: Settings, workers: int) -> None:
+    for sock in bind_all(wanted(settings)):  # a taken port: one line, before anything is written
+        sock.close()
     issued = asyncio.run(_bootstrap(settings))
-    base_url = f"http://{settings.host}:{settings.port}"
-    if issued is not None:
-        typer.echo("First start: created user 'default'.")
-        print_key(issued, base_url)
+    print_banner(settings, issued, workers)
     # Workers re-read settings from the environment: pass the command line's choices down that way.
     os.environ["KGW_HOST"], os.environ["KGW_PORT"] = settings.host, str(settings.port)
     simulator = _start_simulator(settings) if settings.use_simulator else None
-    typer.echo(f"kling-gateway on {base_url} with {workers} worker processes (docs: {base_url}/docs)")
     try:
         uvicorn.run(
             "kling_gateway.cli.serve_workers:asgi_factory",

@@ -224,7 +224,10 @@ async def build_gateway(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] = time.time,
     migrate: bool = True,
+    seed: bool = True,
 ) -> Gateway:
+    """``seed``: write the settings' upstream accounts (serve, worker, db upgrade); other CLI
+    commands leave them as they are, so a shell with other KGW_KLING_* cannot re-point a gateway."""
     engine = db.make_engine(settings.database_url)
     hot: HotPath | None = None
     try:
@@ -262,7 +265,8 @@ async def build_gateway(
             from .money import load_prices  # money imports this module
 
             await load_prices(gw, MoneyStore(engine))
-        await gw.seed_upstream()
+        if seed:
+            await gw.seed_upstream()
         gw.channels = ChannelSet(
             gw.upstreams,
             box,

@@ -6,6 +6,8 @@ while a request writes, and the busy timeout turns writer contention into a shor
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,9 +107,20 @@ async def ping(engine: AsyncEngine) -> bool:
     return True
 
 
-def ensure_sqlite_dir(url: str) -> None:
-    """SQLite creates the file but not its folder; make the folder so a fresh path just works."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
     if url.startswith("sqlite") and ":///" in url:
-        path = url.split(":///", 1)[1]
+        path = url.split(":///", 1)[1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            return Path(path).expanduser()
+    return None
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """SQLite creates the file but not its folder; make the folder so a fresh path just works. The
+    file is created here, 0600 as the key file is: SQLite gives its -wal and -shm files its mode."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
