@@ -96,3 +96,52 @@ def test_unpriced_combinations_are_refused_naming_the_field(
 def test_billed_seconds(requested: int, durations: list[str], policy: str, billed: int) -> None:
     videos: list[dict[str, object]] = [{"duration": d} for d in durations]
     assert billed_seconds(requested, videos, policy) == billed  # type: ignore[arg-type]
+
+
+ALIASED = PriceTable(
+    {
+        PriceKey("kling-v2-5-turbo", "std", False, False): Decimal("0.3"),
+        PriceKey("kling-v2-5-turbo", "pro", False, False): Decimal("0.5"),
+        PriceKey("my-own", "*", False, False): Decimal("2"),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "priced_as", "mode", "per_second"),
+    [
+        ("my-fast", ["kling-v2-5-turbo"], "std", 300_000),  # an alias costs what its target costs
+        ("my-fast", ["kling-v2-5-turbo"], "pro", 500_000),
+        ("my-fast", ["middle", "kling-v2-5-turbo"], "pro", 500_000),  # through a chain of aliases
+        ("my-own", ["kling-v2-5-turbo"], "pro", 2_000_000),  # its own price wins, "*" included
+        ("kling-v2-5-turbo", [], "std", 300_000),
+    ],
+)
+def test_an_alias_is_priced_as_its_target_unless_priced_itself(
+    model: str, priced_as: list[str], mode: str, per_second: int
+) -> None:
+    q = quote(
+        ALIASED,
+        public_model=model,
+        mode=mode,
+        sound=False,
+        voice=False,
+        seconds=5,
+        priced_as=priced_as,
+    )
+    assert q.per_second_micro == per_second
+
+
+def test_an_unpriced_alias_names_its_route_in_the_refusal() -> None:
+    with pytest.raises(InvalidParameter) as info:
+        quote(
+            ALIASED,
+            public_model="my-fast",
+            mode="std",
+            sound=True,
+            voice=False,
+            seconds=5,
+            priced_as=["kling-v2-5-turbo"],
+        )
+    expected = "no price is set for 'my-fast' (nor for 'kling-v2-5-turbo') in mode 'std' with sound"
+    assert info.value.message.startswith(f"model_name: {expected}")

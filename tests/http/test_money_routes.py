@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from kling_gateway.services import admin
+from kling_gateway.services import admin, money
 from tests.conftest import TEXT2VIDEO, Env
 
 V3 = {"model_name": "kling-v3", "prompt": "x", "duration": 10, "mode": "pro", "sound": "on"}
@@ -59,3 +59,28 @@ async def test_account_costs_in_klings_shape_with_a_kling_jwt(env: Env, path: st
     assert pack["remaining_quantity"] == 1_000_000 and pack["status"] == "online"
     missing = await env.client.get(path, headers={"Authorization": f"Bearer {token}"})
     assert missing.status_code == 400 and missing.json()["code"] == 1201
+
+
+async def test_a_mapped_alias_is_priced_as_its_target_in_quote_reserve_and_settle(env: Env) -> None:
+    await admin.map_model(env.gw, "my-fast", "kling-v2-5-turbo")
+    body = {"model_name": "my-fast", "prompt": "x", "duration": "10", "mode": "pro"}
+    resp = await env.client.post(f"{TEXT2VIDEO}/quote", json=body, headers=env.auth())
+    assert resp.status_code == 200, resp.text
+    data = resp.json()["data"]
+    assert data["credits_per_second"] == "0.5" and data["price"] == "5"  # the target's pro: 0.5/s
+    created = await env.create(body)
+    assert created.status_code == 200, created.text
+    task_id = created.json()["data"]["task_id"]
+    await env.run_until_idle(8)
+    record = await env.gw.tasks.get(task_id)
+    assert record is not None and record.status == "succeed" and record.public_model == "my-fast"
+    assert record.reserved_micro == 5_000_000 and record.charged_micro == 5_000_000
+    balance = (await env.client.get("/kling/v1/account/balance", headers=env.auth())).json()["data"]
+    assert balance["balance"] == "999995"
+
+    store = money.money_store(env.gw)
+    rows = await store.price_rows()
+    await store.replace_prices([*rows, ("my-fast", "*", False, False, "2")], env.gw.now_ms())
+    await env.gw.refresh_catalog()
+    own = await env.client.post(f"{TEXT2VIDEO}/quote", json=body, headers=env.auth())
+    assert own.json()["data"]["price"] == "20"  # priced itself: its own price wins

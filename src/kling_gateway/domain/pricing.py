@@ -9,7 +9,7 @@ reserve = charge + release holds to the last micro-credit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
@@ -99,12 +99,23 @@ def quote(
     voice: bool,
     seconds: int,
     multiplier: Decimal = Decimal(1),
+    priced_as: Sequence[str] = (),
 ) -> Quote:
-    price = table.per_second(public_model, mode, sound, voice)
+    """``priced_as``: the names ``public_model`` routes through to its upstream model, in order. An
+    alias without a price of its own costs what the first priced name on its route costs."""
+    price = next(
+        (
+            found
+            for name in (public_model, *priced_as)
+            if (found := table.per_second(name, mode, sound, voice)) is not None
+        ),
+        None,
+    )
     if price is None:
         extras = ", ".join(filter(None, ["sound on" if sound else "", "voice control" if voice else ""]))
+        routed = f" (nor for {', '.join(map(repr, priced_as))})" if priced_as else ""
         raise InvalidParameter(
-            f"model_name: no price is set for {public_model!r} in mode {mode!r}"
+            f"model_name: no price is set for {public_model!r}{routed} in mode {mode!r}"
             + (f" with {extras}" if extras else "")
             + "; the operator must price it (or mark it free) before it can be used"
         )

@@ -92,6 +92,7 @@ def quote_for(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Quot
         voice=req.voice_control,
         seconds=req.duration,
         multiplier=Decimal(principal.key.price_multiplier or "1"),
+        priced_as=gw.catalog.route_of(req.model_name),
     )
 
 
