@@ -96,8 +96,19 @@ def quote_for(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Quot
     )
 
 
-def quote_body(q: Quote, req: Text2VideoRequest) -> dict[str, Any]:
-    return {
+BILLING_OFF = "billing is off on this gateway (KGW_BILLING=false): tasks are not charged"
+
+
+def quote_answer(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> dict[str, Any]:
+    """The quote route's data. With billing off nothing is priced or charged, and the answer says so
+    rather than refusing an unpriced model (the create would go through uncharged)."""
+    if gw.money is None:
+        return quote_body(Quote(0, req.duration, 0), req, billing=False)
+    return quote_body(quote_for(gw, principal, req), req)
+
+
+def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dict[str, Any]:
+    body = {
         "model_name": req.model_name,
         "mode": req.mode,
         "duration": str(req.duration),
@@ -105,7 +116,11 @@ def quote_body(q: Quote, req: Text2VideoRequest) -> dict[str, Any]:
         "voice_control": req.voice_control,
         "credits_per_second": from_micro(q.per_second_micro),
         "price": from_micro(q.reserve_micro),
+        "billing": "on" if billing else "off",
     }
+    if not billing:
+        body["message"] = BILLING_OFF
+    return body
 
 
 def reserve_steps(gw: Gateway, record: TaskRecord, amount: int) -> tuple[list[Step], list[Step]]:
