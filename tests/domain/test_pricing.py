@@ -6,12 +6,14 @@ from decimal import Decimal
 
 import pytest
 
+from kling_gateway.domain.models import DEFAULT_CAPABILITIES
 from kling_gateway.domain.pricing import (
     PriceKey,
     PriceTable,
     billed_seconds,
     from_micro,
     parse_amount,
+    price_conflict,
     quote,
     to_micro,
 )
@@ -145,3 +147,35 @@ def test_an_unpriced_alias_names_its_route_in_the_refusal() -> None:
         )
     expected = "no price is set for 'my-fast' (nor for 'kling-v2-5-turbo') in mode 'std' with sound"
     assert info.value.message.startswith(f"model_name: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("model", "mode", "sound", "voice", "rule"),
+    [
+        ("kling-v3", "std", False, False, None),
+        ("kling-v3", "*", True, True, None),
+        ("kling-v3", "4k", False, False, "mode '4k' is not among the modes of kling-v3 (std, pro)"),
+        ("kling-v3", "fast", False, False, "mode 'fast' is not among the modes of kling-v3"),
+        ("kling-v2-master", "*", False, False, None),
+        ("kling-v2-master", "std", False, False, None),
+        ("kling-v2-master", "pro", False, False, "kling-v2-master has no mode choice"),
+        ("kling-v1", "std", True, False, "kling-v1 has no sound (sound: false)"),
+        ("kling-v1", "pro", True, True, "kling-v1 has no sound (sound: false)"),
+        ("kling-v2-6", "pro", True, False, None),
+        ("kling-v2-6", "pro", True, True, None),
+        ("kling-v2-6", "std", True, False, "sound on kling-v2-6 needs mode 'pro' (sound_requires"),
+        ("kling-v2-6", "std", True, True, "sound on kling-v2-6 needs mode 'pro'"),
+    ],
+)
+def test_price_rows_no_task_can_reach_are_named_by_the_rule(
+    model: str, mode: str, sound: bool, voice: bool, rule: str | None
+) -> None:
+    found = price_conflict(DEFAULT_CAPABILITIES[model], mode, sound, voice)
+    assert found == rule if rule is None else (found or "").startswith(rule)
+
+
+def test_voice_control_off_in_the_table_refuses_a_voice_price() -> None:
+    caps = DEFAULT_CAPABILITIES.with_overrides({"kling-v3": {"voice_control": False}})["kling-v3"]
+    rule = "kling-v3 has no voice control (voice_control: false)"
+    assert price_conflict(caps, "pro", True, True) == rule
+    assert price_conflict(caps, "pro", True, False) is None

@@ -15,6 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 from ..errors import ConfigError, InvalidParameter
+from .models import ModelCapabilities, sorted_modes
+from .request import DEFAULT_MODE
 
 MICRO = 1_000_000
 ANY_MODE = "*"
@@ -121,6 +123,28 @@ def quote(
         )
     rate = to_micro(price * multiplier)
     return Quote(per_second_micro=rate, seconds=seconds, reserve_micro=rate * seconds)
+
+
+def price_conflict(caps: ModelCapabilities, mode: str, sound: bool, voice: bool) -> str | None:
+    """Why no task of a model with ``caps`` could ever be billed at this price row (the rule it
+    breaks, in the capability table's words), or None. A price no request can reach only misleads
+    the operator reading the list."""
+    if mode != ANY_MODE:
+        if caps.modes is None and mode != DEFAULT_MODE:
+            return (
+                f"{caps.name} has no mode choice (modes: null), its tasks are priced as mode "
+                f"{DEFAULT_MODE!r}: use '*' or {DEFAULT_MODE!r}"
+            )
+        if caps.modes is not None and mode not in caps.modes:
+            offered = ", ".join(sorted_modes(caps.modes))
+            return f"mode {mode!r} is not among the modes of {caps.name} ({offered})"
+    if sound and not caps.sound:
+        return f"{caps.name} has no sound (sound: false)"
+    if voice and not caps.voice_control:
+        return f"{caps.name} has no voice control (voice_control: false)"
+    if sound and caps.sound_requires_pro and mode not in (ANY_MODE, "pro"):
+        return f"sound on {caps.name} needs mode 'pro' (sound_requires_pro: true)"
+    return None
 
 
 def billed_seconds(requested: int, videos: list[dict[str, object]], policy: BillingPolicy) -> int:

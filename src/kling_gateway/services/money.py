@@ -23,6 +23,7 @@ from ..domain.pricing import (
     billed_seconds,
     from_micro,
     parse_amount,
+    price_conflict,
     quote,
     to_micro,
 )
@@ -227,6 +228,23 @@ async def adjust(gw: Gateway, user_id: int, amount: str, *, debit: bool, note: s
     if await gw.hot.run_tx(steps) is not None:
         raise InsufficientBalance(f"Account balance not enough to debit {from_micro(micro)} credits")
     return await money_store(gw).balance(user_id)
+
+
+async def set_price(gw: Gateway, model: str, mode: str, kind: str, credits_per_second: str) -> bool:
+    """Store one price row (``prices set``); False when ``model`` is not offered yet (the price
+    waits for its route). A row no task of the model can be billed at is refused, nothing stored."""
+    ((name, mode, sound, voice, price),) = parse_price_doc(
+        {model: {mode: {kind: credits_per_second}}}, "prices set"
+    )
+    await gw.refresh_catalog()
+    resolved = gw.catalog.resolve(name)
+    if resolved is not None and (rule := price_conflict(resolved[1], mode, sound, voice)):
+        raise ConfigError(f"prices set {model} {mode} {kind}: no task can be billed at it: {rule}")
+    store = money_store(gw)
+    current = {(m, md, s, v): p for m, md, s, v, p in await store.price_rows()}
+    current[(name, mode, sound, voice)] = price
+    await store.replace_prices([(*key, p) for key, p in current.items()], gw.now_ms())
+    return resolved is not None
 
 
 async def statement_csv(gw: Gateway, user_id: int) -> str:
