@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from kling_gateway.domain.pricing import (
     PriceKey,
     PriceTable,
     billed_seconds,
+    charge_view,
     from_micro,
     parse_amount,
     price_conflict,
@@ -179,3 +181,17 @@ def test_voice_control_off_in_the_table_refuses_a_voice_price() -> None:
     rule = "kling-v3 has no voice control (voice_control: false)"
     assert price_conflict(caps, "pro", True, True) == rule
     assert price_conflict(caps, "pro", True, False) is None
+
+
+@pytest.mark.parametrize(
+    ("reserved", "charged", "view"),
+    [
+        (0, None, {"reserved": "0", "settled": None, "refunded": None}),
+        (5_000_000, None, {"reserved": "5", "settled": None, "refunded": None}),
+        (5_000_000, 4_000_000, {"reserved": "5", "settled": "4", "refunded": "1"}),
+        (5_000_000, 0, {"reserved": "5", "settled": "0", "refunded": "5"}),
+        (2_500_000, 2_500_000, {"reserved": "2.5", "settled": "2.5", "refunded": "0"}),
+    ],
+)
+def test_charge_view_in_credits(reserved: int, charged: int | None, view: dict[str, Any]) -> None:
+    assert charge_view(reserved, charged) == view

@@ -147,6 +147,18 @@ def price_conflict(caps: ModelCapabilities, mode: str, sound: bool, voice: bool)
     return None
 
 
+def charge_view(reserved_micro: int, charged_micro: int | None) -> dict[str, str | None]:
+    """What a task cost its client, in credits: the reserve taken at submit and, once the task
+    ended, the part settled and the part refunded (they add up to the reserve); None while open."""
+    if charged_micro is None:
+        return {"reserved": from_micro(reserved_micro), "settled": None, "refunded": None}
+    return {
+        "reserved": from_micro(reserved_micro),
+        "settled": from_micro(charged_micro),
+        "refunded": from_micro(reserved_micro - charged_micro),
+    }
+
+
 def billed_seconds(requested: int, videos: list[dict[str, object]], policy: BillingPolicy) -> int:
     """``requested``: what was asked for. ``actual``: the longest returned video, rounded up to a whole
     second, but never more than requested (the reserve was computed for that)."""
