@@ -61,3 +61,43 @@ def test_prices_set_and_list(run, tmp_path: Path) -> None:  # type: ignore[no-un
     assert code == 0 and "1 prices" in out
     listed = run("prices", "list")[1]
     assert "kling-v1" in listed and "kling-v3" not in listed
+
+
+@pytest.mark.parametrize(
+    ("args", "rule"),
+    [
+        (("kling-v3", "4k", "silent"), "mode '4k' is not among the modes of kling-v3 (std, pro)"),
+        (("kling-v3", "turbo", "silent"), "mode 'turbo' is not among the modes of kling-v3"),
+        (("kling-v1", "std", "sound"), "kling-v1 has no sound (sound: false)"),
+        (("kling-v1-6", "*", "voice"), "kling-v1-6 has no sound (sound: false)"),
+        (("kling-v2-6", "std", "sound"), "sound on kling-v2-6 needs mode 'pro' (sound_requires"),
+        (("kling-v2-master", "pro", "silent"), "kling-v2-master has no mode choice"),
+        (("my-fast", "pro", "sound"), "kling-v2-5-turbo has no sound"),  # an alias: its target's
+    ],
+)
+def test_prices_set_refuses_what_the_model_cannot_serve(  # type: ignore[no-untyped-def]
+    run, args: tuple[str, str, str], rule: str
+) -> None:
+    assert run("models", "map", "my-fast", "kling-v2-5-turbo")[0] == 0
+    before = run("prices", "list")[1]
+    code, out = run("prices", "set", *args, "1")
+    assert code == 1, out
+    assert f"prices set {' '.join(args)}: no task can be billed at it: {rule}" in out
+    assert "Traceback" not in out
+    assert run("prices", "list")[1] == before  # nothing stored
+
+
+def test_prices_set_accepts_what_the_model_serves(run) -> None:  # type: ignore[no-untyped-def]
+    for args in (
+        ("kling-v3", "pro", "voice"),
+        ("kling-v2-6", "pro", "sound"),
+        ("kling-v2-6", "*", "sound"),
+        ("kling-v2-master", "*", "silent"),
+        ("kling-v2-master", "std", "silent"),
+    ):
+        code, out = run("prices", "set", *args, "1.5")
+        assert code == 0 and "note:" not in out, out
+    code, out = run("prices", "set", "house-model", "std", "silent", "1")
+    assert code == 0 and "no model 'house-model' is offered yet" in out
+    code, out = run("prices", "set", "kling-v3", "std", "loud", "1")
+    assert code == 1 and "use silent, sound or voice" in out and "Traceback" not in out

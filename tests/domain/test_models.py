@@ -10,6 +10,7 @@ from kling_gateway.domain.models import (
     DEFAULT_MODEL,
     CapabilityTable,
     ModelCapabilities,
+    sorted_modes,
 )
 from kling_gateway.errors import ConfigError
 
@@ -92,8 +93,9 @@ def test_to_dict_round_trips_through_from_dict_and_json(model: str) -> None:
 
 
 def test_to_dict_lists_modes_in_cost_order() -> None:
-    table = DEFAULT_CAPABILITIES.with_overrides({"kling-v3": {"modes": ["4k", "pro", "std", "zz"]}})
-    assert table["kling-v3"].to_dict()["modes"] == ["std", "pro", "4k", "zz"]
+    table = DEFAULT_CAPABILITIES.with_overrides({"kling-v3": {"modes": ["4k", "pro", "std"]}})
+    assert table["kling-v3"].to_dict()["modes"] == ["std", "pro", "4k"]
+    assert sorted_modes(["zz", "4k", "pro", "std", "aa"]) == ["std", "pro", "4k", "aa", "zz"]
 
 
 def test_table_to_dict_covers_every_model() -> None:
@@ -180,6 +182,9 @@ def test_empty_overrides_give_an_equal_table() -> None:
         ({"durations": ["5"]}, "durations entries must be whole seconds >= 1"),
         ({"camera_durations": "5"}, "camera_durations must be a list"),
         ({"camera_modes": ["std", None]}, "camera_modes entries must be non-empty strings"),
+        ({"modes": ["std", "zz"]}, "modes entry 'zz' is not a Kling mode (known: std, pro, 4k)"),
+        ({"modes": ["PRO"]}, "modes entry 'PRO' is not a Kling mode"),
+        ({"camera_modes": ["8k"]}, "camera_modes entry '8k' is not a Kling mode"),
         ({"sound": "true"}, "sound must be true or false"),
         ({"voice_control": 1}, "voice_control must be true or false"),
         ({"multi_shot": None}, "multi_shot must be true or false"),
@@ -225,6 +230,16 @@ def test_from_dict_rejects_bad_names_and_shapes(name: object, data: object, frag
 def test_with_overrides_rejects_bad_data(overrides: Any, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         DEFAULT_CAPABILITIES.with_overrides(overrides)
+
+
+def test_override_refusals_are_one_line_naming_the_setting_and_the_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        DEFAULT_CAPABILITIES.with_overrides({"kling-v3": {"modes": ["std", "ultra"]}})
+    message = str(info.value)
+    assert message.startswith("KGW_MODELS_FILE: model 'kling-v3': modes entry 'ultra'")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"^elsewhere: capability overrides must map"):
+        DEFAULT_CAPABILITIES.with_overrides([], source="elsewhere")  # type: ignore[arg-type]
 
 
 def test_table_refuses_duplicate_names() -> None:

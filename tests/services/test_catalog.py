@@ -137,3 +137,12 @@ def test_catalog_over_a_smaller_table() -> None:
     assert hit[1].durations == frozenset({5})
     with pytest.raises(ConfigError):
         Catalog(TABLE, {"house": "house-model"})  # not in the default table
+
+
+def test_route_of_lists_the_names_an_alias_is_priced_through() -> None:
+    catalog = Catalog(TABLE, {"hd": "fast", "fast": "kling-v2-5-turbo", "kling-v1": "kling-v1-6"})
+    assert catalog.route_of("hd") == ["fast", "kling-v2-5-turbo"]
+    assert catalog.route_of("fast") == ["kling-v2-5-turbo"]
+    assert catalog.route_of("kling-v1") == ["kling-v1-6"]  # a shadowed table name: its target
+    assert catalog.route_of("kling-v3") == []
+    assert catalog.route_of("nope") == []

@@ -121,17 +121,10 @@ def prices_set(
     credits_per_second: str,
 ) -> None:
     """Price MODEL in MODE ('*' = any); 0 marks it free."""
-    rows = money.parse_price_doc({model: {mode: {kind: credits_per_second}}}, "command line")
-
-    async def work(gw: Gateway) -> None:
-        store = money.money_store(gw)
-        current = {(m, md, s, v): p for m, md, s, v, p in await store.price_rows()}
-        for m, md, s, v, p in rows:
-            current[(m, md, s, v)] = p
-        await store.replace_prices([(*k, p) for k, p in current.items()], gw.now_ms())
-
-    run(work)
+    offered = run(lambda gw: money.set_price(gw, model, mode, kind, credits_per_second))
     typer.echo(f"{model} {mode} {kind}: {Decimal(credits_per_second)} credits/s")
+    if not offered:
+        typer.echo(f"note: no model {model!r} is offered yet; the price applies once it is mapped")
 
 
 @prices_app.command("import")

@@ -15,10 +15,16 @@ from .common import ms, run, table
 webhooks_app = typer.Typer(help="Outbound webhooks to clients' callback_url.", no_args_is_help=True)
 
 
+_USER_HELP = "Whose external_task_id it is (needed when several users have it)"
+
+
 @webhooks_app.command("log")
-def log(task_id: str) -> None:
+def log(
+    task_id: Annotated[str, typer.Argument(help="Our task id, or the client's external_task_id")],
+    user: Annotated[str | None, typer.Option(help=_USER_HELP)] = None,
+) -> None:
     """Every callback event of TASK_ID with its attempts: time, HTTP status, latency, error."""
-    entries = run(lambda gw: webhooks.admin_delivery_log(gw, task_id))
+    entries = run(lambda gw: webhooks.admin_delivery_log(gw, task_id, user))
     if not entries:
         typer.echo(f"task {task_id} has no callback deliveries (no callback_url, or no status change yet)")
         return

@@ -15,8 +15,10 @@ from kling_gateway.errors import ConfigError
 
 DEFAULT_MODEL = "kling-v1"  # what Kling uses when model_name is absent
 
-# Mode names in the order people read them; anything an operator adds sorts after these.
-_MODE_ORDER = {"std": 0, "pro": 1, "4k": 2}
+# Kling's mode values, in the order of cost (kling-api.md §3.3, §3.4). A table may list only these: a
+# typo'd or invented mode would be forwarded to Kling, refused there with 1201 after a round trip.
+KLING_MODES = ("std", "pro", "4k")
+_MODE_ORDER = {mode: rank for rank, mode in enumerate(KLING_MODES)}
 
 _BOOL_FIELDS = (
     "sound",
@@ -45,7 +47,7 @@ _CONSERVATIVE: dict[str, object] = {
 
 
 def sorted_modes(modes: Iterable[str]) -> list[str]:
-    """std, pro, 4k first (the order of cost), then any operator-added mode alphabetically."""
+    """std, pro, 4k (the order of cost); anything else after them, alphabetically."""
     return sorted(modes, key=lambda m: (_MODE_ORDER.get(m, len(_MODE_ORDER)), m))
 
 
@@ -105,14 +107,14 @@ class ModelCapabilities:
         flags = {key: _bool(name, key, merged[key]) for key in _BOOL_FIELDS}
         caps = cls(
             name=name,
-            modes=_opt_str_set(name, "modes", merged["modes"]),
+            modes=_opt_mode_set(name, "modes", merged["modes"]),
             durations=_int_set(name, "durations", merged["durations"]),
             sound=flags["sound"],
             sound_requires_pro=flags["sound_requires_pro"],
             multi_shot=flags["multi_shot"],
             cfg_scale=flags["cfg_scale"],
             camera_control=flags["camera_control"],
-            camera_modes=_opt_str_set(name, "camera_modes", merged["camera_modes"]),
+            camera_modes=_opt_mode_set(name, "camera_modes", merged["camera_modes"]),
             camera_durations=(
                 None
                 if merged["camera_durations"] is None
@@ -143,13 +145,17 @@ def _items(name: str, key: str, value: object, what: str) -> list[object]:
     return list(value)
 
 
-def _opt_str_set(name: str, key: str, value: object) -> frozenset[str] | None:
+def _opt_mode_set(name: str, key: str, value: object) -> frozenset[str] | None:
     if value is None:
         return None
     out: set[str] = set()
     for item in _items(name, key, value, "non-empty strings (or null)"):
         if not isinstance(item, str) or not item.strip():
             raise ConfigError(f"model {name!r}: {key} entries must be non-empty strings, got {item!r}")
+        if item not in KLING_MODES:
+            raise ConfigError(
+                f"model {name!r}: {key} entry {item!r} is not a Kling mode (known: {', '.join(KLING_MODES)})"
+            )
         out.add(item)
     return frozenset(out)
 
@@ -198,9 +204,18 @@ class CapabilityTable(Mapping[str, ModelCapabilities]):
         """In table order (Kling's documentation order for the defaults), so listings are stable."""
         return list(self._models)
 
-    def with_overrides(self, overrides: Mapping[str, Mapping[str, object]]) -> CapabilityTable:
+    def with_overrides(
+        self, overrides: Mapping[str, Mapping[str, object]], source: str = "KGW_MODELS_FILE"
+    ) -> CapabilityTable:
         """Apply operator data: fields given for a known model replace just those fields; an unknown
-        name adds a model, its missing fields taking the conservative defaults."""
+        name adds a model, its missing fields taking the conservative defaults. Every refusal is one line
+        starting with ``source`` (the setting the data came from), so the operator knows what to fix."""
+        try:
+            return self._with_overrides(overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def _with_overrides(self, overrides: Mapping[str, Mapping[str, object]]) -> CapabilityTable:
         if not isinstance(overrides, Mapping):
             raise ConfigError(
                 f"capability overrides must map model names to fields, got {type(overrides).__name__}"

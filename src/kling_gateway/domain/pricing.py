@@ -9,12 +9,14 @@ reserve = charge + release holds to the last micro-credit.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 from ..errors import ConfigError, InvalidParameter
+from .models import ModelCapabilities, sorted_modes
+from .request import DEFAULT_MODE
 
 MICRO = 1_000_000
 ANY_MODE = "*"
@@ -99,17 +101,62 @@ def quote(
     voice: bool,
     seconds: int,
     multiplier: Decimal = Decimal(1),
+    priced_as: Sequence[str] = (),
 ) -> Quote:
-    price = table.per_second(public_model, mode, sound, voice)
+    """``priced_as``: the names ``public_model`` routes through to its upstream model, in order. An
+    alias without a price of its own costs what the first priced name on its route costs."""
+    price = next(
+        (
+            found
+            for name in (public_model, *priced_as)
+            if (found := table.per_second(name, mode, sound, voice)) is not None
+        ),
+        None,
+    )
     if price is None:
         extras = ", ".join(filter(None, ["sound on" if sound else "", "voice control" if voice else ""]))
+        routed = f" (nor for {', '.join(map(repr, priced_as))})" if priced_as else ""
         raise InvalidParameter(
-            f"model_name: no price is set for {public_model!r} in mode {mode!r}"
+            f"model_name: no price is set for {public_model!r}{routed} in mode {mode!r}"
             + (f" with {extras}" if extras else "")
             + "; the operator must price it (or mark it free) before it can be used"
         )
     rate = to_micro(price * multiplier)
     return Quote(per_second_micro=rate, seconds=seconds, reserve_micro=rate * seconds)
+
+
+def price_conflict(caps: ModelCapabilities, mode: str, sound: bool, voice: bool) -> str | None:
+    """Why no task of a model with ``caps`` could ever be billed at this price row (the rule it
+    breaks, in the capability table's words), or None. A price no request can reach only misleads
+    the operator reading the list."""
+    if mode != ANY_MODE:
+        if caps.modes is None and mode != DEFAULT_MODE:
+            return (
+                f"{caps.name} has no mode choice (modes: null), its tasks are priced as mode "
+                f"{DEFAULT_MODE!r}: use '*' or {DEFAULT_MODE!r}"
+            )
+        if caps.modes is not None and mode not in caps.modes:
+            offered = ", ".join(sorted_modes(caps.modes))
+            return f"mode {mode!r} is not among the modes of {caps.name} ({offered})"
+    if sound and not caps.sound:
+        return f"{caps.name} has no sound (sound: false)"
+    if voice and not caps.voice_control:
+        return f"{caps.name} has no voice control (voice_control: false)"
+    if sound and caps.sound_requires_pro and mode not in (ANY_MODE, "pro"):
+        return f"sound on {caps.name} needs mode 'pro' (sound_requires_pro: true)"
+    return None
+
+
+def charge_view(reserved_micro: int, charged_micro: int | None) -> dict[str, str | None]:
+    """What a task cost its client, in credits: the reserve taken at submit and, once the task
+    ended, the part settled and the part refunded (they add up to the reserve); None while open."""
+    if charged_micro is None:
+        return {"reserved": from_micro(reserved_micro), "settled": None, "refunded": None}
+    return {
+        "reserved": from_micro(reserved_micro),
+        "settled": from_micro(charged_micro),
+        "refunded": from_micro(reserved_micro - charged_micro),
+    }
 
 
 def billed_seconds(requested: int, videos: list[dict[str, object]], policy: BillingPolicy) -> int:

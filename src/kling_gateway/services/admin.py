@@ -5,14 +5,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..domain.task import TaskStatus
 from ..errors import ConfigError
 from ..storage.accounts import AlreadyExists, KeyRecord, User
+from ..storage.task_lookups import by_external_id_of_any_user
 from ..storage.tasks import TaskRecord
 from .auth import new_aksk, new_sk
 from .catalog import Catalog
 from .gateway import Gateway
 
 BOOTSTRAP_USER = "default"
+STATUSES = tuple(s.value for s in TaskStatus)
+_AMBIGUOUS_SHOWN = 20  # users named in an "external id of several users" refusal
 
 
 class AdminError(Exception):
@@ -43,9 +47,10 @@ async def create_user(gw: Gateway, name: str) -> User:
 
 
 async def _user(gw: Gateway, name: str) -> User:
-    user = await gw.accounts.get_user(name)
+    # PostgreSQL text cannot hold NUL: no user has it in their name, and the query would fail on it.
+    user = None if "\x00" in name else await gw.accounts.get_user(name)
     if user is None:
-        raise AdminError(f"no user named {name!r}")
+        raise AdminNotFound(f"no user named {name!r}")
     return user
 
 
@@ -145,15 +150,58 @@ async def unmap_model(gw: Gateway, public_name: str) -> None:
     gw.catalog = catalog
 
 
+def check_status(status: str | None) -> str | None:
+    """A status filter must name a status: a typo would otherwise list nothing, which reads as
+    "no such tasks"."""
+    if status is not None and status not in STATUSES:
+        allowed = ", ".join(STATUSES)
+        raise AdminError(f"status: {status!r} is not a task status (allowed: {allowed})")
+    return status
+
+
 async def list_tasks(
     gw: Gateway, *, limit: int = 50, status: str | None = None, user_name: str | None = None
 ) -> list[TaskRecord]:
+    check_status(status)
     user_id = (await _user(gw, user_name)).id if user_name else None
     return await gw.tasks.list_all(limit, status, user_id)
 
 
-async def show_task(gw: Gateway, task_id: str) -> TaskRecord:
-    record = await gw.tasks.get(task_id)
-    if record is None:
-        raise AdminError(f"no task {task_id!r}")
-    return record
+async def user_names(gw: Gateway) -> dict[int, str]:
+    return {u.id: u.name for u in await gw.accounts.list_users()}
+
+
+async def show_task(gw: Gateway, ident: str, user_name: str | None = None) -> TaskRecord:
+    """A task by our id or, as the client API finds it, by the client's ``external_task_id``. That
+    id is unique per user only: with ``user_name``, that user's; else it must match one task."""
+    # No stored id holds NUL (PostgreSQL text cannot), and the query would fail on it there.
+    if "\x00" not in ident:
+        found = await (_users_task(gw, ident, user_name) if user_name else _any_task(gw, ident))
+        if found is not None:
+            return found
+    whose = f" of user {user_name!r}" if user_name else ""
+    raise AdminNotFound(f"no task {ident!r}{whose} (by task id or external_task_id)")
+
+
+async def _users_task(gw: Gateway, ident: str, user_name: str) -> TaskRecord | None:
+    user = await _user(gw, user_name)
+    record = await gw.tasks.get(ident)
+    if record is not None and record.user_id == user.id:
+        return record
+    return await gw.tasks.by_external_id(user.id, ident)
+
+
+async def _any_task(gw: Gateway, ident: str) -> TaskRecord | None:
+    record = await gw.tasks.get(ident)
+    if record is not None:
+        return record
+    matches = await by_external_id_of_any_user(gw.engine, ident, _AMBIGUOUS_SHOWN + 1)
+    if len(matches) <= 1:
+        return matches[0] if matches else None
+    names = await user_names(gw)
+    listed = ", ".join(names.get(t.user_id, str(t.user_id)) for t in matches[:_AMBIGUOUS_SHOWN])
+    more = ", …" if len(matches) > _AMBIGUOUS_SHOWN else ""
+    raise AdminError(
+        f"external_task_id {ident!r} names tasks of several users ({listed}{more}); "
+        "name the user (--user NAME, or ?user=NAME on the admin API)"
+    )

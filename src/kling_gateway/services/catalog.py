@@ -56,6 +56,16 @@ class Catalog:
         caps = self.table.get(upstream)
         return (upstream, caps) if caps is not None else None
 
+    def route_of(self, public_name: str) -> list[str]:
+        """The names after ``public_name`` on its route, ending at the upstream model (empty for
+        an upstream model itself): an alias without a price of its own is priced as the first."""
+        names: list[str] = []
+        current = public_name
+        while current in self.routes and self.routes[current] != current:
+            current = self.routes[current]
+            names.append(current)
+        return names
+
     def public_names(self) -> list[str]:
         return sorted(self._resolved)
 

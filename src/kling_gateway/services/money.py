@@ -23,6 +23,7 @@ from ..domain.pricing import (
     billed_seconds,
     from_micro,
     parse_amount,
+    price_conflict,
     quote,
     to_micro,
 )
@@ -92,11 +93,23 @@ def quote_for(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Quot
         voice=req.voice_control,
         seconds=req.duration,
         multiplier=Decimal(principal.key.price_multiplier or "1"),
+        priced_as=gw.catalog.route_of(req.model_name),
     )
 
 
-def quote_body(q: Quote, req: Text2VideoRequest) -> dict[str, Any]:
-    return {
+BILLING_OFF = "billing is off on this gateway (KGW_BILLING=false): tasks are not charged"
+
+
+def quote_answer(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> dict[str, Any]:
+    """The quote route's data. With billing off nothing is priced or charged, and the answer says so
+    rather than refusing an unpriced model (the create would go through uncharged)."""
+    if gw.money is None:
+        return quote_body(Quote(0, req.duration, 0), req, billing=False)
+    return quote_body(quote_for(gw, principal, req), req)
+
+
+def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dict[str, Any]:
+    body = {
         "model_name": req.model_name,
         "mode": req.mode,
         "duration": str(req.duration),
@@ -104,7 +117,11 @@ def quote_body(q: Quote, req: Text2VideoRequest) -> dict[str, Any]:
         "voice_control": req.voice_control,
         "credits_per_second": from_micro(q.per_second_micro),
         "price": from_micro(q.reserve_micro),
+        "billing": "on" if billing else "off",
     }
+    if not billing:
+        body["message"] = BILLING_OFF
+    return body
 
 
 def reserve_steps(gw: Gateway, record: TaskRecord, amount: int) -> tuple[list[Step], list[Step]]:
@@ -211,6 +228,23 @@ async def adjust(gw: Gateway, user_id: int, amount: str, *, debit: bool, note: s
     if await gw.hot.run_tx(steps) is not None:
         raise InsufficientBalance(f"Account balance not enough to debit {from_micro(micro)} credits")
     return await money_store(gw).balance(user_id)
+
+
+async def set_price(gw: Gateway, model: str, mode: str, kind: str, credits_per_second: str) -> bool:
+    """Store one price row (``prices set``); False when ``model`` is not offered yet (the price
+    waits for its route). A row no task of the model can be billed at is refused, nothing stored."""
+    ((name, mode, sound, voice, price),) = parse_price_doc(
+        {model: {mode: {kind: credits_per_second}}}, "prices set"
+    )
+    await gw.refresh_catalog()
+    resolved = gw.catalog.resolve(name)
+    if resolved is not None and (rule := price_conflict(resolved[1], mode, sound, voice)):
+        raise ConfigError(f"prices set {model} {mode} {kind}: no task can be billed at it: {rule}")
+    store = money_store(gw)
+    current = {(m, md, s, v): p for m, md, s, v, p in await store.price_rows()}
+    current[(name, mode, sound, voice)] = price
+    await store.replace_prices([(*key, p) for key, p in current.items()], gw.now_ms())
+    return resolved is not None
 
 
 async def statement_csv(gw: Gateway, user_id: int) -> str:

@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 from .. import __version__
 from ..errors import NotFound
 from ..storage.deliveries import Attempt, Delivery, DeliveryStore, UserNotFound, WebhookSecrets
-from .admin import AdminError
+from .admin import AdminError, show_task
 from .auth import Principal
 from .gateway import Gateway
 
@@ -135,10 +135,9 @@ async def user_delivery_log(gw: Gateway, principal: Principal, ident: str) -> li
     return [entry_json(e) for e in await delivery_log(gw, record.id)]
 
 
-async def admin_delivery_log(gw: Gateway, task_id: str) -> list[LogEntry]:
-    if await gw.tasks.get(task_id) is None:
-        raise AdminError(f"no task {task_id!r}")
-    return await delivery_log(gw, task_id)
+async def admin_delivery_log(gw: Gateway, ident: str, user: str | None = None) -> list[LogEntry]:
+    """By our id or the client's external_task_id, found as ``admin.show_task`` finds it."""
+    return await delivery_log(gw, (await show_task(gw, ident, user)).id)
 
 
 async def redeliver(gw: Gateway, delivery_id: str) -> Delivery:

@@ -42,7 +42,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         req = tasks.validate(
             gw, principal, tasks.parse_body(await read_body(request, gw.settings.max_body_bytes))
         )
-        return ok(request, money.quote_body(money.quote_for(gw, principal, req), req))
+        return ok(request, money.quote_answer(gw, principal, req))
 
     async def balance(request: Request) -> Response:
         """Credits left."""

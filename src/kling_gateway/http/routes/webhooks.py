@@ -8,9 +8,9 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...errors import NotFound
+from ...errors import InvalidParameter, NotFound
 from ...services import webhooks
-from ...services.admin import AdminError
+from ...services.admin import AdminError, AdminNotFound
 from ...services.gateway import Gateway
 from ..envelope import ok
 from ..openapi import ADMIN_ONLY, ADMIN_RESPONSES, DELIVERIES_RESPONSES, SECRET_RESPONSES, SECURED
@@ -74,10 +74,13 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     async def admin_task_deliveries(request: Request, task_id: str) -> Response:
         gw = gateway()
         require_admin(gw, request)
+        user = request.query_params.get("user")
         try:
-            log = await webhooks.admin_delivery_log(gw, task_id)
-        except AdminError as exc:
+            log = await webhooks.admin_delivery_log(gw, task_id, user)
+        except AdminNotFound as exc:
             raise NotFound(str(exc)) from None
+        except AdminError as exc:  # an external id of several users: the caller must name one
+            raise InvalidParameter(str(exc)) from None
         return ok(request, [webhooks.entry_json(e, operator=True) for e in log])
 
     @api.post(
