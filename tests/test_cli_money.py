@@ -81,7 +81,7 @@ def test_prices_set_refuses_what_the_model_cannot_serve(  # type: ignore[no-unty
     assert run("models", "map", "my-fast", "kling-v2-5-turbo")[0] == 0
     before = run("prices", "list")[1]
     code, out = run("prices", "set", *args, "1")
-    assert code == 1, out
+    assert code == 2, out  # an operator error: one line, exit 2
     assert f"prices set {' '.join(args)}: no task can be billed at it: {rule}" in out
     assert "Traceback" not in out
     assert run("prices", "list")[1] == before  # nothing stored
@@ -100,4 +100,4 @@ def test_prices_set_accepts_what_the_model_serves(run) -> None:  # type: ignore[
     code, out = run("prices", "set", "house-model", "std", "silent", "1")
     assert code == 0 and "no model 'house-model' is offered yet" in out
     code, out = run("prices", "set", "kling-v3", "std", "loud", "1")
-    assert code == 1 and "use silent, sound or voice" in out and "Traceback" not in out
+    assert code == 2 and "use silent, sound or voice" in out and "Traceback" not in out

@@ -50,7 +50,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for name in list(os.environ):
         if name.startswith("KGW_"):
             monkeypatch.delenv(name)
-    return Cli(tmp_path)
+    cli = Cli(tmp_path)
+    cli("db", "upgrade")  # only set-up commands create a database
+    return cli
 
 
 def fields(output: str) -> dict[str, str]:
