@@ -284,7 +284,7 @@ async def _submit(
                         return await _accept_unconfirmed(gw, record, keep_deadline=client_retry)
                     same_again = False
                     continue  # confirmed absent here: sending again to the same account is safe
-            if not await gw.upstreams.reassign(record.id, channel.account_id, nxt.account_id):
+            if not await gw.tasks.repoint(record.id, channel.account_id, nxt.account_id):
                 return await gw.tasks.get(record.id) or record  # someone else is handling this row
             if refused is not None:  # logged once the row is re-pointed: a failover the log names happened
                 log.warning(
@@ -392,7 +392,7 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     if channel.unavailable(now) is not None or channel.benched(now, record.upstream_model) is not None:
         # confirmed absent on its account, which cannot take it now: another account may
         other = await gw.upstream.pick(record.upstream_model, {channel.account_id})
-        if other is not None and await gw.upstreams.reassign(
+        if other is not None and await gw.tasks.repoint(
             record.id, record.upstream_account_id, other.account_id
         ):
             record.upstream_account_id = other.account_id

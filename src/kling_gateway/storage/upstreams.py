@@ -6,23 +6,20 @@ Secrets arrive here already encrypted (services own the master key); nothing in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Table, delete, func, literal_column, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .tables import ACTIVE_PREDICATE, model_routes, tasks, upstream_accounts, upstream_keys
+from .tables import model_routes, upstream_accounts, upstream_keys
+from .task_sql import IN_FLIGHT
 
-# Unfinished tasks per account. The status filter is the partial index's own predicate text, so SQLite
-# counts from that covering index instead of walking every task an account ever had (a bound
-# ``IN (?, ?, ?)`` cannot be proven to imply the predicate).
-IN_FLIGHT = (
-    select(tasks.c.upstream_account_id, func.count())
-    .where(literal_column(ACTIVE_PREDICATE), tasks.c.upstream_account_id.is_not(None))
-    .group_by(tasks.c.upstream_account_id)
-)
+if TYPE_CHECKING:
+    from .tasks import TaskStore
+
+__all__ = ["IN_FLIGHT", "UpstreamAccount", "UpstreamKey", "UpstreamStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +78,11 @@ def _decode(raw: str | None) -> Any:
 
 
 class UpstreamStore:
-    __slots__ = ("_engine",)
+    __slots__ = ("_engine", "_tasks")
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, tasks: TaskStore | None = None) -> None:
         self._engine = engine
+        self._tasks = tasks
 
     async def create_account(self, *, name: str, base_url: str, now_ms: int, **fields: Any) -> int:
         """Raises ``sqlalchemy.exc.IntegrityError`` when the name is taken."""
@@ -291,16 +289,11 @@ class UpstreamStore:
             return {int(a): int(n) for a, n in (await conn.execute(IN_FLIGHT)).all()}
 
     async def reassign(self, task_id: str, from_account: int | None, to_account: int) -> bool:
-        """Point a queued, never-submitted task at another account *before* calling it, so a crash
-        mid-call leaves the refresher asking the account that may hold the task. Compare-and-set."""
-        cond = [tasks.c.id == task_id, tasks.c.status == "queued", tasks.c.upstream_task_id.is_(None)]
-        if from_account is None:
-            cond.append(tasks.c.upstream_account_id.is_(None))
-        else:
-            cond.append(tasks.c.upstream_account_id == from_account)
-        async with self._engine.begin() as conn:
-            res = await conn.execute(update(tasks).where(*cond).values(upstream_account_id=to_account))
-        return res.rowcount == 1
+        """Old name of ``TaskStore.repoint``, kept while callers move to it (the SQL is the task
+        store's)."""
+        if self._tasks is None:
+            raise RuntimeError("UpstreamStore.reassign needs the task store (build_gateway wires it)")
+        return await self._tasks.repoint(task_id, from_account, to_account)
 
     async def routes(self) -> dict[str, str]:
         async with self._engine.connect() as conn:
