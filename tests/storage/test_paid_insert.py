@@ -3,6 +3,9 @@ the same answers for every refusal, nothing half-written, and on PostgreSQL one 
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -106,3 +109,30 @@ async def test_repoint_moves_only_a_queued_unsubmitted_row_from_its_account(
     submitted = make_task(user.id, upstream_account_id=one)  # submitted: stays where upstream has it
     await tasks.insert(submitted)
     assert not await tasks.repoint(submitted.id, one, two)
+
+
+async def test_on_postgres_a_paid_create_is_two_round_trips(engine: AsyncEngine) -> None:
+    """The reserve and insert in one statement, the compare-and-set to submitted in one more (it was
+    seven: BEGIN, debit user, debit key, insert, ledger, COMMIT, then the compare-and-set)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement reserve is PostgreSQL's; SQLite's writes share a group commit")
+    sent: list[str] = []
+    hot = await HotPath.open(engine, on_query=lambda q: sent.append(q.query))
+    try:
+        tasks = TaskStore(engine, hot)
+        user_id, key = await _funded(engine, tasks, 1000, None)
+
+        async def create() -> None:
+            record = make_task(user_id, key_id=key, status=TaskStatus.QUEUED.value, reserved_micro=10)
+            await tasks.insert(record, reserve=_reserve(user_id, key, 10))
+            submitted: dict[str, Any] = {"status": "submitted", "upstream_task_id": "u"}
+            assert await tasks.transition(record.id, TaskStatus.QUEUED, **submitted)
+
+        await create()  # the first one also prepares the statements on its connection
+        await asyncio.sleep(0)  # query loggers are called soon after, not inline
+        sent.clear()
+        await create()
+        await asyncio.sleep(0)
+    finally:
+        await hot.close()
+    assert len(sent) == 2, sent

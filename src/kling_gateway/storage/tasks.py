@@ -4,6 +4,7 @@ somebody else (a callback, another worker, another node) already moved the task 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Select
@@ -11,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.task import TaskStatus
 from . import task_sql
-from .hotpath import HotPath, Step, UniqueViolation
-from .money import Close, MoneyStatements, Reserve
+from .create_pg import BALANCE, LEDGER_COLUMNS, QUOTA, reserve_insert
+from .hotpath import Compiled, HotPath, Step, UniqueViolation
+from .money import Close, MoneyStatements, Reserve, reserve_entry
 from .task_sql import TASK_COLUMNS, TaskStatements
 
 
@@ -96,13 +98,17 @@ class TaskStore:
     """Reads and writes of task rows. The per-request statements (insert, get, find, compare-and-set,
     re-point) run on the raw driver (``HotPath``); scans and listings on the SQLAlchemy engine."""
 
-    __slots__ = ("_engine", "_hot", "_money", "_sql")
+    __slots__ = ("_engine", "_hot", "_money", "_paid_insert", "_sql")
 
     def __init__(self, engine: AsyncEngine, hot: HotPath) -> None:
         self._engine = engine
         self._hot = hot
         self._sql = TaskStatements(hot)
         self._money = MoneyStatements(hot)
+        # PostgreSQL: a paid insert is one statement (create_pg.py), with and without a key quota.
+        self._paid_insert: dict[bool, Compiled] = {}
+        if hot.postgres:
+            self._paid_insert = {k: hot.compile(reserve_insert(k)) for k in (False, True)}
 
     async def insert(
         self,
@@ -119,6 +125,8 @@ class TaskStore:
         try:
             if reserve is None:
                 await self._hot.execute(self._sql.insert.sql, self._sql.insert_row(record))
+            elif self._paid_insert:
+                await self._insert_paid_pg(record, reserve)
             else:
                 await self._insert_paid(record, reserve)
         except UniqueViolation as exc:
@@ -130,6 +138,20 @@ class TaskStore:
         failed = await self._hot.run_tx([*debits, insert, *entry])
         if failed is not None:
             raise Refused(failed)
+
+    async def _insert_paid_pg(self, record: TaskRecord, reserve: Reserve) -> None:
+        with_key = reserve.key_id is not None
+        stmt = self._paid_insert[with_key]
+        params: dict[str, Any] = {"uid": reserve.user_id, "kid": reserve.key_id, "amt": reserve.amount}
+        params.update(zip(_TASK_PARAMS, _task_values(record), strict=True))
+        entry = reserve_entry(reserve, record.id)
+        params.update((f"l_{name}", entry[name]) for name in LEDGER_COLUMNS)
+        passed = await self._hot.fetchone(stmt.sql, stmt.args(params))
+        assert passed is not None  # the statement always answers one row
+        if not passed[BALANCE]:
+            raise Refused(0)
+        if not passed[QUOTA]:
+            raise Refused(1)
 
     async def get(self, task_id: str) -> TaskRecord | None:
         found = await self._hot.fetchone(self._sql.get.sql, [task_id])
@@ -219,6 +241,10 @@ class TaskStore:
     async def _all(self, stmt: Select[Any]) -> list[TaskRecord]:
         async with self._engine.connect() as conn:
             return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+
+_TASK_PARAMS = tuple(f"t_{name}" for name in TASK_COLUMNS)
+_task_values = attrgetter(*TASK_COLUMNS)
 
 
 async def any_row(engine: AsyncEngine, query: Select[Any]) -> bool:
