@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.storage.accounts import AccountStore
+from kling_gateway.storage.deliveries import DeliveryStore
 from kling_gateway.storage.hotpath import HotPath
 from kling_gateway.storage.money import MoneyStatements, MoneyStore, Reserve
 from kling_gateway.storage.tasks import DuplicateExternalId, Refused, TaskStore
@@ -111,9 +112,10 @@ async def test_repoint_moves_only_a_queued_unsubmitted_row_from_its_account(
     assert not await tasks.repoint(submitted.id, one, two)
 
 
-async def test_on_postgres_a_paid_create_is_two_round_trips(engine: AsyncEngine) -> None:
-    """The reserve and insert in one statement, the compare-and-set to submitted in one more (it was
-    seven: BEGIN, debit user, debit key, insert, ledger, COMMIT, then the compare-and-set)."""
+async def test_on_postgres_a_create_is_two_round_trips(engine: AsyncEngine) -> None:
+    """The reserve and insert in one statement, the compare-and-set to submitted (with its webhook
+    event when there is a callback_url) in one more. It was seven, eleven with a callback_url: BEGIN,
+    debit user, debit key, insert, ledger, COMMIT, then the compare-and-set (BEGIN, CAS, event, COMMIT)."""
     if engine.dialect.name != "postgresql":
         pytest.skip("the one-statement reserve is PostgreSQL's; SQLite's writes share a group commit")
     sent: list[str] = []
@@ -127,6 +129,12 @@ async def test_on_postgres_a_paid_create_is_two_round_trips(engine: AsyncEngine)
             await tasks.insert(record, reserve=_reserve(user_id, key, 10))
             submitted: dict[str, Any] = {"status": "submitted", "upstream_task_id": "u"}
             assert await tasks.transition(record.id, TaskStatus.QUEUED, **submitted)
+            # with a callback_url the change is announced in the same statement
+            other = make_task(user_id, key_id=key, status=TaskStatus.QUEUED.value, reserved_micro=10)
+            await tasks.insert(other, reserve=_reserve(user_id, key, 10))
+            event = _event(other.id, user_id)
+            assert await tasks.transition(other.id, TaskStatus.QUEUED, event=event, **submitted)
+            assert not await tasks.transition(other.id, TaskStatus.QUEUED, event=event, **submitted)
 
         await create()  # the first one also prepares the statements on its connection
         await asyncio.sleep(0)  # query loggers are called soon after, not inline
@@ -135,4 +143,39 @@ async def test_on_postgres_a_paid_create_is_two_round_trips(engine: AsyncEngine)
         await asyncio.sleep(0)
     finally:
         await hot.close()
-    assert len(sent) == 2, sent
+    assert len(sent) == 5, sent  # two creates (one with a callback_url), one replay refused
+
+
+def _event(task_id: str, user_id: int) -> dict[str, Any]:
+    return {
+        "id": f"msg_{task_id}",
+        "task_id": task_id,
+        "user_id": user_id,
+        "task_status": "submitted",
+        "url": "https://hooks.example.com/x",
+        "payload": "{}",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": T0,
+        "lease_until": None,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": T0,
+        "updated_at": T0,
+        "delivered_at": None,
+    }
+
+
+async def test_a_change_is_announced_once_and_only_when_it_happened(
+    engine: AsyncEngine, tasks: TaskStore
+) -> None:
+    user = await AccountStore(engine).create_user("carol", T0)
+    record = make_task(user.id, status=TaskStatus.QUEUED.value)
+    await tasks.insert(record)
+    event = _event(record.id, user.id)
+    assert not await tasks.transition(record.id, TaskStatus.SUBMITTED, event=event, status="processing")
+    assert await DeliveryStore(engine).for_task(record.id) == []  # no change, no event
+    assert await tasks.transition(record.id, TaskStatus.QUEUED, event=event, status="submitted")
+    again = {**event, "id": "msg_other"}  # another writer's event for the same status: ignored
+    assert await tasks.transition(record.id, TaskStatus.SUBMITTED, event=again, status="submitted")
+    assert [d.id for d in await DeliveryStore(engine).for_task(record.id)] == [event["id"]]

@@ -1,10 +1,15 @@
-"""A paid task insert on PostgreSQL as one statement: one round trip instead of five.
+"""The create path's writes on PostgreSQL, one statement (one round trip) each.
+
+A paid task insert, instead of five round trips:
 
 Steps in a transaction cost a round trip each (BEGIN, debit user, debit key, insert, ledger, COMMIT);
 chained data-modifying CTEs do the same work in one implicit transaction, each part gated on the one
 before through its RETURNING rows. All or nothing: the user row is locked and checked first
 (``FOR UPDATE``, re-checked on the newest version), so once the key's quota passes the debit cannot fail,
 and a duplicate id or ``external_task_id`` aborts the whole statement with its unique violation.
+
+A compare-and-set with its webhook event (a create with a ``callback_url``), instead of four: the event
+row is inserted only if the update matched, and ignored if (task, status) already has one.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.expression import ClauseElement, ColumnElement
 
-from .tables import api_keys, ledger_entries, tasks, users
+from .tables import api_keys, ledger_entries, tasks, users, webhook_deliveries
 
 # The answer row: whether the balance, the key's quota and the insert passed (1) or not (0).
 BALANCE, QUOTA, INSERTED = 0, 1, 2
@@ -77,6 +84,21 @@ def reserve_insert(with_key: bool) -> ClauseElement:
     quota = _count(charged) if charged is not None else literal_column("1")
     # ``booked`` is named so the ledger insert is rendered; PostgreSQL runs it whatever reads it.
     return select(_count(funded), quota, _count(inserted), _count(booked))
+
+
+def cas_announced(cas: Update) -> ClauseElement:
+    """Parameters: the compare-and-set's own, and every delivery column as ``e_<name>``. Answers
+    (matched, event inserted)."""
+    moved = cas.returning(tasks.c.id).cte("moved")
+    row = select(*(_param("e_", c) for c in webhook_deliveries.c)).where(exists(select(moved.c.id)))
+    announced = (
+        pg_insert(webhook_deliveries)
+        .from_select([c.name for c in webhook_deliveries.c], row)
+        .on_conflict_do_nothing()
+        .returning(webhook_deliveries.c.id)
+        .cte("announced")
+    )
+    return select(_count(moved), _count(announced))
 
 
 def bindparam_int(name: str) -> BindParameter[int]:

@@ -25,9 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.expression import ClauseElement
 
 from ..domain.task import ACTIVE, TaskStatus
+from .create_pg import cas_announced
 from .hotpath import Compiled, HotPath
 from .tables import ACTIVE_PREDICATE, tasks, webhook_deliveries
 
@@ -76,7 +78,7 @@ def webhook_once(dialect_name: str) -> ClauseElement:
 class TaskStatements:
     """The per-request statements, compiled for one driver."""
 
-    __slots__ = ("_cas", "_hot", "event", "find", "get", "insert", "insert_row", "repoint")
+    __slots__ = ("_announced", "_cas", "_hot", "event", "find", "get", "insert", "insert_row", "repoint")
 
     def __init__(self, hot: HotPath) -> None:
         self._hot = hot
@@ -89,22 +91,42 @@ class TaskStatements:
         self.repoint = hot.compile(_repoint())
         self.event = hot.compile(webhook_once(hot.dialect.name))
         self._cas: dict[tuple[str, ...], Compiled] = {}
+        self._announced: dict[tuple[str, ...], Compiled] = {}
 
     def cas(self, task_id: str, expected: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """``UPDATE tasks SET … WHERE id = :id AND status = :expected``, compiled once per column set."""
         key = tuple(sorted(values))
         compiled = self._cas.get(key)
         if compiled is None:
-            stmt = (
-                update(tasks)
-                .where(tasks.c.id == bindparam("w_id"), tasks.c.status == bindparam("w_status"))
-                .values({name: bindparam(f"v_{name}") for name in key})
-            )
-            compiled = self._cas[key] = self._hot.compile(stmt)
-        params = {f"v_{k}": v for k, v in values.items()}
-        params["w_id"] = task_id
-        params["w_status"] = expected
+            compiled = self._cas[key] = self._hot.compile(_cas(key))
+        return compiled.sql, compiled.args(_cas_params(task_id, expected, values))
+
+    def cas_announced(
+        self, task_id: str, expected: str, values: Mapping[str, Any], event: Mapping[str, Any]
+    ) -> tuple[str, list[Any]]:
+        """PostgreSQL: the compare-and-set and its webhook event in one statement (create_pg.py)."""
+        key = tuple(sorted(values))
+        compiled = self._announced.get(key)
+        if compiled is None:
+            compiled = self._announced[key] = self._hot.compile(cas_announced(_cas(key)))
+        params = _cas_params(task_id, expected, values)
+        params.update((f"e_{name}", value) for name, value in event.items())
         return compiled.sql, compiled.args(params)
+
+
+def _cas(key: tuple[str, ...]) -> Update:
+    return (
+        update(tasks)
+        .where(tasks.c.id == bindparam("w_id"), tasks.c.status == bindparam("w_status"))
+        .values({name: bindparam(f"v_{name}") for name in key})
+    )
+
+
+def _cas_params(task_id: str, expected: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    params = {f"v_{k}": v for k, v in values.items()}
+    params["w_id"] = task_id
+    params["w_status"] = expected
+    return params
 
 
 # ------------------------------------------------------------------------------- engine statements

@@ -187,6 +187,10 @@ class TaskStore:
         """Compare-and-set: apply ``values`` only if the task is still in ``expected``. With ``event``,
         the webhook delivery for this change is recorded in the same transaction (once per task and
         status); with ``close``, the reserve is closed there too."""
+        if event is not None and close is None and self._hot.postgres:
+            sql, args = self._sql.cas_announced(task_id, expected.value, values, event)
+            answer = await self._hot.fetchone(sql, args)
+            return answer is not None and answer[0] == 1
         sql, args = self._sql.cas(task_id, expected.value, values)
         if event is None and close is None:
             return await self._hot.execute(sql, args) == 1
