@@ -13,7 +13,10 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
+    Integer,
     Select,
+    and_,
     bindparam,
     case,
     func,
@@ -163,6 +166,32 @@ def listing(limit: int, status: str | None, user_id: int | None) -> Select[Any]:
     return stmt
 
 
+# In-flight counts for the limits (limits.py): the status filter is the partial indexes' own predicate
+# text, never bound parameters, so the planner can prove the index applies.
+def _active_count(*conds: ColumnElement[bool]) -> Any:
+    return (
+        select(func.count())
+        .select_from(tasks)
+        .where(*conds, literal_column(ACTIVE_PREDICATE))
+        .scalar_subquery()
+    )
+
+
+def active_for_user() -> Any:
+    return _active_count(tasks.c.user_id == bindparam("user_id", type_=Integer))
+
+
+def active_for_key() -> Any:
+    return _active_count(tasks.c.key_id == bindparam("key_id", type_=Integer))
+
+
+def active_on_upstream() -> Any:
+    return _active_count(
+        tasks.c.upstream_account_id == bindparam("account_id", type_=Integer),
+        tasks.c.upstream_model == bindparam("model"),
+    )
+
+
 def due(now_ms: int, limit: int) -> Select[Any]:
     return (
         select(tasks)
@@ -192,3 +221,41 @@ def claim(due_ids: Select[Any], now_ms: int, owner: str, lease_ms: int) -> Any:
         .values(lease_until=now_ms + lease_ms, lease_owner=owner)
         .returning(*tasks.c)
     )
+
+
+# Mirroring (mirror/rows.py): a succeeded task is pending while ``origin_result_json`` is NULL. The
+# status is inlined, not bound: the partial index on that predicate is only usable when the planner
+# can see the literal (SQLite never looks into parameters; PostgreSQL's generic plans don't either).
+_SUCCEED: ColumnElement[str] = literal_column(f"'{TaskStatus.SUCCEED.value}'")
+
+
+def _mirror_pending() -> ColumnElement[bool]:
+    return and_(
+        tasks.c.status == _SUCCEED,
+        tasks.c.origin_result_json.is_(None),
+        tasks.c.result_json.is_not(None),
+    )
+
+
+def _unleased(now_ms: int) -> ColumnElement[bool]:
+    return or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now_ms)
+
+
+def mirror_pending(now_ms: int, limit: int) -> Select[Any]:
+    pending = select(tasks.c.id).where(_mirror_pending(), _unleased(now_ms))
+    return pending.order_by(tasks.c.id).limit(limit)
+
+
+def mirror_claim(ids: Select[Any], now_ms: int, owner: str, lease_ms: int) -> Any:
+    """The outer WHERE repeats the predicate: a row another claimer took in between is not taken."""
+    return (
+        update(tasks)
+        .where(tasks.c.id.in_(ids.scalar_subquery()), _mirror_pending(), _unleased(now_ms))
+        .values(lease_until=now_ms + lease_ms, lease_owner=owner)
+        .returning(*tasks.c)
+    )
+
+
+def mirror_settle(task_id: str, **values: Any) -> Any:
+    """A write to a pending row only (compare-and-set on ``origin_result_json IS NULL``)."""
+    return update(tasks).where(tasks.c.id == task_id, _mirror_pending()).values(**values)
