@@ -23,7 +23,7 @@ class DuplicateExternalId(Exception):
 
 
 class Refused(Exception):
-    """A required step of the insert transaction matched nothing; ``index`` says which."""
+    """The insert's reserve was refused, nothing written: ``index`` 0 the balance, 1 the key's quota."""
 
     def __init__(self, index: int) -> None:
         super().__init__(index)
