@@ -76,13 +76,13 @@ async def test_hot_route_answers_as_fastapi_does(
     env: Env, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken: list[str] = []
-    real_send = hot._send
+    real_send = hot.send_json
 
     async def counting_send(send: Any, status: int, body: bytes) -> None:
         taken.append(name)
         await real_send(send, status, body)
 
-    monkeypatch.setattr(hot, "_send", counting_send)
+    monkeypatch.setattr(hot, "send_json", counting_send)
     fast = await SCENARIOS[name](env)
     assert taken, "the request did not go through the hot routes"
 

@@ -3,6 +3,7 @@ loudly when unreachable)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kling_gateway.storage.db import make_engine, upgrade
+from kling_gateway.storage.hotpath import HotPath
+from kling_gateway.storage.tasks import TaskStore
 from tests.conftest import any_database_url
 from tests.postgres import reset_schema
 
@@ -25,3 +28,19 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield eng
     finally:
         await eng.dispose()
+
+
+@contextlib.asynccontextmanager
+async def task_store(engine: AsyncEngine) -> AsyncIterator[TaskStore]:
+    """The task store as build_gateway makes it: on its own driver connection, closed after."""
+    hot = await HotPath.open(engine)
+    try:
+        yield TaskStore(engine, hot)
+    finally:
+        await hot.close()
+
+
+@pytest.fixture
+async def tasks(engine: AsyncEngine) -> AsyncIterator[TaskStore]:
+    async with task_store(engine) as store:
+        yield store

@@ -20,7 +20,8 @@ from kling_gateway.storage.deliveries import (
     WebhookSecrets,
 )
 from kling_gateway.storage.tables import webhook_deliveries
-from kling_gateway.storage.tasks import TaskRecord, TaskStore
+from kling_gateway.storage.tasks import TaskRecord
+from tests.storage.conftest import task_store
 
 T0 = 1_770_000_000_000
 LEASE = 70_000
@@ -37,33 +38,33 @@ def store(engine: AsyncEngine) -> DeliveryStore:
 
 
 async def add_task(engine: AsyncEngine, user_id: int, task_id: str) -> None:
-    await TaskStore(engine).insert(
-        TaskRecord(
-            id=task_id,
-            user_id=user_id,
-            key_id=None,
-            public_model="kling-v1",
-            upstream_model="kling-v1",
-            status=TaskStatus.SUBMITTED.value,
-            status_msg="",
-            external_task_id=None,
-            request_hash="0" * 64,
-            request_json="{}",
-            callback_url="https://hooks.example.com/x",
-            mode="std",
-            duration=5,
-            sound=False,
-            watermark=False,
-            upstream_account_id=None,
-            upstream_task_id=None,
-            result_json=None,
-            unit_deduction=None,
-            created_at=T0,
-            updated_at=T0,
-            next_poll_at=None,
-            poll_attempts=0,
-        )
+    record = TaskRecord(
+        id=task_id,
+        user_id=user_id,
+        key_id=None,
+        public_model="kling-v1",
+        upstream_model="kling-v1",
+        status=TaskStatus.SUBMITTED.value,
+        status_msg="",
+        external_task_id=None,
+        request_hash="0" * 64,
+        request_json="{}",
+        callback_url="https://hooks.example.com/x",
+        mode="std",
+        duration=5,
+        sound=False,
+        watermark=False,
+        upstream_account_id=None,
+        upstream_task_id=None,
+        result_json=None,
+        unit_deduction=None,
+        created_at=T0,
+        updated_at=T0,
+        next_poll_at=None,
+        poll_attempts=0,
     )
+    async with task_store(engine) as tasks:
+        await tasks.insert(record)
 
 
 async def add_event(

@@ -16,10 +16,13 @@ from typing import Any
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from kling_gateway.domain.task import TaskStatus
 from kling_gateway.storage.db import make_engine, upgrade
-from kling_gateway.storage.hotpath import TASK_COLUMNS, HotPath
-from kling_gateway.storage.money import MoneyStatements
+from kling_gateway.storage.hotpath import HotPath
+from kling_gateway.storage.money import Close, Reserve
 from kling_gateway.storage.steps import Step
+from kling_gateway.storage.task_sql import TASK_COLUMNS, TaskStatements
+from kling_gateway.storage.tasks import TaskStore
 
 
 class _Recorder:
@@ -44,11 +47,13 @@ class _Recorder:
         return None
 
 
-async def _create_and_settle_sql(hot: HotPath, driver: _Recorder) -> list[str]:
-    money = MoneyStatements(hot, "sqlite")
-    before, after = money.reserve(user_id=1, key_id=1, task_id="t", amount=5, public_model="m", now_ms=0)
-    row = SimpleNamespace(**dict.fromkeys(TASK_COLUMNS))
-    await hot.run_tx([*before, Step(hot.insert_sql, hot.insert_row(row)), *after])
+async def _create_and_settle_sql(hot: HotPath, driver: _Recorder, db: Path) -> list[str]:
+    engine = make_engine(f"sqlite+aiosqlite:///{db}")  # the scans' engine: unused here
+    store = TaskStore(engine, hot)
+    row: Any = SimpleNamespace(**dict.fromkeys(TASK_COLUMNS))
+    row.id = "t"
+    reserve = Reserve(user_id=1, key_id=1, amount=5, public_model="m", now_ms=0)
+    await store.insert(row, reserve=reserve)
     submitted = {
         "status": "submitted",
         "upstream_task_id": "u",
@@ -58,11 +63,12 @@ async def _create_and_settle_sql(hot: HotPath, driver: _Recorder) -> list[str]:
         "lease_until": None,
         "lease_owner": None,
     }
-    await hot.transition("t", "queued", submitted)
-    settle = money.close(
+    await store.transition("t", TaskStatus.QUEUED, **submitted)
+    settle = Close(
         user_id=1, key_id=1, task_id="t", back=1, charged=4, reason="settle", public_model="m", now_ms=3
     )
-    await hot.transition("t", "processing", {"status": "succeed", "next_poll_at": None}, after=settle)
+    await store.transition("t", TaskStatus.PROCESSING, close=settle, status="succeed", next_poll_at=None)
+    await engine.dispose()
     return driver.sql
 
 
@@ -72,7 +78,7 @@ async def test_create_and_settle_statements_open_no_temporary_btree(tmp_path: Pa
     await upgrade(engine)
     await engine.dispose()
     driver = _Recorder()
-    statements = await _create_and_settle_sql(HotPath(driver, sqlite_dialect.dialect()), driver)
+    statements = await _create_and_settle_sql(HotPath(driver, sqlite_dialect.dialect()), driver, db)
     assert len(statements) >= 8  # debit user, debit key, insert, ledger, CAS, CAS + ledger/credit/uncharge
     conn = sqlite3.connect(db)
     try:
@@ -89,10 +95,9 @@ async def test_the_old_predicate_did_open_them(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     await upgrade(engine, "0006")
     await engine.dispose()
-    hot = HotPath(_Recorder(), sqlite_dialect.dialect())
+    sql = TaskStatements(HotPath(_Recorder(), sqlite_dialect.dialect())).insert.sql
     conn = sqlite3.connect(db)
     try:
-        sql = hot.insert_sql
         opcodes = [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))]
     finally:
         conn.close()
@@ -122,12 +127,12 @@ async def test_a_task_insert_writes_only_the_indexes_something_reads(tmp_path: P
     """Eight in the plan: the primary key, the unique external id, the user's list, the poll queue, the
     mirror queue (partial: skipped for a queued row) and the three in-flight counts. At 0007 it was nine:
     ix_tasks_upstream too, which no query read (migration 0008 dropped it)."""
-    hot = HotPath(_Recorder(), sqlite_dialect.dialect())
+    insert_sql = TaskStatements(HotPath(_Recorder(), sqlite_dialect.dialect())).insert.sql
     counts = {}
     for revision in ("0007", "head"):
         db = tmp_path / f"{revision}.db"
         engine = make_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine, revision)
         await engine.dispose()
-        counts[revision] = _index_writes(db, hot.insert_sql)
+        counts[revision] = _index_writes(db, insert_sql)
     assert counts == {"0007": 9, "head": 8}

@@ -17,6 +17,7 @@ from kling_gateway.services.gateway import build_gateway
 from kling_gateway.storage.accounts import AccountStore
 from kling_gateway.storage.tasks import DuplicateExternalId, DuplicateTaskId, TaskRecord, TaskStore
 from tests.conftest import make_settings
+from tests.storage.conftest import task_store
 
 T0 = 1_770_000_000_000  # a fixed "now" in ms
 
@@ -29,13 +30,14 @@ async def users(engine: AsyncEngine) -> tuple[int, int]:
     return alice.id, bob.id
 
 
-@pytest.fixture(params=["engine", "gateway"])
+@pytest.fixture(params=["store", "gateway"])
 async def store(
     request: pytest.FixtureRequest, engine: AsyncEngine, tmp_path: Path
 ) -> AsyncIterator[TaskStore]:
-    """A bare TaskStore on the engine, and the one build_gateway wires up (whatever fast path it adds)."""
-    if request.param == "engine":
-        yield TaskStore(engine)
+    """A bare TaskStore, and the one build_gateway wires up."""
+    if request.param == "store":
+        async with task_store(engine) as tasks:
+            yield tasks
         return
     url = engine.url.render_as_string(hide_password=False)
     gw = await build_gateway(make_settings(tmp_path, url))
@@ -279,7 +281,7 @@ async def test_due_returns_only_active_and_due_tasks_in_order(
 
 
 async def test_in_flight_per_account_counts_from_the_partial_index(
-    engine: AsyncEngine, users: tuple[int, int]
+    engine: AsyncEngine, tasks: TaskStore, users: tuple[int, int]
 ) -> None:
     """The operator's per-account figure counts only unfinished tasks, and on SQLite reads the covering
     partial index (with a bound ``status IN (?, ?, ?)`` it walked every task an account ever had)."""
@@ -288,7 +290,6 @@ async def test_in_flight_per_account_counts_from_the_partial_index(
     upstreams = UpstreamStore(engine)
     one = await upstreams.create_account(name="one", base_url="http://one", now_ms=T0)
     two = await upstreams.create_account(name="two", base_url="http://two", now_ms=T0)
-    tasks = TaskStore(engine)
     statuses = {
         one: ["queued", "submitted", "processing", "succeed", "failed"],
         two: ["rejected", "processing"],

@@ -8,13 +8,13 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import BodyTooLarge, KlingError
+from ..errors import KlingError
+from . import edge
 
 log = logging.getLogger("kling_gateway.http")
 JSON = "application/json"
@@ -56,34 +56,21 @@ class RequestIdMiddleware:
 
 
 def request_id(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
+    return edge.request_id(request.scope)
 
 
 def ok(request: Request, data: Any) -> Response:
-    if isinstance(data, dict) and "task_id" in data:  # for the access log line (observability/middleware)
-        request.scope.setdefault("state", {})["task_id"] = data["task_id"]
-    body = {"code": 0, "message": "SUCCEED", "request_id": request_id(request), "data": data}
-    return Response(orjson.dumps(body), media_type=JSON)
+    return Response(edge.ok_body(request.scope, data), media_type=JSON)
 
 
 def error_response(request: Request, exc: KlingError) -> Response:
-    return Response(
-        orjson.dumps(exc.to_body(request_id(request))), status_code=exc.http_status, media_type=JSON
-    )
+    return Response(edge.error_body(request.scope, exc), status_code=exc.http_status, media_type=JSON)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body under ``limit`` (edge.read_body). The routes that call it take no body parameter, so
+    nothing has read the body before."""
+    return await edge.read_body(request.scope, request.receive, limit)
 
 
 async def on_kling_error(request: Request, exc: Exception) -> Response:

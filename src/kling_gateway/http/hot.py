@@ -25,54 +25,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import BodyTooLarge, KlingError
+from ..errors import KlingError
 from ..services import reads, tasks
 from ..services.gateway import Gateway
+from .edge import error_body, header, ok_body, read_body, request_id, send_json
 from .envelope import unexpected
 
-_JSON_HEADER = (b"content-type", b"application/json")
 _BASE_URL_CACHE_LIMIT = 256
 _COLLECTION = "/videos/text2video"
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """First value of a header, as Starlette's ``Headers.get`` returns it (names arrive lower-case)."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """``envelope.read_body`` on the raw channel: the declared length is refused early, then counted."""
-    declared = _header(scope, b"content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body is {declared} bytes; the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-async def _send(send: Send, status: int, body: bytes) -> None:
-    # The headers Starlette's Response(media_type="application/json") sends, in its order.
-    headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADER]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class HotRoutes:
@@ -121,8 +85,8 @@ class HotRoutes:
         scope["route"] = route
         try:
             gw = self._gateway()
-            principal = await gw.auth.authenticate(_header(scope, b"authorization"))
-            raw = await _read_body(scope, receive, gw.settings.max_body_bytes)
+            principal = await gw.auth.authenticate(header(scope, b"authorization"))
+            raw = await read_body(scope, receive, gw.settings.max_body_bytes)
             data = await tasks.create(gw, principal, raw)
         except KlingError as exc:
             await self._error(scope, send, exc)
@@ -137,7 +101,7 @@ class HotRoutes:
         scope["path_params"] = {"task_id": ident}
         try:
             gw = self._gateway()
-            principal = await gw.auth.authenticate(_header(scope, b"authorization"))
+            principal = await gw.auth.authenticate(header(scope, b"authorization"))
             data = await reads.get(gw, principal, ident, self._base_url(scope))
         except KlingError as exc:
             await self._error(scope, send, exc)
@@ -149,7 +113,7 @@ class HotRoutes:
 
     def _base_url(self, scope: Scope) -> str:
         """``str(request.base_url)``, cached per (scheme, host, server): Starlette rebuilds it per request."""
-        key = (scope.get("scheme"), _header(scope, b"host"), scope.get("server"))
+        key = (scope.get("scheme"), header(scope, b"host"), scope.get("server"))
         url = self._base_urls.get(key)
         if url is None:
             if len(self._base_urls) >= _BASE_URL_CACHE_LIMIT:  # the Host header is the client's to choose
@@ -159,18 +123,13 @@ class HotRoutes:
 
     @staticmethod
     async def _ok(scope: Scope, send: Send, data: dict[str, Any]) -> None:
-        state = scope.setdefault("state", {})
-        state["task_id"] = data["task_id"]  # for the access log line, as envelope.ok does
-        body = {"code": 0, "message": "SUCCEED", "request_id": str(state.get("request_id", "")), "data": data}
-        await _send(send, 200, orjson.dumps(body))
+        await send_json(send, 200, ok_body(scope, data))
 
     @classmethod
     async def _crash(cls, scope: Scope, send: Send, exc: Exception) -> None:
         """``envelope.on_unexpected`` on the raw channel: the error logged with its request, a 500/5000."""
-        rid = str(scope.get("state", {}).get("request_id", ""))
-        await cls._error(scope, send, unexpected(scope["method"], scope["path"], rid, exc))
+        await cls._error(scope, send, unexpected(scope["method"], scope["path"], request_id(scope), exc))
 
     @staticmethod
     async def _error(scope: Scope, send: Send, exc: KlingError) -> None:
-        rid = str(scope.get("state", {}).get("request_id", ""))
-        await _send(send, exc.http_status, orjson.dumps(exc.to_body(rid)))
+        await send_json(send, exc.http_status, error_body(scope, exc))

@@ -12,27 +12,12 @@ holds this task until ``lease_until``" and, after a transient failure, "not befo
 
 from __future__ import annotations
 
-from sqlalchemy import and_, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql.elements import ColumnElement
 
-from ..domain.task import TaskStatus
-from ..storage.tables import tasks
+from ..storage import task_sql
 from ..storage.tasks import TaskRecord, any_row
 
 RETRY_OWNER = "mirror:retry"
-# Inlined, not bound: a partial index ``WHERE status = 'succeed' AND origin_result_json IS NULL`` is only
-# usable when the planner can see the literal (SQLite never looks into parameters; PostgreSQL's generic
-# plans for prepared statements don't either).
-_SUCCEED: ColumnElement[str] = literal_column(f"'{TaskStatus.SUCCEED.value}'")
-
-
-def _pending() -> ColumnElement[bool]:
-    return and_(
-        tasks.c.status == _SUCCEED,
-        tasks.c.origin_result_json.is_(None),
-        tasks.c.result_json.is_not(None),
-    )
 
 
 class MirrorRows:
@@ -47,42 +32,29 @@ class MirrorRows:
         Same shape as the poller's claim: ``UPDATE … WHERE id IN (pending, unleased) RETURNING``, with
         ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the outer WHERE repeats the predicate so a row another
         claimer took in between is not taken twice."""
-        free = or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now_ms)
-        ids = select(tasks.c.id).where(_pending(), free).order_by(tasks.c.id).limit(limit)
+        ids = task_sql.mirror_pending(now_ms, limit)
         if self._engine.dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
         elif not await any_row(self._engine, ids):
             return []
-        stmt = (
-            update(tasks)
-            .where(tasks.c.id.in_(ids.scalar_subquery()), _pending(), free)
-            .values(lease_until=now_ms + lease_ms, lease_owner=owner)
-            .returning(*tasks.c)
-        )
+        stmt = task_sql.mirror_claim(ids, now_ms, owner, lease_ms)
         async with self._engine.begin() as conn:
             rows = (await conn.execute(stmt)).all()
         return sorted((TaskRecord(**r._mapping) for r in rows), key=lambda t: t.id)
 
     async def settle(self, task_id: str, *, result_json: str, origin_result_json: str) -> bool:
         """Write the outcome and release the lease, only if nobody settled the task before; True if we did."""
-        stmt = (
-            update(tasks)
-            .where(tasks.c.id == task_id, _pending())
-            .values(
-                result_json=result_json,
-                origin_result_json=origin_result_json,
-                lease_until=None,
-                lease_owner=None,
-            )
+        stmt = task_sql.mirror_settle(
+            task_id,
+            result_json=result_json,
+            origin_result_json=origin_result_json,
+            lease_until=None,
+            lease_owner=None,
         )
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).rowcount == 1
 
     async def retry_later(self, task_id: str, not_before_ms: int) -> bool:
-        stmt = (
-            update(tasks)
-            .where(tasks.c.id == task_id, _pending())
-            .values(lease_until=not_before_ms, lease_owner=RETRY_OWNER)
-        )
+        stmt = task_sql.mirror_settle(task_id, lease_until=not_before_ms, lease_owner=RETRY_OWNER)
         async with self._engine.begin() as conn:
             return (await conn.execute(stmt)).rowcount == 1

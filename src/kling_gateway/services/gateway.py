@@ -236,12 +236,13 @@ async def build_gateway(
         box = secret_box(settings)
         hot = await HotPath.open(engine)
         accounts = AccountStore(engine)
+        task_store = TaskStore(engine, hot)
         gw = Gateway(
             settings=settings,
             engine=engine,
             box=box,
             accounts=accounts,
-            tasks=TaskStore(engine, hot),
+            tasks=task_store,
             hot=hot,
             upstreams=UpstreamStore(engine),
             auth=Authenticator(
@@ -252,7 +253,7 @@ async def build_gateway(
             clock=clock,
             callback_key=hmac.new(load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256).digest(),
             guard=UrlGuard.from_settings(settings),
-            money=MoneyStatements(hot, engine.dialect.name) if settings.billing else None,
+            money=MoneyStatements(hot) if settings.billing else None,
         )
     except BaseException:  # a half-built gateway must not leave connections open
         if hot is not None:

@@ -30,8 +30,7 @@ from ..domain.pricing import (
 from ..domain.request import Text2VideoRequest
 from ..domain.task import TaskStatus
 from ..errors import ConfigError, InsufficientBalance
-from ..storage.hotpath import Step
-from ..storage.money import CLOSE, MoneyStore
+from ..storage.money import CLOSE, Close, MoneyStore, Reserve
 from ..storage.tasks import Refused, TaskRecord
 from .auth import Principal
 from .gateway import Gateway
@@ -124,12 +123,11 @@ def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dic
     return body
 
 
-def reserve_steps(gw: Gateway, record: TaskRecord, amount: int) -> tuple[list[Step], list[Step]]:
-    assert gw.money is not None
-    return gw.money.reserve(
+def reserve_for(record: TaskRecord, amount: int) -> Reserve:
+    """What a new task's insert debits (``TaskStore.insert(record, reserve=…)``)."""
+    return Reserve(
         user_id=record.user_id,
         key_id=record.key_id,
-        task_id=record.id,
         amount=amount,
         public_model=record.public_model,
         now_ms=record.created_at,
@@ -141,10 +139,10 @@ def refused(exc: Refused, record: TaskRecord, amount: int) -> InsufficientBalanc
     return InsufficientBalance(f"{what}: this task needs {from_micro(amount)} credits")
 
 
-def close_steps(gw: Gateway, t: TaskRecord, new: TaskStatus, values: dict[str, Any]) -> list[Step]:
+def close_for(gw: Gateway, t: TaskRecord, new: TaskStatus, values: dict[str, Any]) -> Close | None:
     """The money side of a terminal status change; also sets ``charged_micro`` in ``values``."""
     if gw.money is None or t.reserved_micro <= 0 or t.charged_micro is not None:
-        return []
+        return None
     if new is TaskStatus.SUCCEED:
         rate = t.reserved_micro // max(1, t.duration)
         videos = json.loads(values.get("result_json") or t.result_json or "[]")
@@ -153,7 +151,7 @@ def close_steps(gw: Gateway, t: TaskRecord, new: TaskStatus, values: dict[str, A
     else:
         charged, reason = 0, "refund"
     values["charged_micro"] = charged
-    return gw.money.close(
+    return Close(
         user_id=t.user_id,
         key_id=t.key_id,
         task_id=t.id,
@@ -220,12 +218,12 @@ async def adjust(gw: Gateway, user_id: int, amount: str, *, debit: bool, note: s
     micro = to_micro(parse_amount(amount))
     if micro == 0:
         raise ConfigError("amount must be more than 0")
-    assert gw.money is not None and gw.hot is not None
+    assert gw.money is not None
     signed = -micro if debit else micro
-    steps = gw.money.adjust(
+    done = await gw.money.adjust(
         user_id=user_id, amount=signed, reason="debit" if debit else "credit", note=note, now_ms=gw.now_ms()
     )
-    if await gw.hot.run_tx(steps) is not None:
+    if not done:
         raise InsufficientBalance(f"Account balance not enough to debit {from_micro(micro)} credits")
     return await money_store(gw).balance(user_id)
 

@@ -106,7 +106,7 @@ class _Run:
         nxt = await gw.upstream.pick(record.upstream_model, set(exclude))
         if nxt is None:
             return fo.NoneLeft()
-        if not await gw.upstreams.reassign(record.id, channel.account_id, nxt.account_id):
+        if not await gw.tasks.repoint(record.id, channel.account_id, nxt.account_id):
             return fo.Lost()
         if refused is not None:  # logged once the row is re-pointed: a failover it names happened
             log.warning(
@@ -237,7 +237,7 @@ async def resubmit(gw: Gateway, record: TaskRecord) -> TaskRecord:
     if channel.unavailable(now) is not None or channel.benched(now, model) is not None:
         # confirmed absent on its account, which cannot take it now: another account may
         other = await gw.upstream.pick(model, {channel.account_id})
-        if other is not None and await gw.upstreams.reassign(
+        if other is not None and await gw.tasks.repoint(
             record.id, record.upstream_account_id, other.account_id
         ):
             record.upstream_account_id = other.account_id

@@ -176,11 +176,7 @@ async def _insert(
             reserved_micro=reserve,
         )
         try:
-            if reserve > 0:
-                before, after = money.reserve_steps(gw, record, reserve)
-                await gw.tasks.insert(record, before=before, after=after)
-            else:
-                await gw.tasks.insert(record)
+            await gw.tasks.insert(record, reserve=money.reserve_for(record, reserve) if reserve > 0 else None)
             return record, True
         except Refused as exc:
             raise money.refused(exc, record, reserve) from None

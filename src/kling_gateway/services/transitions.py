@@ -15,7 +15,7 @@ import orjson
 
 from ..domain.task import TERMINAL, TaskStatus, wire_status
 from ..mirror.service import public_videos
-from ..storage.hotpath import Step
+from ..storage.money import Close
 from ..storage.tasks import TaskRecord
 from .gateway import Gateway
 from .wire import task_object
@@ -37,11 +37,11 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
     """CAS ``t`` from ``expected`` with ``values``; True when this call made the change. A terminal change
     also closes the task's reserve (settle or refund) in the same transaction."""
     new = values.get("status")
-    money: list[Step] = []
+    close: Close | None = None
     if new is not None and TaskStatus(new) in TERMINAL:
-        from .money import close_steps  # money → gateway → … would cycle at import time
+        from .money import close_for  # money → gateway → … would cycle at import time
 
-        money = close_steps(gw, t, TaskStatus(new), values)  # sets values["charged_micro"]
+        close = close_for(gw, t, TaskStatus(new), values)  # sets values["charged_micro"]
     event = None
     if t.callback_url and new is not None and new != expected.value and TaskStatus(new) in _ANNOUNCED:
         changed = dataclasses.replace(t, **values)
@@ -63,7 +63,7 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
             "updated_at": now,
             "delivered_at": None,
         }
-    moved = await gw.tasks.transition(t.id, expected, event=event, after=money, **values)
+    moved = await gw.tasks.transition(t.id, expected, event=event, close=close, **values)
     if moved and new is not None and new != expected.value:
         gw.telemetry.task_moved(t.id, expected.value, str(new))
     return moved

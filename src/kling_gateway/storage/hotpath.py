@@ -1,29 +1,24 @@
-"""The request hot path's statements, run on the raw async driver (aiosqlite / asyncpg).
+"""The raw async drivers (aiosqlite / asyncpg) the per-request statements run on.
 
-Measured here: one statement through SQLAlchemy's async engine costs 0.4–1.5 ms of CPU (greenlet hop, pool
-checkout, reset-on-return, several thread round trips on aiosqlite), the same statement on the driver
-0.13 ms (aiosqlite, autocommit) — and a create needs two of them. So the few statements every request runs
-(task insert, compare-and-set, lookup) are **compiled once by SQLAlchemy** from ``tables.py`` for the
-engine's dialect and executed on a dedicated driver connection. Everything else stays on the engine.
-SQLite's driver (sqlite_hot.py) runs them on the event loop and group-commits the writes.
+A statement through SQLAlchemy's async engine costs several times its CPU on the driver itself
+(docs/benchmarks.md), so the statements every request runs are compiled once by SQLAlchemy from
+``tables.py`` (``HotPath.compile``) and executed here; the stores own them (task_sql.py, money.py).
+Everything else stays on the engine. SQLite's driver (sqlite_hot.py) group-commits the writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from operator import attrgetter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import BindParameter, Select, bindparam, case, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import ClauseElement
 
 from .sqlite_hot import SqliteDriver
 from .steps import Step, UniqueViolation, should_run
-from .tables import tasks, webhook_deliveries
 
-__all__ = ["TASK_COLUMNS", "HotPath", "Step", "UniqueViolation"]
+__all__ = ["Compiled", "HotPath", "Step", "UniqueViolation"]
 
 
 class _Driver(Protocol):
@@ -59,10 +54,15 @@ class _Postgres:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, size: int) -> _Postgres:
+    async def open(cls, dsn: str, size: int, on_query: Callable[[Any], None] | None = None) -> _Postgres:
         import asyncpg
 
-        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session))
+        async def watch(conn: Any) -> None:
+            conn.add_query_logger(on_query)
+
+        init = watch if on_query is not None else None
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session, init=init)
+        return cls(pool)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         import asyncpg
@@ -73,7 +73,12 @@ class _Postgres:
             raise UniqueViolation(str(exc.constraint_name or exc)) from exc
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
-        row = await self._pool.fetchrow(sql, *args)
+        import asyncpg
+
+        try:
+            row = await self._pool.fetchrow(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise UniqueViolation(str(exc.constraint_name or exc)) from exc
         return tuple(row) if row is not None else None
 
     async def run_tx(self, steps: Sequence[Step]) -> int | None:
@@ -104,7 +109,7 @@ class _Postgres:
         await self._pool.close()
 
 
-class _Compiled:
+class Compiled:
     """A statement compiled for one dialect, with its positional parameter order."""
 
     __slots__ = ("defaults", "names", "sql")
@@ -121,113 +126,49 @@ class _Compiled:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
 
 
-TASK_COLUMNS = tuple(c.name for c in tasks.c)
-
-
-def _find_stmt() -> Select[Any]:
-    ident: BindParameter[str] = bindparam("ident")
-    return (
-        select(tasks)
-        .where(
-            tasks.c.user_id == bindparam("user_id"),
-            or_(tasks.c.id == ident, tasks.c.external_task_id == ident),
-            tasks.c.status != bindparam("hidden"),
-        )
-        .order_by(case((tasks.c.id == ident, 0), else_=1))
-        .limit(1)
-    )
-
-
-def _insert_ignoring_duplicates(dialect: Dialect) -> ClauseElement:
-    if dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(webhook_deliveries).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(webhook_deliveries).on_conflict_do_nothing()
-
-
 class HotPath:
+    """A raw driver connection and the dialect its statements are compiled for. Knows no table: the
+    stores compile their own statements once (``compile``) and run them here."""
+
     def __init__(self, driver: _Driver, dialect: Dialect) -> None:
         self._driver = driver
-        self._dialect = dialect
-        self._insert = _Compiled(insert(tasks), dialect)
-        # A row's insert parameters read straight off the record, in the statement's order: one C call
-        # instead of a dict of 30 columns and a list built from it (about 2 % of a create under py-spy).
-        self._insert_row = attrgetter(*self._insert.names)
-        self._get = _Compiled(select(tasks).where(tasks.c.id == bindparam("id")), dialect)
-        self._find = _Compiled(_find_stmt(), dialect)
-        self._updates: dict[tuple[str, ...], _Compiled] = {}
-        self._event = _Compiled(_insert_ignoring_duplicates(dialect), dialect)
+        self.dialect = dialect
 
     @classmethod
-    async def open(cls, engine: AsyncEngine, pool_size: int = 10) -> HotPath:
+    async def open(
+        cls,
+        engine: AsyncEngine,
+        pool_size: int = 10,
+        *,
+        on_query: Callable[[Any], None] | None = None,
+    ) -> HotPath:
+        """``on_query`` (PostgreSQL): called with every statement a pooled connection sends (asyncpg's
+        query logger), for tests that count round trips."""
         url = engine.url
         if url.get_backend_name() == "sqlite":
             driver: _Driver = await SqliteDriver.open(url.database or "")
         else:
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-            driver = await _Postgres.open(dsn, pool_size)
+            driver = await _Postgres.open(dsn, pool_size, on_query)
         return cls(driver, engine.dialect)
+
+    @property
+    def postgres(self) -> bool:
+        return bool(self.dialect.name == "postgresql")
 
     async def close(self) -> None:
         await self._driver.close()
 
-    @property
-    def insert_sql(self) -> str:
-        return self._insert.sql
+    def compile(self, stmt: ClauseElement) -> Compiled:
+        """Compile a statement for this dialect once (callers keep the result)."""
+        return Compiled(stmt, self.dialect)
 
-    def insert_row(self, record: object) -> tuple[Any, ...]:
-        """The insert's parameters from an object with one attribute per ``tasks`` column (a TaskRecord)."""
-        row: tuple[Any, ...] = self._insert_row(record)
-        return row
+    async def execute(self, sql: str, args: Sequence[Any]) -> int:
+        return await self._driver.execute(sql, args)
 
-    async def insert_task(self, record: object) -> None:
-        await self._driver.execute(self._insert.sql, self.insert_row(record))
-
-    async def get_task(self, task_id: str) -> Sequence[Any] | None:
-        return await self._driver.fetchone(self._get.sql, [task_id])
-
-    async def find_task(self, user_id: int, ident: str, hidden: str) -> Sequence[Any] | None:
-        params = {"user_id": user_id, "ident": ident, "hidden": hidden}
-        return await self._driver.fetchone(self._find.sql, self._find.args(params))
-
-    async def transition(
-        self,
-        task_id: str,
-        expected: str,
-        values: Mapping[str, Any],
-        event: Mapping[str, Any] | None = None,
-        after: Sequence[Step] = (),
-    ) -> bool:
-        """``UPDATE tasks SET … WHERE id = :id AND status = :expected``; True when it matched.
-        With ``event``, the webhook delivery row is inserted in the same transaction, only if the update
-        matched, and a second event for the same (task, status) is ignored; ``after`` steps (money) run in
-        that transaction too."""
-        key = tuple(sorted(values))
-        compiled = self._updates.get(key)
-        if compiled is None:
-            stmt = (
-                update(tasks)
-                .where(tasks.c.id == bindparam("w_id"), tasks.c.status == bindparam("w_status"))
-                .values({name: bindparam(f"v_{name}") for name in key})
-            )
-            compiled = self._updates[key] = _Compiled(stmt, self._dialect)
-        params = {f"v_{k}": v for k, v in values.items()}
-        params["w_id"] = task_id
-        params["w_status"] = expected
-        if event is None and not after:
-            return await self._driver.execute(compiled.sql, compiled.args(params)) == 1
-        steps = [Step(compiled.sql, compiled.args(params), require=True)]
-        if event is not None:
-            steps.append(Step(self._event.sql, self._event.args(event)))
-        steps.extend(after)
-        return await self._driver.run_tx(steps) is None
-
-    def compile(self, stmt: ClauseElement) -> _Compiled:
-        """Compile a statement for this dialect once (callers cache the result)."""
-        return _Compiled(stmt, self._dialect)
+    async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
+        """A read; on PostgreSQL also a single statement that writes (its one implicit transaction)."""
+        return await self._driver.fetchone(sql, args)
 
     async def run_tx(self, steps: Sequence[Step]) -> int | None:
         return await self._driver.run_tx(steps)

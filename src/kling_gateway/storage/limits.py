@@ -1,11 +1,11 @@
 """SQL behind the gateway's limits: in-flight counts and the per-key token bucket (services/limits.py).
 
-In-flight counts read ``tasks`` through three **partial** indexes (migrations 0005 and 0007) that hold
-only the rows in ``queued``/``submitted``/``processing``: they stay as small as the work in progress,
-whatever the table's history, and a count is an index-only scan. The queries spell the status filter as
-the same literal text as the index predicate, never as bound parameters: SQLite (and PostgreSQL's generic
-plans for prepared statements) can only use a partial index when it can *prove* the query's filter implies
-the predicate.
+In-flight counts (statements in task_sql.py) read ``tasks`` through three **partial** indexes
+(migrations 0005 and 0007) that hold only the rows in ``queued``/``submitted``/``processing``: they
+stay as small as the work in progress, whatever the table's history, and a count is an index-only
+scan. The queries spell the status filter as the same literal text as the index predicate, never as
+bound parameters: SQLite (and PostgreSQL's generic plans for prepared statements) can only use a
+partial index when it can *prove* the query's filter implies the predicate.
 
 The token bucket is one row per API key (``rate_buckets``), changed by one upsert whose refill arithmetic
 runs in SQL, so gateway processes sharing the database share the bucket without a read-then-write race.
@@ -18,14 +18,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Integer,
     Select,
     and_,
     bindparam,
     case,
     column,
-    func,
     literal_column,
     select,
     table,
@@ -34,7 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
-from .tables import ACTIVE_PREDICATE, tasks
+from .task_sql import active_for_key as _key_count
+from .task_sql import active_for_user as _user_count
+from .task_sql import active_on_upstream as _upstream_count
 
 NANO = 1_000_000_000  # nano-tokens per token
 
@@ -46,30 +46,6 @@ rate_buckets = table(
     column("tokens_nano", BigInteger),
     column("updated_at", BigInteger),
 )
-
-
-def _active_count(*conds: ColumnElement[bool]) -> Any:
-    return (
-        select(func.count())
-        .select_from(tasks)
-        .where(*conds, literal_column(ACTIVE_PREDICATE))
-        .scalar_subquery()
-    )
-
-
-def _user_count() -> Any:
-    return _active_count(tasks.c.user_id == bindparam("user_id", type_=Integer))
-
-
-def _key_count() -> Any:
-    return _active_count(tasks.c.key_id == bindparam("key_id", type_=Integer))
-
-
-def _upstream_count() -> Any:
-    return _active_count(
-        tasks.c.upstream_account_id == bindparam("account_id", type_=Integer),
-        tasks.c.upstream_model == bindparam("model"),
-    )
 
 
 class LimitStore:

@@ -1,9 +1,9 @@
 """Balances, key quotas, prices and the append-only ledger.
 
-The statements that move money on the request path (reserve at submit, close at the terminal status
-change) are compiled once and run as steps of the *same* transaction as the task insert or the status
-compare-and-set (``HotPath.run_tx``): a reserve exists exactly when its task row does, and a close happens
-exactly once, guarded twice — by the status CAS and by the ledger's unique ``(task_id, kind)``.
+The money moved on the request path is asked for by name: a ``Reserve`` rides on the task insert, a
+``Close`` on the terminal status compare-and-set (``TaskStore``), each in the *same* transaction: a
+reserve exists exactly when its task row does, and a close happens exactly once, guarded twice — by the
+status CAS and by the ledger's unique ``(task_id, kind)``. Their statements are compiled here.
 """
 
 from __future__ import annotations
@@ -25,6 +25,31 @@ _LEDGER_COLUMNS = tuple(c.name for c in ledger_entries.c if c.name != "id")
 
 
 @dataclass(frozen=True, slots=True)
+class Reserve:
+    """Debit the user (and the key's quota) by ``amount`` for the task being inserted."""
+
+    user_id: int
+    key_id: int | None
+    amount: int
+    public_model: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Give ``back`` micro-credits of a task's reserve back (release after settle, or the refund)."""
+
+    user_id: int
+    key_id: int | None
+    task_id: str
+    back: int
+    charged: int
+    reason: str
+    public_model: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     id: int
     user_id: int
@@ -43,7 +68,9 @@ class MoneyStatements:
     """The request-path money statements, compiled for the hot path's dialect. No RETURNING: the drivers
     count the rows a statement changed (on SQLite a RETURNING clause costs a temporary b-tree per run)."""
 
-    def __init__(self, hot: HotPath, dialect_name: str) -> None:
+    def __init__(self, hot: HotPath, dialect_name: str | None = None) -> None:
+        self._hot = hot
+        dialect_name = dialect_name or hot.dialect.name
         amt: BindParameter[int] = bindparam("amt")
         self._debit_user = hot.compile(
             update(users)
@@ -73,16 +100,9 @@ class MoneyStatements:
         insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
         self._entry_once = hot.compile(insert(ledger_entries).values(columns).on_conflict_do_nothing())
 
-    @staticmethod
-    def _entry_values(**values: Any) -> dict[str, Any]:
-        row = dict.fromkeys(_LEDGER_COLUMNS)
-        row.update(values)
-        return row
-
-    def reserve(
-        self, *, user_id: int, key_id: int | None, task_id: str, amount: int, public_model: str, now_ms: int
-    ) -> tuple[list[Step], list[Step]]:
+    def reserve_steps(self, op: Reserve, task_id: str) -> tuple[list[Step], list[Step]]:
         """(steps before the task insert, steps after it). Step 0 fails on balance, step 1 on key quota."""
+        amount, user_id, key_id = op.amount, op.user_id, op.key_id
         before = [
             Step(self._debit_user.sql, self._debit_user.args({"uid": user_id, "amt": amount}), require=True)
         ]
@@ -90,41 +110,20 @@ class MoneyStatements:
             before.append(
                 Step(self._debit_key.sql, self._debit_key.args({"kid": key_id, "amt": amount}), require=True)
             )
-        entry = self._entry_values(
-            user_id=user_id,
-            key_id=key_id,
-            task_id=task_id,
-            kind=RESERVE,
-            reason=RESERVE,
-            amount_micro=-amount,
-            public_model=public_model,
-            created_at=now_ms,
-        )
-        return before, [Step(self._entry.sql, self._entry.args(entry))]
+        return before, [Step(self._entry.sql, self._entry.args(reserve_entry(op, task_id)))]
 
-    def close(
-        self,
-        *,
-        user_id: int,
-        key_id: int | None,
-        task_id: str,
-        back: int,
-        charged: int,
-        reason: str,
-        public_model: str,
-        now_ms: int,
-    ) -> list[Step]:
-        """Give ``back`` micro-credits of the reserve back (release after settle, or the whole refund)."""
-        entry = self._entry_values(
+    def close_steps(self, op: Close) -> list[Step]:
+        user_id, key_id, back = op.user_id, op.key_id, op.back
+        entry = _entry_values(
             user_id=user_id,
             key_id=key_id,
-            task_id=task_id,
+            task_id=op.task_id,
             kind=CLOSE,
-            reason=reason,
+            reason=op.reason,
             amount_micro=back,
-            charged_micro=charged,
-            public_model=public_model,
-            created_at=now_ms,
+            charged_micro=op.charged,
+            public_model=op.public_model,
+            created_at=op.now_ms,
         )
         steps = [
             Step(self._entry_once.sql, self._entry_once.args(entry)),
@@ -144,9 +143,10 @@ class MoneyStatements:
             )
         return steps
 
-    def adjust(self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int) -> list[Step]:
-        """Operator credit (amount > 0) or debit (amount < 0); a debit may not take the balance below 0."""
-        entry = self._entry_values(
+    async def adjust(self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int) -> bool:
+        """Operator credit (amount > 0) or debit (amount < 0); False when a debit would take the balance
+        below 0 (then nothing changed)."""
+        entry = _entry_values(
             user_id=user_id,
             kind=CREDIT if amount >= 0 else DEBIT,
             reason=reason,
@@ -162,7 +162,27 @@ class MoneyStatements:
             move = Step(
                 self._debit_user.sql, self._debit_user.args({"uid": user_id, "amt": -amount}), require=True
             )
-        return [move, Step(self._entry.sql, self._entry.args(entry))]
+        return await self._hot.run_tx([move, Step(self._entry.sql, self._entry.args(entry))]) is None
+
+
+def _entry_values(**values: Any) -> dict[str, Any]:
+    row = dict.fromkeys(_LEDGER_COLUMNS)
+    row.update(values)
+    return row
+
+
+def reserve_entry(op: Reserve, task_id: str) -> dict[str, Any]:
+    """The ledger row of a reserve: the debit, negative."""
+    return _entry_values(
+        user_id=op.user_id,
+        key_id=op.key_id,
+        task_id=task_id,
+        kind=RESERVE,
+        reason=RESERVE,
+        amount_micro=-op.amount,
+        public_model=op.public_model,
+        created_at=op.now_ms,
+    )
 
 
 class MoneyStore:

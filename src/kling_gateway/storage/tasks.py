@@ -3,17 +3,19 @@ somebody else (a callback, another worker, another node) already moved the task 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..domain.task import ACTIVE, TaskStatus
-from .hotpath import TASK_COLUMNS, HotPath, Step, UniqueViolation
-from .tables import tasks, webhook_deliveries
+from ..domain.task import TaskStatus
+from . import task_sql
+from .create_pg import BALANCE, LEDGER_COLUMNS, QUOTA, reserve_insert
+from .hotpath import Compiled, HotPath, Step, UniqueViolation
+from .money import Close, MoneyStatements, Reserve, reserve_entry
+from .task_sql import TASK_COLUMNS, TaskStatements
 
 
 class DuplicateExternalId(Exception):
@@ -21,7 +23,7 @@ class DuplicateExternalId(Exception):
 
 
 class Refused(Exception):
-    """A required step of the insert transaction matched nothing; ``index`` says which."""
+    """The insert's reserve was refused, nothing written: ``index`` 0 the balance, 1 the key's quota."""
 
     def __init__(self, index: int) -> None:
         super().__init__(index)
@@ -71,7 +73,6 @@ class TaskRecord:
 
 _FIELDS = tuple(f.name for f in fields(TaskRecord))
 assert _FIELDS == TASK_COLUMNS, "TaskRecord fields must follow the tasks table's column order"
-_ACTIVE = [s.value for s in ACTIVE]
 _SOUND, _WATERMARK = _FIELDS.index("sound"), _FIELDS.index("watermark")
 
 
@@ -86,7 +87,7 @@ def _from_tuple(row: Any) -> TaskRecord:
     return record
 
 
-def _duplicate(record: TaskRecord, text: str, exc: Exception) -> Exception:
+def _duplicate(record: TaskRecord, text: str) -> Exception:
     text = text.lower()
     if "external_task_id" in text or "uq_tasks_user_id" in text:
         return DuplicateExternalId(record.external_task_id or "")
@@ -94,99 +95,81 @@ def _duplicate(record: TaskRecord, text: str, exc: Exception) -> Exception:
 
 
 class TaskStore:
-    """Reads and writes of task rows. With a ``HotPath`` the per-request statements (insert, get, find,
-    compare-and-set) run on the raw driver; scans and admin queries use the SQLAlchemy engine."""
+    """Reads and writes of task rows. The per-request statements (insert, get, find, compare-and-set,
+    re-point) run on the raw driver (``HotPath``); scans and listings on the SQLAlchemy engine."""
 
-    __slots__ = ("_engine", "_hot")
+    __slots__ = ("_engine", "_hot", "_money", "_paid_insert", "_sql")
 
-    def __init__(self, engine: AsyncEngine, hot: HotPath | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, hot: HotPath) -> None:
         self._engine = engine
         self._hot = hot
+        self._sql = TaskStatements(hot)
+        self._money = MoneyStatements(hot)
+        # PostgreSQL: a paid insert is one statement (create_pg.py), with and without a key quota.
+        self._paid_insert: dict[bool, Compiled] = {}
+        if hot.postgres:
+            self._paid_insert = {k: hot.compile(reserve_insert(k)) for k in (False, True)}
 
     async def insert(
-        self, record: TaskRecord, *, before: Sequence[Step] = (), after: Sequence[Step] = ()
+        self,
+        record: TaskRecord,
+        *,
+        reserve: Reserve | None = None,
     ) -> None:
-        """Insert the row; ``before``/``after`` steps (money) run in the same transaction. Raises
-        ``Refused(index)`` when a required ``before`` step matched nothing (e.g. balance too low)."""
-        if before or after:
-            if self._hot is None:
-                raise RuntimeError("money steps need the hot path (build_gateway always opens one)")
-            steps = [*before, Step(self._hot.insert_sql, self._hot.insert_row(record)), *after]
-            try:
-                failed = await self._hot.run_tx(steps)
-            except UniqueViolation as exc:
-                raise _duplicate(record, exc.constraint, exc) from exc
-            if failed is not None:
-                raise Refused(failed)
-            return
-        if self._hot is not None:
-            try:
-                await self._hot.insert_task(record)
-            except UniqueViolation as exc:
-                raise _duplicate(record, exc.constraint, exc) from exc
-            return
-        values = {name: getattr(record, name) for name in _FIELDS}
+        """Insert the row, with its ``reserve`` debited in the same transaction. Raises ``Refused(0)``
+        when the balance is too low, ``Refused(1)`` when the key's quota is (nothing is written)."""
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(tasks.insert().values(**values))
-        except IntegrityError as exc:
-            raise _duplicate(record, str(exc.orig), exc) from exc
+            if reserve is None:
+                await self._hot.execute(self._sql.insert.sql, self._sql.insert_row(record))
+            elif self._paid_insert:
+                await self._insert_paid_pg(record, reserve)
+            else:
+                await self._insert_paid(record, reserve)
+        except UniqueViolation as exc:
+            raise _duplicate(record, exc.constraint) from exc
+
+    async def _insert_paid(self, record: TaskRecord, reserve: Reserve) -> None:
+        debits, entry = self._money.reserve_steps(reserve, record.id)
+        insert = Step(self._sql.insert.sql, self._sql.insert_row(record))
+        failed = await self._hot.run_tx([*debits, insert, *entry])
+        if failed is not None:
+            raise Refused(failed)
+
+    async def _insert_paid_pg(self, record: TaskRecord, reserve: Reserve) -> None:
+        with_key = reserve.key_id is not None
+        stmt = self._paid_insert[with_key]
+        params: dict[str, Any] = {"uid": reserve.user_id, "kid": reserve.key_id, "amt": reserve.amount}
+        params.update(zip(_TASK_PARAMS, _task_values(record), strict=True))
+        entry = reserve_entry(reserve, record.id)
+        params.update((f"l_{name}", entry[name]) for name in LEDGER_COLUMNS)
+        passed = await self._hot.fetchone(stmt.sql, stmt.args(params))
+        assert passed is not None  # the statement always answers one row
+        if not passed[BALANCE]:
+            raise Refused(0)
+        if not passed[QUOTA]:
+            raise Refused(1)
 
     async def get(self, task_id: str) -> TaskRecord | None:
-        if self._hot is not None:
-            found = await self._hot.get_task(task_id)
-            return _from_tuple(found) if found is not None else None
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
-        return _record(row) if row else None
+        found = await self._hot.fetchone(self._sql.get.sql, [task_id])
+        return _from_tuple(found) if found is not None else None
 
     async def find_for_user(self, user_id: int, ident: str) -> TaskRecord | None:
-        """By public id first, then by the user's own ``external_task_id`` (Kling's one path slot).
-        Rejected rows are invisible: the client never got their id."""
-        if self._hot is not None:
-            found = await self._hot.find_task(user_id, ident, TaskStatus.REJECTED.value)
-            return _from_tuple(found) if found is not None else None
-        stmt = (
-            select(tasks)
-            .where(
-                tasks.c.user_id == user_id,
-                or_(tasks.c.id == ident, tasks.c.external_task_id == ident),
-                tasks.c.status != TaskStatus.REJECTED.value,
-            )
-            .order_by(case((tasks.c.id == ident, 0), else_=1))
-            .limit(1)
-        )
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return _record(row) if row else None
+        """By public id first, then by the user's own ``external_task_id``. Rejected rows are
+        invisible: the client never got their id."""
+        find = self._sql.find
+        found = await self._hot.fetchone(find.sql, find.args({"user_id": user_id, "ident": ident}))
+        return _from_tuple(found) if found is not None else None
 
     async def by_external_id(self, user_id: int, external_task_id: str) -> TaskRecord | None:
-        stmt = select(tasks).where(tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(stmt)).first()
-        return _record(row) if row else None
+        return await self._first(task_sql.by_external_id(user_id, external_task_id))
 
     async def list_for_user(self, user_id: int, offset: int, limit: int) -> list[TaskRecord]:
-        stmt = (
-            select(tasks)
-            .where(tasks.c.user_id == user_id, tasks.c.status != TaskStatus.REJECTED.value)
-            .order_by(tasks.c.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            return [_record(r) for r in (await conn.execute(stmt)).all()]
+        return await self._all(task_sql.for_user(user_id, offset, limit))
 
     async def list_all(
         self, limit: int, status: str | None = None, user_id: int | None = None
     ) -> list[TaskRecord]:
-        stmt = select(tasks).order_by(tasks.c.id.desc()).limit(limit)
-        if status:
-            stmt = stmt.where(tasks.c.status == status)
-        if user_id is not None:
-            stmt = stmt.where(tasks.c.user_id == user_id)
-        async with self._engine.connect() as conn:
-            return [_record(r) for r in (await conn.execute(stmt)).all()]
+        return await self._all(task_sql.listing(limit, status, user_id))
 
     async def transition(
         self,
@@ -194,66 +177,50 @@ class TaskStore:
         expected: TaskStatus,
         *,
         event: dict[str, Any] | None = None,
-        after: Sequence[Step] = (),
+        close: Close | None = None,
         **values: Any,
     ) -> bool:
-        """Compare-and-set: apply ``values`` only if the task is still in ``expected``; with ``event``,
-        record the webhook delivery for this change in the same transaction (once per task and status)."""
-        if self._hot is not None:
-            return await self._hot.transition(task_id, expected.value, values, event, after)
-        if after:
-            raise RuntimeError("money steps need the hot path (build_gateway always opens one)")
-        stmt = update(tasks).where(tasks.c.id == task_id, tasks.c.status == expected.value).values(**values)
-        async with self._engine.begin() as conn:
-            res = await conn.execute(stmt)
-            if res.rowcount == 1 and event is not None:
-                dup = select(webhook_deliveries.c.id).where(
-                    webhook_deliveries.c.task_id == event["task_id"],
-                    webhook_deliveries.c.task_status == event["task_status"],
-                )
-                if (await conn.execute(dup)).first() is None:
-                    await conn.execute(webhook_deliveries.insert().values(**event))
-        return res.rowcount == 1
+        """Compare-and-set: apply ``values`` only if the task is still in ``expected``. With ``event``,
+        the webhook delivery for this change is recorded in the same transaction (once per task and
+        status); with ``close``, the reserve is closed there too."""
+        if event is not None and close is None and self._hot.postgres:
+            sql, args = self._sql.cas_announced(task_id, expected.value, values, event)
+            answer = await self._hot.fetchone(sql, args)
+            return answer is not None and answer[0] == 1
+        sql, args = self._sql.cas(task_id, expected.value, values)
+        if event is None and close is None:
+            return await self._hot.execute(sql, args) == 1
+        steps = [Step(sql, args, require=True)]
+        if event is not None:
+            steps.append(Step(self._sql.event.sql, self._sql.event.args(event)))
+        if close is not None:
+            steps.extend(self._money.close_steps(close))
+        return await self._hot.run_tx(steps) is None
+
+    async def repoint(self, task_id: str, from_account: int | None, to_account: int) -> bool:
+        """Point a queued, never-submitted task at another account *before* calling it, so a crash
+        mid-call leaves the refresher asking the account that may hold the task. Compare-and-set."""
+        stmt = self._sql.repoint
+        params = {"id": task_id, "from_account": from_account, "to_account": to_account}
+        return await self._hot.execute(stmt.sql, stmt.args(params)) == 1
 
     async def due(self, now_ms: int, limit: int) -> list[TaskRecord]:
-        stmt = (
-            select(tasks)
-            .where(tasks.c.next_poll_at <= now_ms, tasks.c.status.in_(_ACTIVE))
-            .order_by(tasks.c.next_poll_at)
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            return [_record(r) for r in (await conn.execute(stmt)).all()]
+        return await self._all(task_sql.due(now_ms, limit))
 
     async def claim_due(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
         """Take up to ``limit`` due tasks under a lease, so no other worker or node reads them meanwhile.
 
         One ``UPDATE … WHERE id IN (due and unleased) RETURNING``: on PostgreSQL the inner select takes
-        ``FOR UPDATE SKIP LOCKED`` (concurrent claimers pass over each other's rows instead of waiting); on
-        SQLite the statement runs under the database write lock, so it is a compare-and-set by itself.
+        ``FOR UPDATE SKIP LOCKED`` (concurrent claimers pass over each other's rows instead of waiting);
+        on SQLite the statement runs under the database write lock, so it is a compare-and-set by itself.
         """
-        due = (
-            select(tasks.c.id)
-            .where(
-                tasks.c.next_poll_at <= now_ms,
-                tasks.c.status.in_(_ACTIVE),
-                or_(tasks.c.lease_until.is_(None), tasks.c.lease_until < now_ms),
-            )
-            .order_by(tasks.c.next_poll_at)
-            .limit(limit)
-        )
+        due = task_sql.due_unleased(now_ms, limit)
         if self._engine.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
         elif not await any_row(self._engine, due):
             return []
-        stmt = (
-            update(tasks)
-            .where(tasks.c.id.in_(due.scalar_subquery()))
-            .values(lease_until=now_ms + lease_ms, lease_owner=owner)
-            .returning(*tasks.c)
-        )
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(task_sql.claim(due, now_ms, owner, lease_ms))).all()
         return sorted((_record(r) for r in rows), key=lambda t: t.next_poll_at or 0)
 
     async def reschedule(self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int) -> bool:
@@ -265,6 +232,19 @@ class TaskStore:
             lease_until=None,
             lease_owner=None,
         )
+
+    async def _first(self, stmt: Select[Any]) -> TaskRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return _record(row) if row else None
+
+    async def _all(self, stmt: Select[Any]) -> list[TaskRecord]:
+        async with self._engine.connect() as conn:
+            return [_record(r) for r in (await conn.execute(stmt)).all()]
+
+
+_TASK_PARAMS = tuple(f"t_{name}" for name in TASK_COLUMNS)
+_task_values = attrgetter(*TASK_COLUMNS)
 
 
 async def any_row(engine: AsyncEngine, query: Select[Any]) -> bool:

@@ -9,20 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, delete, func, literal_column, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .tables import ACTIVE_PREDICATE, model_routes, tasks, upstream_accounts, upstream_keys
+from .tables import model_routes, upstream_accounts, upstream_keys
+from .task_sql import IN_FLIGHT
 
-# Unfinished tasks per account. The status filter is the partial index's own predicate text, so SQLite
-# counts from that covering index instead of walking every task an account ever had (a bound
-# ``IN (?, ?, ?)`` cannot be proven to imply the predicate).
-IN_FLIGHT = (
-    select(tasks.c.upstream_account_id, func.count())
-    .where(literal_column(ACTIVE_PREDICATE), tasks.c.upstream_account_id.is_not(None))
-    .group_by(tasks.c.upstream_account_id)
-)
+__all__ = ["IN_FLIGHT", "UpstreamAccount", "UpstreamKey", "UpstreamStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,18 +283,6 @@ class UpstreamStore:
         """Unfinished tasks per account (the operator's figure)."""
         async with self._engine.connect() as conn:
             return {int(a): int(n) for a, n in (await conn.execute(IN_FLIGHT)).all()}
-
-    async def reassign(self, task_id: str, from_account: int | None, to_account: int) -> bool:
-        """Point a queued, never-submitted task at another account *before* calling it, so a crash
-        mid-call leaves the refresher asking the account that may hold the task. Compare-and-set."""
-        cond = [tasks.c.id == task_id, tasks.c.status == "queued", tasks.c.upstream_task_id.is_(None)]
-        if from_account is None:
-            cond.append(tasks.c.upstream_account_id.is_(None))
-        else:
-            cond.append(tasks.c.upstream_account_id == from_account)
-        async with self._engine.begin() as conn:
-            res = await conn.execute(update(tasks).where(*cond).values(upstream_account_id=to_account))
-        return res.rowcount == 1
 
     async def routes(self) -> dict[str, str]:
         async with self._engine.connect() as conn:
