@@ -147,6 +147,16 @@ def by_external_id(user_id: int, external_task_id: str) -> Select[Any]:
     return select(tasks).where(tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id)
 
 
+def by_external_id_of_any_user(external_task_id: str, limit: int) -> Select[Any]:
+    """An operator's look-up without a user: no index leads with the id, so a scan (never per request)."""
+    return (
+        select(tasks)
+        .where(tasks.c.external_task_id == external_task_id)
+        .order_by(tasks.c.user_id)
+        .limit(limit)
+    )
+
+
 def for_user(user_id: int, offset: int, limit: int) -> Select[Any]:
     return (
         select(tasks)
