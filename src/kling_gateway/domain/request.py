@@ -158,6 +158,9 @@ def validate_text2video(
     if prompt is not None:
         prompts.insert(0, ("prompt", prompt))
     referenced = check_voice_refs(prompts, voice_count=voice_count, sound=sound)
+    if voice_count and not sound:  # Kling refuses any voice_list on a silent video, referenced or not
+        got = "sound is absent" if sound_raw is None else f"got sound {show(sound_raw)}"
+        fail("voice_list", f"a non-empty voice_list requires sound 'on' ({got})")
 
     camera = get("camera_control")
     if camera is not None:
