@@ -19,6 +19,7 @@ from kling_gateway.domain._checks import fail, label, one_of, parse_seconds, sho
 from kling_gateway.domain.camera import check_camera_control
 from kling_gateway.domain.models import DEFAULT_MODEL, ModelCapabilities, sorted_modes
 from kling_gateway.domain.multishot import check_multi_shot, check_voice_refs, check_voices
+from kling_gateway.domain.shape import check_body_shape
 from kling_gateway.errors import BadRequest
 
 KNOWN_FIELDS = frozenset(
@@ -107,6 +108,7 @@ def validate_text2video(
     """
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_body_shape(body)  # first: nothing below or downstream may see a deep or NUL body
     if strict:
         for key in body:
             if key not in KNOWN_FIELDS:
