@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..domain.shape import storable
 from ..errors import ConfigError
 from ..storage.accounts import AlreadyExists, KeyRecord, User
 from ..storage.tasks import TaskRecord
@@ -153,7 +154,7 @@ async def list_tasks(
 
 
 async def show_task(gw: Gateway, task_id: str) -> TaskRecord:
-    record = await gw.tasks.get(task_id)
+    record = await gw.tasks.get(task_id) if storable(task_id) else None
     if record is None:
         raise AdminError(f"no task {task_id!r}")
     return record

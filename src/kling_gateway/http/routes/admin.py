@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ...domain.shape import check_body_shape
 from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
 from ...services.gateway import Gateway
@@ -108,6 +109,7 @@ async def _object(request: Request) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid JSON: {exc.msg}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_body_shape(body)  # names, URLs, credentials, model maps: no NUL, no deep nesting
     return body
 
 
