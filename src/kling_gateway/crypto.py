@@ -6,6 +6,7 @@ database, so a first ``serve`` works without setup and a restart can still read 
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from pathlib import Path
@@ -69,3 +70,14 @@ def load_master_key(settings: Settings) -> bytes:
 
 def secret_box(settings: Settings) -> SecretBox:
     return SecretBox(load_master_key(settings))
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality of a client-supplied string with a secret, for any characters.
+
+    ``hmac.compare_digest`` raises on non-ASCII ``str`` (a 500 for a header of latin-1 bytes), so
+    both sides are compared as UTF-8 bytes; ``surrogatepass`` keeps any ``str`` encodable.
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

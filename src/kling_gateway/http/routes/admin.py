@@ -3,7 +3,6 @@ and codes as the public routes; upstream ids and origin URLs are visible here an
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -12,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ...crypto import same_secret
 from ...domain.shape import check_body_shape
 from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
@@ -30,7 +30,7 @@ def require_admin(gw: Gateway, request: Request) -> None:
     if not header:
         raise AuthError("Authorization is empty", code=1001)
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token.get_secret_value()):
+    if scheme.lower() != "bearer" or not same_secret(value.strip(), token.get_secret_value()):
         raise AuthError("Authorization is invalid for the admin API", code=1002)
 
 
