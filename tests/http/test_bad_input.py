@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt
 import orjson
 import pytest
 
@@ -131,3 +132,10 @@ async def test_nul_in_admin_channel_fields(env: Env) -> None:
         path = "/admin/v1/channels/default"
         resp = await env.client.patch(path, json={field: value}, headers=admin)
         assert _error(resp, 400, 1201).startswith(f"{field}"), field
+
+
+async def test_nul_in_a_jwt_issuer_is_unknown(env: Env) -> None:
+    claims = {"iss": "ak-\x00", "exp": int(env.clock()) + 60}
+    token = jwt.encode(claims, "s" * 32, algorithm="HS256")
+    resp = await env.client.get(TEXT2VIDEO, headers={"Authorization": f"Bearer {token}"})
+    assert "unknown access key" in _error(resp, 401, 1002)
