@@ -139,3 +139,13 @@ async def test_nul_in_a_jwt_issuer_is_unknown(env: Env) -> None:
     token = jwt.encode(claims, "s" * 32, algorithm="HS256")
     resp = await env.client.get(TEXT2VIDEO, headers={"Authorization": f"Bearer {token}"})
     assert "unknown access key" in _error(resp, 401, 1002)
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "127.1", "017700000001"])
+async def test_numeric_callback_host_is_refused_at_submit(env: Env, host: str) -> None:
+    data = {**BODY, "callback_url": f"http://{host}:9/hook"}  # 127.0.0.1 is allowed in tests
+    for path in (TEXT2VIDEO, f"{TEXT2VIDEO}/quote"):
+        message = _error(await env.client.post(path, json=data, headers=env.auth()), 400, 1201)
+        assert message.startswith("callback_url: host ") and "not a canonical IPv4" in message
+    ok = {**BODY, "callback_url": "http://127.0.0.1:9/hook"}
+    assert (await env.create(ok)).status_code == 200
