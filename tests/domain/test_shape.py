@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from kling_gateway.domain.shape import MAX_DEPTH, check_body_shape, storable
+from kling_gateway.domain.shape import MAX_CONTAINERS, MAX_DEPTH, check_body_shape, storable
 from kling_gateway.errors import BadRequest, InvalidParameter
 from tests.domain.test_request import body, shots, v3_custom, validate
 
@@ -106,3 +106,30 @@ STORABLE = [("123", True), ("", True), ("é✓", True), ("1\x002", False)]
 @pytest.mark.parametrize(("text", "ok"), STORABLE)
 def test_storable(text: str, ok: bool) -> None:
     assert storable(text) is ok
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"x": [{}] * (MAX_CONTAINERS)},
+        {"x": [[1]] * (MAX_CONTAINERS + 5)},
+        [[] for _ in range(300_000)],
+    ],
+)
+def test_more_containers_than_the_limit_is_a_bad_request(data: Any) -> None:
+    with pytest.raises(BadRequest, match=f"holds more than {MAX_CONTAINERS} objects and arrays"):
+        check_body_shape(data)
+
+
+def test_large_flat_arrays_are_judged_member_by_member() -> None:
+    check_body_shape({"x": [1, 2.5, True, None] * 50_000, "y": ["ab"] * 50_000})
+    check_body_shape({"x": [{}] * (MAX_CONTAINERS - 2)})  # the top object and "x" count too
+    for data, field in [
+        ({"x": [1] * 50 + ["\x00"]}, "x[50]"),
+        ({"x": ["a"] * 50 + ["b\x00"]}, "x[50]"),
+        ({f"k{i}": i for i in range(50)} | {"k\x00": 1}, "k\\0"),
+        ({f"k{i}": "v" for i in range(50)} | {"z": "\x00"}, "z"),
+    ]:
+        with pytest.raises(InvalidParameter) as info:
+            check_body_shape(data)
+        assert info.value.message.startswith(f"{field}: "), info.value.message
