@@ -7,6 +7,7 @@ that finds nothing encrypted may generate one (``check_master_key``).
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from pathlib import Path
@@ -104,3 +105,14 @@ def check_master_key(settings: Settings, *, may_create: bool, stored: str | None
             f"{key_source(settings)} does not decrypt the secrets stored in the database: "
             "it is not the key they were stored with; restore that key"
         ) from None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality of a client-supplied string with a secret, for any characters.
+
+    ``hmac.compare_digest`` raises on non-ASCII ``str`` (a 500 for a header of latin-1 bytes), so
+    both sides are compared as UTF-8 bytes; ``surrogatepass`` keeps any ``str`` encodable.
+    """
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

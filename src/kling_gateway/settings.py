@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     )
     max_external_task_id_len: int = Field(64, ge=1, le=255)
     jwt_leeway_seconds: int = Field(10, ge=0, le=300)
+    jwt_max_lifetime_seconds: int = Field(
+        86_400, ge=60, description="Longest life a client's JWT may have (exp after nbf or now)"
+    )
     key_cache_seconds: float = Field(5.0, ge=0)
 
     # --- models

@@ -89,7 +89,9 @@ ACCEPTED = {
     "2 voices": body(
         "kling-v3", voice_list=[{"voice_id": "a"}, {"voice_id": "b"}], sound="on", prompt="x<<<voice_2>>>"
     ),
-    "voices without reference, sound off": body("kling-v2-6", voice_list=[{"voice_id": "a"}]),
+    "voices without reference, sound on": body(
+        "kling-v2-6", voice_list=[{"voice_id": "a"}], sound="on", mode="pro"
+    ),
     "empty voice_list on v1": body(voice_list=[]),
     "camera zoom 10": body(camera_control=camera(zoom=10)),
     "camera pan -10": body(camera_control=camera(pan=-10, zoom=0)),
@@ -347,6 +349,18 @@ REJECTED: dict[str, tuple[Any, str]] = {
     "voice ref with sound off": (
         body("kling-v3", voice_list=[{"voice_id": "a"}], prompt="x<<<voice_1>>>"),
         "sound: must be 'on' when prompt references a voice (<<<voice_1>>>)",
+    ),
+    "voices without sound": (
+        body("kling-v2-6", voice_list=[{"voice_id": "a"}]),
+        "voice_list: a non-empty voice_list requires sound 'on' (sound is absent)",
+    ),
+    "voices with sound off": (
+        body("kling-v3", voice_list=[{"voice_id": "a"}], sound="off"),
+        "voice_list: a non-empty voice_list requires sound 'on' (got sound 'off')",
+    ),
+    "voices in a storyboard without sound": (
+        v3_custom("5", shots("5"), voice_list=[{"voice_id": "a"}]),
+        "voice_list: a non-empty voice_list requires sound 'on'",
     ),
     "voice ref in shot beyond list": (
         v3_custom("5", shots("5", prompt="<<<voice_3>>> hi"), voice_list=[{"voice_id": "a"}], sound="on"),

@@ -19,6 +19,7 @@ from kling_gateway.domain._checks import fail, label, one_of, parse_seconds, sho
 from kling_gateway.domain.camera import check_camera_control
 from kling_gateway.domain.models import DEFAULT_MODEL, ModelCapabilities, sorted_modes
 from kling_gateway.domain.multishot import check_multi_shot, check_voice_refs, check_voices
+from kling_gateway.domain.shape import check_body_shape
 from kling_gateway.errors import BadRequest
 
 KNOWN_FIELDS = frozenset(
@@ -107,6 +108,7 @@ def validate_text2video(
     """
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_body_shape(body)  # first: nothing below or downstream may see a deep or NUL body
     if strict:
         for key in body:
             if key not in KNOWN_FIELDS:
@@ -158,6 +160,9 @@ def validate_text2video(
     if prompt is not None:
         prompts.insert(0, ("prompt", prompt))
     referenced = check_voice_refs(prompts, voice_count=voice_count, sound=sound)
+    if voice_count and not sound:  # Kling refuses any voice_list on a silent video, referenced or not
+        got = "sound is absent" if sound_raw is None else f"got sound {show(sound_raw)}"
+        fail("voice_list", f"a non-empty voice_list requires sound 'on' ({got})")
 
     camera = get("camera_control")
     if camera is not None:

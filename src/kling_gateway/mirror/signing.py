@@ -21,7 +21,7 @@ import math
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..crypto import load_master_key
+from ..crypto import load_master_key, same_secret
 from ..settings import Settings
 
 RESULTS_PREFIX = "/kling/v1/results"
@@ -68,7 +68,7 @@ class UrlSigner:
 
     def verify(self, task_id: str, index: int, expires: int, sig: str, *, watermark: bool = False) -> bool:
         """Constant-time check of the signature alone; the caller checks ``expires`` against its clock."""
-        return hmac.compare_digest(self._mac(task_id, index, expires, watermark), sig.lower())
+        return same_secret(sig.lower(), self._mac(task_id, index, expires, watermark))
 
 
 @functools.lru_cache(maxsize=8)

@@ -19,6 +19,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
 from yarl import URL
@@ -155,6 +156,13 @@ class UrlGuard:
                 shown = host if host == str(ip) else f"{host} (= {ip})"
                 raise UrlRefused(
                     f"{field}: host {shown} is {refusal.describe()}", rule=refusal.rule, field=field
+                )
+            if isinstance(ip, IPv4Address) and host != str(ip):
+                # 2130706433, 0x7f.1, 127.1: the HTTP client refuses these spellings at every send
+                raise UrlRefused(
+                    f"{field}: host {host} is not a canonical IPv4 address (write it as {ip})",
+                    rule="malformed",
+                    field=field,
                 )
             return Target(str(ip), port, ip)
         if not is_valid_hostname(host):

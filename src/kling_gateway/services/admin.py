@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..domain.shape import storable
 from ..domain.task import TaskStatus
 from ..errors import ConfigError
 from ..storage.accounts import AlreadyExists, KeyRecord, User
@@ -175,7 +176,7 @@ async def show_task(gw: Gateway, ident: str, user_name: str | None = None) -> Ta
     """A task by our id or, as the client API finds it, by the client's ``external_task_id``. That
     id is unique per user only: with ``user_name``, that user's; else it must match one task."""
     # No stored id holds NUL (PostgreSQL text cannot), and the query would fail on it there.
-    if "\x00" not in ident:
+    if storable(ident):
         found = await (_users_task(gw, ident, user_name) if user_name else _any_task(gw, ident))
         if found is not None:
             return found

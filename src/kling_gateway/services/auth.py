@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import jwt
 
 from ..crypto import SecretBox
+from ..domain.shape import storable
+from ..domain.token_window import token_window
 from ..errors import AuthError, PermissionDenied
 from ..storage.accounts import AccountStore, KeyRecord
 
@@ -78,19 +80,28 @@ class Authenticator:
         "_generation",
         "_leeway",
         "_loading",
+        "_max_lifetime",
         "_store",
         "_tokens",
         "_ttl",
     )
 
     def __init__(
-        self, store: AccountStore, box: SecretBox, clock: Callable[[], float], *, ttl: float, leeway: int
+        self,
+        store: AccountStore,
+        box: SecretBox,
+        clock: Callable[[], float],
+        *,
+        ttl: float,
+        leeway: int,
+        max_lifetime: int = 86_400,
     ) -> None:
         self._store = store
         self._box = box
         self._clock = clock
         self._ttl = ttl
         self._leeway = leeway
+        self._max_lifetime = max_lifetime  # KGW_JWT_MAX_LIFETIME_SECONDS
         self._by_hash: Cache = {}
         self._by_ak: Cache = {}
         self._tokens: dict[str, tuple[float, float, Principal]] = {}  # token -> (nbf, exp, principal)
@@ -148,7 +159,8 @@ class Authenticator:
         iss = claims.get("iss")
         if not isinstance(iss, str) or not iss:
             raise AuthError("Authorization is invalid: token has no iss", code=1002)
-        found = await self._cached(self._by_ak, iss, now, self._load_ak)
+        # a NUL names no stored key (and PostgreSQL would refuse the lookup)
+        found = await self._cached(self._by_ak, iss, now, self._load_ak) if storable(iss) else None
         if found is None or found.secret is None:
             raise AuthError("Authorization is invalid: unknown access key", code=1002)
         try:
@@ -168,10 +180,7 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise AuthError("Authorization is invalid: bad signature or claims", code=1002) from exc
-        nbf_claim, exp_claim = verified.get("nbf", 0), verified["exp"]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (nbf_claim, exp_claim)):
-            raise AuthError("Authorization is invalid: exp and nbf must be numbers", code=1002)
-        nbf, exp = float(nbf_claim), float(exp_claim)
+        nbf, exp = token_window(verified.get("nbf", 0), verified["exp"], now, self._max_lifetime)
         self._check_window(nbf, exp, now)
         if len(self._tokens) >= _CACHE_LIMIT:
             self._tokens.clear()

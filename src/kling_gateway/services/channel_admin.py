@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from ..domain.shape import storable
 from ..upstream.client import UpstreamError
 from .admin import AdminError, AdminNotFound
 from .channels import Channel, mask
@@ -108,7 +109,7 @@ async def add(
 
 async def update(gw: Gateway, name: str, **fields: Any) -> dict[str, Any]:
     checked = _check_fields(gw, fields)
-    if not await gw.upstreams.update_account(name, **checked):
+    if not storable(name) or not await gw.upstreams.update_account(name, **checked):
         raise AdminNotFound(f"no upstream account named {name!r}")
     if checked.get("enabled") is True:  # enabling is the operator's "try it again": lift any cooldown
         await gw.upstream.reload()
@@ -223,7 +224,7 @@ async def _store_key(gw: Gateway, account_id: int, creds: tuple[str | None, ...]
 
 
 async def _account_id(gw: Gateway, name: str) -> int:
-    found = await gw.upstreams.account_id(name)
+    found = await gw.upstreams.account_id(name) if storable(name) else None
     if found is None:
         raise AdminNotFound(f"no upstream account named {name!r}")
     return found

@@ -246,7 +246,12 @@ async def build_gateway(
             hot=hot,
             upstreams=UpstreamStore(engine),
             auth=Authenticator(
-                accounts, box, clock, ttl=settings.key_cache_seconds, leeway=settings.jwt_leeway_seconds
+                accounts,
+                box,
+                clock,
+                ttl=settings.key_cache_seconds,
+                leeway=settings.jwt_leeway_seconds,
+                max_lifetime=settings.jwt_max_lifetime_seconds,
             ),
             catalog=Catalog(load_capabilities(settings)),
             http=make_transport(settings, transport),

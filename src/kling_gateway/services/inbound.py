@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import orjson
 import standardwebhooks
 
+from ..crypto import same_secret
 from ..errors import NotFound
 from ..upstream.client import UpstreamTask
 from . import refresh  # module import: refresh → tasks → inbound is a cycle at import time
@@ -49,7 +50,7 @@ async def receive(gw: Gateway, task_id: str, token: str, body: bytes, headers: M
     """Apply one inbound callback. True when it moved the task; NotFound for anything not genuine."""
     if gw.settings.public_base_url is None:
         raise _refuse()
-    if not hmac.compare_digest(token, callback_token(gw.callback_key, task_id)):
+    if not same_secret(token, callback_token(gw.callback_key, task_id)):
         raise _refuse()
     secret = gw.settings.upstream_webhook_secret
     if secret is not None:

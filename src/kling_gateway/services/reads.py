@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain.shape import storable
 from ..errors import InvalidParameter, NotFound
 from ..mirror.service import public_videos
 from .auth import Principal
@@ -16,7 +17,8 @@ PAGE_SIZE_MAX = 500
 
 
 async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:
-    record = await gw.tasks.find_for_user(principal.user_id, ident)
+    # a NUL cannot be stored, so it names nothing (and PostgreSQL would refuse the query)
+    record = await gw.tasks.find_for_user(principal.user_id, ident) if storable(ident) else None
     if record is None:
         raise NotFound(f"task {ident!r} does not exist")
     return task_object(record, public_videos(gw, record, base_url))

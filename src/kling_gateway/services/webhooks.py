@@ -18,6 +18,7 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from .. import __version__
+from ..domain.shape import storable
 from ..errors import NotFound
 from ..storage.deliveries import Attempt, Delivery, DeliveryStore, UserNotFound, WebhookSecrets
 from .admin import AdminError, show_task
@@ -129,7 +130,7 @@ def entry_json(entry: LogEntry, *, operator: bool = False) -> dict[str, Any]:
 
 async def user_delivery_log(gw: Gateway, principal: Principal, ident: str) -> list[dict[str, Any]]:
     """The log of one of the caller's tasks, found by our id or the caller's own external_task_id."""
-    record = await gw.tasks.find_for_user(principal.user_id, ident)
+    record = await gw.tasks.find_for_user(principal.user_id, ident) if storable(ident) else None
     if record is None:
         raise NotFound(f"task {ident!r} does not exist")
     return [entry_json(e) for e in await delivery_log(gw, record.id)]
@@ -144,7 +145,7 @@ async def redeliver(gw: Gateway, delivery_id: str) -> Delivery:
     """Send the event again as soon as a worker runs, with the same webhook-id (receivers deduplicate on
     it). It gets a fresh attempt even after it gave up; the retry window still counts from the event."""
     store = deliveries(gw)
-    if not await store.redeliver(delivery_id, gw.now_ms()):
+    if not storable(delivery_id) or not await store.redeliver(delivery_id, gw.now_ms()):
         raise AdminError(f"no delivery {delivery_id!r}")
     found = await store.get(delivery_id)
     assert found is not None

@@ -3,7 +3,6 @@ and codes as the public routes; upstream ids and origin URLs are visible here an
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -12,7 +11,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from ...crypto import same_secret
 from ...domain.pricing import charge_view
+from ...domain.shape import check_body_shape
 from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
 from ...services.gateway import Gateway
@@ -32,7 +33,7 @@ def require_admin(gw: Gateway, request: Request) -> None:
     if not header:
         raise AuthError("Authorization is empty", code=1001)
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token.get_secret_value()):
+    if scheme.lower() != "bearer" or not same_secret(value.strip(), token.get_secret_value()):
         raise AuthError("Authorization is invalid for the admin API", code=1002)
 
 
@@ -162,6 +163,7 @@ async def _object(request: Request) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid JSON: {exc.msg}") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    check_body_shape(body)  # names, URLs, credentials, model maps: no NUL, no deep nesting
     return body
 
 
