@@ -67,7 +67,9 @@ QUOTE: Schema = _object(
         "voice_control": {"type": "boolean"},
         "credits_per_second": _CREDITS,
         "price": _CREDITS,
-    }
+        "billing": {"type": "string", "enum": ["on", "off"]},
+    },
+    {"message": {"type": "string", "description": "Set when billing is off"}},
 )
 BALANCE: Schema = _object({"balance": _CREDITS, "currency": _STR})
 USAGE: Schema = _object(
