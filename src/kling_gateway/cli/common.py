@@ -49,6 +49,8 @@ def plain_help(command: Any) -> None:
     for param in command.params:
         if param.param_type_name == "argument":
             param.metavar = param.name.upper()
+            # typer's argument panel prints the Python type (<str>) and ignores the metavar
+            param.display_type_rich = _no_type
         else:
             param.metavar = "" if param.is_flag else param.name.upper()
     help_option = command.get_help_option(typer.Context(command))
@@ -56,6 +58,10 @@ def plain_help(command: Any) -> None:
         help_option.metavar = ""
     for sub in getattr(command, "commands", {}).values():
         plain_help(sub)
+
+
+def _no_type(ctx: Any) -> None:
+    return None
 
 
 def _setting_error(error: Any) -> str:
