@@ -14,6 +14,7 @@ import pytest
 import typer
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from typer.testing import CliRunner, Result
 
 from kling_gateway.cli import app
@@ -45,7 +46,7 @@ class Cli:
 
     def settings(self) -> Settings:
         return Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=self.env["KGW_DATABASE_URL"],
             master_key_file=Path(self.env["KGW_MASTER_KEY_FILE"]),
             upstream="simulator",
@@ -341,10 +342,16 @@ def test_corrupt_master_key_file_exits_2(cli: Cli, engines: list[AsyncEngine]) -
     assert (cli.tmp_path / "m.key").read_text() == "garbage\n"  # never overwritten
 
 
+def checked_in(engine: AsyncEngine) -> int:
+    pool = engine.pool
+    assert isinstance(pool, QueuePool)  # make_engine sizes a queue pool for every database
+    return pool.checkedin()
+
+
 def test_failed_start_closes_the_database(cli: Cli, engines: list[AsyncEngine]) -> None:
     (cli.tmp_path / "m.key").write_text("garbage\n")
     cli("users", "list", expect=2)
-    assert engines and all(engine.pool.checkedin() == 0 for engine in engines)
+    assert engines and all(checked_in(engine) == 0 for engine in engines)
 
 
 def test_dotenv_in_cwd_is_read(cli: Cli) -> None:

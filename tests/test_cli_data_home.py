@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import stat
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -14,6 +15,13 @@ from kling_gateway.services.gateway import build_gateway
 from kling_gateway.settings import Settings
 from kling_gateway.storage.upstreams import UpstreamAccount
 from tests.test_cli import Cli, bare_cli, cli  # noqa: F401 - the fixtures
+
+
+class OtherShell(TypedDict):
+    """A shell with another simulator port and real credentials."""
+
+    KGW_SIMULATOR_PORT: str
+    KGW_KLING_API_KEY: str
 
 
 def accounts(of: Cli) -> list[UpstreamAccount]:
@@ -32,7 +40,7 @@ def test_other_commands_leave_the_upstream_accounts_alone(cli: Cli) -> None:  # 
     assert [a.name for a in before] == ["simulator"]
     cli("users", "create", "alice")
     # a shell with another simulator port and real credentials: nothing of it reaches the accounts
-    other = {"KGW_SIMULATOR_PORT": "9999", "KGW_KLING_API_KEY": "kling-key-0123456789"}
+    other: OtherShell = {"KGW_SIMULATOR_PORT": "9999", "KGW_KLING_API_KEY": "kling-key-0123456789"}
     cli("keys", "create", "alice", **other)
     cli("users", "list", KGW_UPSTREAM="auto", **other)
     assert accounts(cli) == before
@@ -68,12 +76,12 @@ def test_home_holds_the_database_and_key_for_serve_and_cli_alike(
 
 
 def test_home_defaults_the_files_only() -> None:
-    s = Settings(_env_file=None, home=Path("/srv/kgw"))  # type: ignore[call-arg]
+    s = Settings(_env_file=None, home=Path("/srv/kgw"))
     assert s.database_url == "sqlite+aiosqlite:////srv/kgw/kling-gateway.db"
     assert s.master_key_file == Path("/srv/kgw/kling-gateway.key")
     url = "sqlite+aiosqlite:///x.db"
     home = Path("/srv/kgw")
-    explicit = Settings(_env_file=None, home=home, database_url=url)  # type: ignore[call-arg]
+    explicit = Settings(_env_file=None, home=home, database_url=url)
     assert explicit.database_url == "sqlite+aiosqlite:///x.db"
 
 

@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 BIN = Path(sys.executable).parent / "kling-gateway"
 Env = dict[str, str]
 UNREACHABLE = "postgresql+asyncpg://u:pw@127.0.0.1:1/x"  # nothing listens on port 1
+TIMEOUT = 15.0  # seconds a command may take
 
 
 def occupied_port() -> Iterator[int]:
@@ -45,7 +46,7 @@ class Home:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KGW_")}
         self.env.update(KGW_HOME=str(path), KGW_SIMULATOR_PORT=str(free_port()))
 
-    def run(self, *args: str, timeout: float = 15, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = TIMEOUT, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN), *args],
             env={**self.env, **env},
@@ -58,7 +59,7 @@ class Home:
     def fails(self, *args: str, naming: str, **env: str) -> str:
         """Runs a command that must fail as an operator error; returns its one line."""
         started = time.monotonic()
-        done = self.run(*args, **env)
+        done = self.run(*args, timeout=TIMEOUT, **env)  # named, so no env key can take its place
         assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr

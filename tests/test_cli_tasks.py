@@ -37,7 +37,7 @@ class Cli:
 
     def settings(self) -> Settings:
         return Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_url=self.env["KGW_DATABASE_URL"],
             master_key_file=Path(self.env["KGW_MASTER_KEY_FILE"]),
             upstream="simulator",

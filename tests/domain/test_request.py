@@ -16,7 +16,7 @@ EXAMPLES_PATH = Path("/work/shared/reference/kling-examples.json")
 DROP = object()  # marks a key to remove from a base body
 
 
-def body(model: str = "kling-v1", **fields: Any) -> dict[str, Any]:
+def body(model: str = "kling-v1", /, **fields: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"model_name": model, "prompt": "a fox in the snow"}
     for key, value in fields.items():
         if value is DROP:

@@ -99,5 +99,6 @@ def test_from_upstream_does_not_accept_internal_rejected() -> None:
 
 
 def test_status_values_are_strings() -> None:
-    assert S.SUCCEED == "succeed"
+    succeed: str = S.SUCCEED  # a status is a str: compared as one
+    assert succeed == "succeed"
     assert str(S.PROCESSING) == "processing"

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kling_gateway.http import hot
+from kling_gateway.http import edge, hot
 from kling_gateway.http.hot import HotRoutes
+from kling_gateway.services import reads, tasks
 from tests.conftest import TEXT2VIDEO, Env
 
 Scenario = Callable[[Env], Awaitable[httpx.Response]]
@@ -76,7 +77,7 @@ async def test_hot_route_answers_as_fastapi_does(
     env: Env, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     taken: list[str] = []
-    real_send = hot.send_json
+    real_send = edge.send_json  # what hot.py imports and calls
 
     async def counting_send(send: Any, status: int, body: bytes) -> None:
         taken.append(name)
@@ -122,7 +123,7 @@ async def test_an_unexpected_error_is_answered_as_fastapi_answers_it(
     async def broken(*args: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(hot.tasks if route == "create" else hot.reads, route, broken)
+    monkeypatch.setattr(tasks if route == "create" else reads, route, broken)  # hot.py's modules
 
     async def call(client: httpx.AsyncClient) -> httpx.Response:
         if route == "create":

@@ -82,7 +82,7 @@ async def test_list_pages_newest_first_and_only_own_tasks(env: Env) -> None:
         ({"pageSize": "ten"}, "pageSize"),
     ],
 )
-async def test_list_paging_bounds(env: Env, params: dict[str, object], field: str) -> None:
+async def test_list_paging_bounds(env: Env, params: dict[str, int | str], field: str) -> None:
     resp = await env.client.get(TEXT2VIDEO, params=params, headers=env.auth())
     assert resp.status_code == 400
     assert resp.json()["code"] == 1201 and field in resp.json()["message"]

@@ -51,6 +51,7 @@ async def test_balance_and_usage(env: Env) -> None:
 @pytest.mark.parametrize("path", ["/account/costs", "/kling/account/costs", "/kling/v1/account/costs"])
 async def test_account_costs_in_klings_shape_with_a_kling_jwt(env: Env, path: str) -> None:
     issued = await admin.create_key(env.gw, "alice", aksk=True)
+    assert issued.secret_key
     now = int(time.time())
     token = jwt.encode(
         {"iss": issued.access_key, "exp": now + 600, "nbf": now - 5}, issued.secret_key, "HS256"

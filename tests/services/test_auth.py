@@ -270,7 +270,7 @@ async def test_jwt_rejections_are_1002(env: Env) -> None:
         "no iss": jwt.encode({"exp": now + 60}, sk, algorithm="HS256"),
         "empty iss": jwt.encode({"iss": "", "exp": now + 60}, sk, algorithm="HS256"),
         "int iss": raw_jwt({"iss": 42, "exp": now + 60}, sk),
-        "alg none": jwt.encode({"iss": ak, "exp": now + 60}, None, algorithm="none"),
+        "alg none": jwt.encode({"iss": ak, "exp": now + 60}, "", algorithm="none"),
         "HS512": jwt.encode({"iss": ak512, "exp": now + 60}, sk512, algorithm="HS512"),
         "tampered payload": _swap_payload(token(ak, sk), token(ak, sk, exp=99_999)),
         "signature stripped": token(ak, sk).rsplit(".", 1)[0] + ".",

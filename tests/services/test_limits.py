@@ -108,7 +108,8 @@ def test_settings_are_read_by_name_and_unwrap_secrets() -> None:
 )
 def test_settings_refuse_values_that_would_refuse_everything(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"KGW_{field.upper()}"):
-        LimitSettings(**{field: value})
+        changes: dict[str, Any] = {field: value}  # named at run time: its type is that field's
+        LimitSettings(**changes)
 
 
 # --- cost when off -------------------------------------------------------------------------------------

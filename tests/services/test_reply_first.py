@@ -23,7 +23,9 @@ class GatedTasks(TaskStore):
     __slots__ = ("error", "gate")
 
     def __init__(self, inner: TaskStore, env: Env) -> None:
-        super().__init__(env.gw.engine, env.gw.hot)
+        hot = env.gw.hot
+        assert hot is not None  # build_gateway always opens the raw driver
+        super().__init__(env.gw.engine, hot)
         self.gate = asyncio.Event()
         self.error: Exception | None = None
 

@@ -54,16 +54,17 @@ async def _create_and_settle_sql(hot: HotPath, driver: _Recorder, db: Path) -> l
     row.id = "t"
     reserve = Reserve(user_id=1, key_id=1, amount=5, public_model="m", now_ms=0)
     await store.insert(row, reserve=reserve)
-    submitted = {
-        "status": "submitted",
-        "upstream_task_id": "u",
-        "upstream_account_id": 1,
-        "updated_at": 1,
-        "next_poll_at": 2,
-        "lease_until": None,
-        "lease_owner": None,
-    }
-    await store.transition("t", TaskStatus.QUEUED, **submitted)
+    await store.transition(
+        "t",
+        TaskStatus.QUEUED,
+        status="submitted",
+        upstream_task_id="u",
+        upstream_account_id=1,
+        updated_at=1,
+        next_poll_at=2,
+        lease_until=None,
+        lease_owner=None,
+    )
     settle = Close(
         user_id=1, key_id=1, task_id="t", back=1, charged=4, reason="settle", public_model="m", now_ms=3
     )
