@@ -24,6 +24,7 @@ from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
 from . import docs, envelope, methods, openapi
+from .client_ip import ClientIpMiddleware
 from .hot import HotRoutes
 from .routes import admin, callbacks, health, kling, money, results, webhooks
 
@@ -122,7 +123,8 @@ def create_app(
     kling_routes = kling.router(holder.get)
     hot = HotRoutes(app.behind_front, gateway=holder.get, routes=lambda: kling_routes.routes)
     obs = install_observability(app, holder.get)  # GET /metrics
-    app.front = ObservabilityMiddleware(envelope.RequestIdMiddleware(hot), metrics=obs.http)
+    front = envelope.RequestIdMiddleware(ClientIpMiddleware(hot))
+    app.front = ObservabilityMiddleware(front, metrics=obs.http)
     app.add_exception_handler(KlingError, envelope.on_kling_error)
     app.add_exception_handler(HTTPException, methods.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)

@@ -29,6 +29,7 @@ import jwt
 from ..crypto import SecretBox
 from ..errors import AuthError, PermissionDenied
 from ..storage.accounts import AccountStore, KeyRecord
+from .client_address import check_client_ip
 
 SK_PREFIX = "sk-"
 AK_PREFIX = "ak-"
@@ -120,6 +121,8 @@ class Authenticator:
         else:
             principal = await self._jwt(token, now)
         self._check_key(principal.key, now)
+        if principal.key.allowed_ips is not None:  # the key's IP allow-list (migration 0009)
+            check_client_ip(principal.key.allowed_ips)
         return principal
 
     def _check_key(self, key: KeyRecord, now: float) -> None:
