@@ -14,7 +14,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.overrides import Overrides, overrides_from_row
-from .tables import ACTIVE_PREDICATE, api_keys, tasks, users
+from .tables import ACTIVE_PREDICATE, api_keys, ledger_entries, tasks, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +64,14 @@ async def user_view(engine: AsyncEngine, name: str) -> UserView | None:
     async with engine.connect() as conn:
         row = (await conn.execute(_SELECT.where(users.c.name == name))).first()
     return _view(row) if row else None
+
+
+async def ledger_page(engine: AsyncEngine, user_id: int, offset: int, limit: int) -> tuple[int, list[Any]]:
+    """(entries in all, one page of them, newest first): a user's statement for the admin API."""
+    where = ledger_entries.c.user_id == user_id
+    total_q = select(func.count()).select_from(ledger_entries).where(where)
+    page_q = select(ledger_entries).where(where).order_by(ledger_entries.c.id.desc())
+    async with engine.connect() as conn:
+        total = int((await conn.execute(total_q)).scalar() or 0)
+        rows = (await conn.execute(page_q.offset(offset).limit(limit))).all()
+    return total, list(rows)
