@@ -26,7 +26,18 @@ from ..worker.runner import run_all
 from . import docs, envelope, methods, openapi
 from .client_ip import ClientIpMiddleware
 from .hot import HotRoutes
-from .routes import admin, callbacks, health, kling, money, results, webhooks
+from .routes import (
+    admin,
+    admin_money,
+    admin_tasks,
+    admin_users,
+    callbacks,
+    health,
+    kling,
+    money,
+    results,
+    webhooks,
+)
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
@@ -133,6 +144,9 @@ def create_app(
     app.include_router(kling_routes)
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))
+    app.include_router(admin_users.router(holder.get))
+    app.include_router(admin_money.router(holder.get))
+    app.include_router(admin_tasks.router(holder.get))
     app.include_router(callbacks.router(holder.get))
     app.include_router(webhooks.router(holder.get))
     app.include_router(results.router(holder.get, holder.get_mirror))

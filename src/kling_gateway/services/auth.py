@@ -52,7 +52,10 @@ def new_sk() -> tuple[str, str, str]:
 
 
 def new_aksk() -> tuple[str, str]:
-    return AK_PREFIX + secrets.token_hex(12), secrets.token_urlsafe(32)
+    """(access key, secret). The access key is the key's visible prefix too, so it fits that 24-character
+    column: ``ak-`` and 20 hex digits (PostgreSQL refused the 27 of 12 bytes; SQLite ignores lengths).
+    It names the key; the secret is what authenticates."""
+    return AK_PREFIX + secrets.token_hex(10), secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)

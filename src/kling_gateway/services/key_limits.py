@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..domain.overrides import Defaults, Effective, day_start_ms, effective, spend_refusal
-from ..errors import InsufficientBalance
+from ..errors import RateLimited
 from ..storage.limits import LimitStore
 from ..storage.user_limits import UserLimitStore
 
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 B = TypeVar("B")
 Flags = tuple[bool, bool, bool]
+
+
+class SpendCapReached(RateLimited):
+    """Kling's 429/1102 ("resource pack used up"), raised as a limit refusal so that, like 1302 and
+    1303, it never refuses an idempotent retry of a task the client already has (services/tasks.py)."""
+
+    code = 1102
 
 
 class OwnLimits(Generic[B]):
@@ -74,4 +81,4 @@ class OwnLimits(Generic[B]):
         )
         why = spend_refusal(limits, spent_user, spent_key)
         if why is not None:
-            raise InsufficientBalance(f"{why}; the cap resets at 00:00 UTC")
+            raise SpendCapReached(f"{why}; the cap resets at 00:00 UTC")

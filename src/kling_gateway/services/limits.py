@@ -182,7 +182,17 @@ class Limiter:
     """One per gateway process. ``admit`` is called before a create's row is inserted; with no limit
     configured it returns at once without touching storage."""
 
-    __slots__ = ("_bucket", "_counting", "_gw", "_locks", "_own", "_store", "enabled", "settings")
+    __slots__ = (
+        "_bucket",
+        "_counting",
+        "_gw",
+        "_locks",
+        "_own",
+        "_store",
+        "configured",
+        "enabled",
+        "settings",
+    )
 
     def __init__(self, gw: Gateway, settings: LimitSettings) -> None:
         self._gw = gw
@@ -197,7 +207,10 @@ class Limiter:
         self._bucket: _Bucket | None = None
         if s.key_rate_per_second is not None:
             self._bucket = self._make_bucket(s.key_rate_per_second, s.key_rate_burst)
-        self.enabled = self._counting or self._bucket is not None
+        # True: any principal may carry its own limits (migration 0009), so every create asks admit(),
+        # which returns at once, touching no storage, for a principal without limits of either kind.
+        self.configured = self._counting or self._bucket is not None
+        self.enabled = True
         self._locks: dict[Scope, asyncio.Lock] = {}
         # Per-user and per-key overrides of the limits above (migration 0009; services/key_limits.py).
         defaults = Defaults(
@@ -216,7 +229,7 @@ class Limiter:
         ``upstream_queue_wait_seconds`` for an upstream slot. The principal's own limits override the
         settings' (domain/overrides.py); with neither, it returns at once without touching storage."""
         own = principal.key.user_limits is not None or principal.key.key_limits is not None
-        if not self.enabled and not own:
+        if not self.configured and not own:
             return
         s = self.settings
         lim = self._own.for_principal(principal)

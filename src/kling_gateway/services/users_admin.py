@@ -89,7 +89,10 @@ async def update_user(gw: Gateway, name: str, body: dict[str, Any]) -> dict[str,
 
 
 async def create_user(gw: Gateway, name: Any) -> dict[str, Any]:
-    user = await admin.create_user(gw, _user_name(name))
+    try:
+        user = await admin.create_user(gw, _user_name(name))
+    except AdminError as exc:
+        raise AdminError(f"name: {exc}") from None
     return user_json(await _view(gw, user.name))
 
 

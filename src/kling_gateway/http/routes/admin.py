@@ -1,11 +1,12 @@
 """Operator API under ``/admin/v1``, guarded by ``KGW_ADMIN_TOKEN`` (off when unset). Same Kling envelope
-and codes as the public routes; upstream ids and origin URLs are visible here and only here."""
+and codes as the public routes; upstream ids and origin URLs are visible here and only here. This module
+holds the channels and the shared checks; users and keys, money, tasks and the overview have their own
+(admin_users.py, admin_money.py, admin_tasks.py)."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 import orjson
@@ -36,20 +37,6 @@ def require_admin(gw: Gateway, request: Request) -> None:
 
 def router(gateway: Callable[[], Gateway]) -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["admin"], responses=ADMIN_RESPONSES)
-
-    @api.get(
-        "/tasks/{task_id}",
-        openapi_extra=ADMIN_ONLY,
-        summary="A task as the operator sees it (upstream id included)",
-    )
-    async def task(request: Request, task_id: str) -> Response:
-        gw = gateway()
-        require_admin(gw, request)
-        try:
-            record = await admin.show_task(gw, task_id)
-        except admin.AdminError as exc:
-            raise NotFound(str(exc)) from None
-        return ok(request, asdict(record))
 
     @api.get(
         "/channels",
