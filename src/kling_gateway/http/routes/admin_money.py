@@ -19,6 +19,10 @@ from .admin_common import call, guarded, object_with, page, query
 _ADJUST = frozenset({"amount", "note"})
 
 
+class CsvResponse(Response):
+    media_type = "text/csv"
+
+
 def router(gateway: Callable[[], Gateway]) -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["admin: money, prices and models"])
 
@@ -51,12 +55,13 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         summary="A user's whole statement as CSV (as `kling-gateway money statement` writes it)",
         openapi_extra=A.op(),
         responses=A.CSV_ANSWER,
+        response_class=CsvResponse,
     )
     async def statement_csv(request: Request, name: str) -> Response:
         gw = guarded(gateway, request)
         text = await call(money_admin.statement_csv(gw, name))
         headers = {"Content-Disposition": f'attachment; filename="statement-{_safe(name)}.csv"'}
-        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+        return CsvResponse(text, headers=headers)
 
     @api.put(
         "/users/{name}/multiplier",
