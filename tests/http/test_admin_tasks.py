@@ -37,8 +37,9 @@ async def test_a_task_by_external_id_and_user(env: Env) -> None:
     resp = await env.client.get("/admin/v1/tasks/fox-1?user=bob", headers=admin())
     assert resp.status_code == 200, resp.text
     data = resp.json()["data"]
-    assert data["id"] == ids["bob"] and data["user"] == "bob" and data["upstream_task_id"]
-    assert data["charge"] == {"reserved": "1", "settled": None, "refunded": None}  # 0.2/s × 5 s
+    assert data["task_id"] == ids["bob"] and data["user"] == "bob" and data["upstream_task_id"]
+    cost = {k: data["cost"][k] for k in ("reserved", "settled", "refunded")}
+    assert cost == {"reserved": "1", "settled": None, "refunded": None}  # 0.2/s × 5 s
     by_id = (await env.client.get(f"/admin/v1/tasks/{ids['alice']}", headers=admin())).json()
     assert by_id["data"]["external_task_id"] == "fox-1" and by_id["data"]["user"] == "alice"
     path = "/admin/v1/tasks/fox-1/deliveries?user=alice"
@@ -74,12 +75,13 @@ async def test_list_filters_and_names_users(env: Env) -> None:
     ids = await two_foxes(env)
     resp = await env.client.get("/admin/v1/tasks?user=bob", headers=admin())
     assert resp.status_code == 200, resp.text
-    assert [(t["id"], t["user"]) for t in resp.json()["data"]] == [(ids["bob"], "bob")]
-    every = (await env.client.get("/admin/v1/tasks?limit=1", headers=admin())).json()["data"]
-    assert len(every) == 1
-    status = every[0]["status"]
+    found = resp.json()["data"]["items"]
+    assert [(t["task_id"], t["user"]) for t in found] == [(ids["bob"], "bob")]
+    every = await env.client.get("/admin/v1/tasks?page_size=1", headers=admin())
+    assert len(every.json()["data"]["items"]) == 1
+    status = every.json()["data"]["items"][0]["status"]
     same = (await env.client.get(f"/admin/v1/tasks?status={status}", headers=admin())).json()
-    assert {t["user"] for t in same["data"]} == {"alice", "bob"}
+    assert {t["user"] for t in same["data"]["items"]} == {"alice", "bob"}
 
 
 @pytest.mark.parametrize(
@@ -87,9 +89,9 @@ async def test_list_filters_and_names_users(env: Env) -> None:
     [
         ("status=bogus", "status: 'bogus' is not a task status (allowed: queued, submitted,"),
         ("status=SUCCEED", "is not a task status"),
-        ("limit=0", "limit: must be a whole number from 1 to 500"),
-        ("limit=" + "9" * 5000, "limit: must be a whole number"),
-        ("limit=ten", "limit: must be a whole number"),
+        ("page_size=0", "page_size: must be an integer from 1 to 500"),
+        ("page_size=" + "9" * 5000, "page_size: must be an integer"),
+        ("page_size=ten", "page_size: must be an integer"),
     ],
 )
 async def test_a_bad_list_filter_is_a_400(env: Env, query: str, fragment: str) -> None:

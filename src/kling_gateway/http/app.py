@@ -24,8 +24,20 @@ from ..services.gateway import Gateway, build_gateway
 from ..settings import Settings
 from ..worker.runner import run_all
 from . import docs, envelope, methods, openapi
+from .client_ip import ClientIpMiddleware
 from .hot import HotRoutes
-from .routes import admin, callbacks, health, kling, money, results, webhooks
+from .routes import (
+    admin,
+    admin_money,
+    admin_tasks,
+    admin_users,
+    callbacks,
+    health,
+    kling,
+    money,
+    results,
+    webhooks,
+)
 
 DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
@@ -122,7 +134,8 @@ def create_app(
     kling_routes = kling.router(holder.get)
     hot = HotRoutes(app.behind_front, gateway=holder.get, routes=lambda: kling_routes.routes)
     obs = install_observability(app, holder.get)  # GET /metrics
-    app.front = ObservabilityMiddleware(envelope.RequestIdMiddleware(hot), metrics=obs.http)
+    front = envelope.RequestIdMiddleware(ClientIpMiddleware(hot))
+    app.front = ObservabilityMiddleware(front, metrics=obs.http)
     app.add_exception_handler(KlingError, envelope.on_kling_error)
     app.add_exception_handler(HTTPException, methods.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
@@ -131,6 +144,9 @@ def create_app(
     app.include_router(kling_routes)
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))
+    app.include_router(admin_users.router(holder.get))
+    app.include_router(admin_money.router(holder.get))
+    app.include_router(admin_tasks.router(holder.get))
     app.include_router(callbacks.router(holder.get))
     app.include_router(webhooks.router(holder.get))
     app.include_router(results.router(holder.get, holder.get_mirror))

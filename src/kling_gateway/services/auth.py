@@ -31,6 +31,7 @@ from ..domain.shape import storable
 from ..domain.token_window import token_window
 from ..errors import AuthError, PermissionDenied
 from ..storage.accounts import AccountStore, KeyRecord
+from .client_address import check_client_ip
 
 SK_PREFIX = "sk-"
 AK_PREFIX = "ak-"
@@ -53,7 +54,10 @@ def new_sk() -> tuple[str, str, str]:
 
 
 def new_aksk() -> tuple[str, str]:
-    return AK_PREFIX + secrets.token_hex(12), secrets.token_urlsafe(32)
+    """(access key, secret). The access key is the key's visible prefix too, so it fits that 24-character
+    column: ``ak-`` and 20 hex digits (PostgreSQL refused the 27 of 12 bytes; SQLite ignores lengths).
+    It names the key; the secret is what authenticates."""
+    return AK_PREFIX + secrets.token_hex(10), secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,8 @@ class Authenticator:
         else:
             principal = await self._jwt(token, now)
         self._check_key(principal.key, now)
+        if principal.key.allowed_ips is not None:  # the key's IP allow-list (migration 0009)
+            check_client_ip(principal.key.allowed_ips)
         return principal
 
     def _check_key(self, key: KeyRecord, now: float) -> None:

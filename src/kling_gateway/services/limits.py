@@ -36,8 +36,10 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..domain.overrides import Defaults
 from ..errors import ConcurrencyLimited, ConfigError, RateLimited
 from ..storage.limits import LimitStore
+from .key_limits import OwnLimits
 
 if TYPE_CHECKING:  # annotations only: gateway.py may import this module to hold a Limiter
     from redis.asyncio import Redis
@@ -180,7 +182,17 @@ class Limiter:
     """One per gateway process. ``admit`` is called before a create's row is inserted; with no limit
     configured it returns at once without touching storage."""
 
-    __slots__ = ("_bucket", "_counting", "_gw", "_locks", "_store", "enabled", "settings")
+    __slots__ = (
+        "_bucket",
+        "_counting",
+        "_gw",
+        "_locks",
+        "_own",
+        "_store",
+        "configured",
+        "enabled",
+        "settings",
+    )
 
     def __init__(self, gw: Gateway, settings: LimitSettings) -> None:
         self._gw = gw
@@ -194,43 +206,71 @@ class Limiter:
         self._counting = any(self._store.scopes)
         self._bucket: _Bucket | None = None
         if s.key_rate_per_second is not None:
-            db = _DbBucket(self._store, s.key_rate_per_second, s.key_rate_burst)
-            self._bucket = (
-                _RedisBucket(s.redis_url, s.key_rate_per_second, s.key_rate_burst, db) if s.redis_url else db
-            )
-        self.enabled = self._counting or self._bucket is not None
+            self._bucket = self._make_bucket(s.key_rate_per_second, s.key_rate_burst)
+        # True: any principal may carry its own limits (migration 0009), so every create asks admit(),
+        # which returns at once, touching no storage, for a principal without limits of either kind.
+        self.configured = self._counting or self._bucket is not None
+        self.enabled = True
         self._locks: dict[Scope, asyncio.Lock] = {}
+        # Per-user and per-key overrides of the limits above (migration 0009; services/key_limits.py).
+        defaults = Defaults(
+            s.user_max_in_flight, s.key_max_in_flight, s.key_rate_per_second, s.key_rate_burst
+        )
+        self._own = OwnLimits[_Bucket](gw.engine, defaults, self._make_bucket)
+
+    def _make_bucket(self, rate: float, burst: int) -> _Bucket:
+        db = _DbBucket(LimitStore(self._gw.engine, user=False, key=False, upstream=False), rate, burst)
+        url = self.settings.redis_url
+        return _RedisBucket(url, rate, burst, db) if url else db
 
     async def admit(self, principal: Principal, upstream_account_id: int, upstream_model: str) -> None:
-        """Raise ``RateLimited`` (1302) or ``ConcurrencyLimited`` (1303), or return when the create may go
-        ahead; may wait up to ``upstream_queue_wait_seconds`` for an upstream slot."""
-        if not self.enabled:
+        """Raise ``RateLimited`` (1302), ``ConcurrencyLimited`` (1303) or, past a daily spend cap,
+        ``InsufficientBalance`` (1102), or return when the create may go ahead; may wait up to
+        ``upstream_queue_wait_seconds`` for an upstream slot. The principal's own limits override the
+        settings' (domain/overrides.py); with neither, it returns at once without touching storage."""
+        own = principal.key.user_limits is not None or principal.key.key_limits is not None
+        if not self.configured and not own:
             return
         s = self.settings
+        lim = self._own.for_principal(principal)
         key_id = principal.key.id
-        if self._bucket is not None and not await self._bucket.take(key_id, self._gw.now_ms()):
+        rate = lim.rate_per_second
+        if rate is not None and not await self._take(key_id, rate, lim.rate_burst):
             raise RateLimited(
-                f"request rate limit exceeded for this API key ({s.key_rate_per_second:g} per second, "
-                f"bursts of {s.key_rate_burst}); slow down and retry"
+                f"request rate limit exceeded for this API key ({rate:g} per second, "
+                f"bursts of {lim.rate_burst}); slow down and retry"
             )
-        if not self._counting:
+        await self._own.check_spend(principal, lim, self._gw.now_ms())
+        flags = (
+            lim.user_max_in_flight is not None,
+            lim.key_max_in_flight is not None,
+            s.upstream_model_concurrency is not None,
+        )
+        if not any(flags):
             return
-        user, key, upstream = await self._store.in_flight(
+        store = self._store if flags == self._store.scopes else self._own.store(flags)
+        user, key, upstream = await store.in_flight(
             principal.user_id, key_id, upstream_account_id, upstream_model
         )
-        if s.user_max_in_flight is not None and user >= s.user_max_in_flight:
+        if lim.user_max_in_flight is not None and user >= lim.user_max_in_flight:
             raise ConcurrencyLimited(
                 f"concurrent task limit reached for this account: {user} tasks in progress "
-                f"(limit {s.user_max_in_flight}); retry when one finishes"
+                f"(limit {lim.user_max_in_flight}); retry when one finishes"
             )
-        if s.key_max_in_flight is not None and key >= s.key_max_in_flight:
+        if lim.key_max_in_flight is not None and key >= lim.key_max_in_flight:
             raise ConcurrencyLimited(
                 f"concurrent task limit reached for this API key: {key} tasks in progress "
-                f"(limit {s.key_max_in_flight}); retry when one finishes"
+                f"(limit {lim.key_max_in_flight}); retry when one finishes"
             )
         cap = s.upstream_model_concurrency
         if cap is not None and upstream >= cap:
             await self._wait_for_slot((upstream_account_id, upstream_model), cap, upstream)
+
+    async def _take(self, key_id: int, rate: float, burst: int) -> bool:
+        s = self.settings
+        default = self._bucket is not None and (rate, burst) == (s.key_rate_per_second, s.key_rate_burst)
+        bucket = self._bucket if default and self._bucket is not None else self._own.bucket(rate, burst)
+        return await bucket.take(key_id, self._gw.now_ms())
 
     async def _wait_for_slot(self, scope: Scope, cap: int, seen: int) -> None:
         """Poll the scope's count until it drops under ``cap`` or the wait (begun in ``hold()`` if the
@@ -263,8 +303,9 @@ class Limiter:
         return lock
 
     async def aclose(self) -> None:
-        if self._bucket is not None:
-            await self._bucket.aclose()
+        for bucket in [self._bucket, *self._own.buckets()]:
+            if bucket is not None:
+                await bucket.aclose()
 
 
 def _upstream_full(seen: int, cap: int, waited: float) -> str:

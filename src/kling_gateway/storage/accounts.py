@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..domain.overrides import Overrides, overrides_from_row
 from .tables import api_keys, users
 
 
@@ -41,8 +42,13 @@ class KeyRecord:
     price_multiplier: str = "1"
     quota_micro: int | None = None
     spent_micro: int = 0
+    # Migration 0009: the user's and the key's own limits (None = the defaults), and the key's CIDRs.
+    user_limits: Overrides | None = None
+    key_limits: Overrides | None = None
+    allowed_ips: tuple[str, ...] | None = None
 
 
+_LIMIT_NAMES = ("max_in_flight", "rate_per_second", "rate_burst", "daily_spend_micro")
 _KEY_COLUMNS = (
     api_keys.c.id,
     api_keys.c.user_id,
@@ -59,6 +65,9 @@ _KEY_COLUMNS = (
     users.c.price_multiplier,
     api_keys.c.quota_micro,
     api_keys.c.spent_micro,
+    *(users.c[n].label(f"u_{n}") for n in _LIMIT_NAMES),
+    *(api_keys.c[n].label(f"k_{n}") for n in _LIMIT_NAMES),
+    api_keys.c.allowed_ips,
 )
 _KEY_SELECT = select(*_KEY_COLUMNS).join(users, users.c.id == api_keys.c.user_id)
 
@@ -82,6 +91,9 @@ def _key(row: object) -> KeyRecord:
         price_multiplier=m["price_multiplier"],
         quota_micro=m["quota_micro"],
         spent_micro=m["spent_micro"],
+        user_limits=overrides_from_row(row, "u_"),
+        key_limits=overrides_from_row(row, "k_"),
+        allowed_ips=tuple(orjson.loads(m["allowed_ips"])) if m["allowed_ips"] else None,
     )
 
 

@@ -30,6 +30,17 @@ metadata = MetaData(
     }
 )
 
+
+def _limit_columns() -> list[Column[object]]:
+    """Overrides of the global limits (migration 0009), on users and on keys; NULL = the default."""
+    return [
+        Column("max_in_flight", Integer, nullable=True),
+        Column("rate_per_second", String(32), nullable=True),  # exact decimal text, as prices are
+        Column("rate_burst", Integer, nullable=True),
+        Column("daily_spend_micro", BigInteger, nullable=True),  # spend cap per UTC day; NULL = none
+    ]
+
+
 users = Table(
     "users",
     metadata,
@@ -44,6 +55,7 @@ users = Table(
     # balance?" and the debit are one compare-and-set. Never below zero by construction.
     Column("balance_micro", BigInteger, nullable=False, server_default="0"),
     Column("price_multiplier", String(16), nullable=False, server_default="1"),
+    *_limit_columns(),
 )
 
 api_keys = Table(
@@ -66,6 +78,8 @@ api_keys = Table(
     # Optional spending cap of this key, in micro-credits; spent_micro moves with the ledger.
     Column("quota_micro", BigInteger, nullable=True),
     Column("spent_micro", BigInteger, nullable=False, server_default="0"),
+    *_limit_columns(),
+    Column("allowed_ips", Text, nullable=True),  # JSON list of CIDRs; NULL = any address (migration 0009)
 )
 
 upstream_accounts = Table(  # a "channel": one Kling account traffic can be routed to
@@ -249,6 +263,7 @@ ledger_entries = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("task_id", "kind"),
     Index("ix_ledger_entries_user_id_created_at", "user_id", "created_at"),
+    Index("ix_ledger_entries_key_id_created_at", "key_id", "created_at"),  # per-key daily spend
 )
 
 # Per-key request-rate token bucket (services/limits.py): nano-tokens, refilled in SQL on each take.

@@ -1,10 +1,11 @@
 """Operator API under ``/admin/v1``, guarded by ``KGW_ADMIN_TOKEN`` (off when unset). Same Kling envelope
-and codes as the public routes; upstream ids and origin URLs are visible here and only here."""
+and codes as the public routes; upstream ids and origin URLs are visible here and only here. This module
+holds the channels and the shared checks; users and keys, money, tasks and the overview have their own
+(admin_users.py, admin_money.py, admin_tasks.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 import orjson
@@ -12,12 +13,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ...crypto import same_secret
-from ...domain.pricing import charge_view
 from ...domain.shape import check_body_shape
 from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
 from ...services.gateway import Gateway
-from ...storage.tasks import TaskRecord
 from ..envelope import ok
 from ..openapi import ADMIN_ONLY, ADMIN_RESPONSES
 
@@ -39,34 +38,6 @@ def require_admin(gw: Gateway, request: Request) -> None:
 
 def router(gateway: Callable[[], Gateway]) -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["admin"], responses=ADMIN_RESPONSES)
-
-    @api.get(
-        "/tasks",
-        openapi_extra=ADMIN_ONLY,
-        summary="Recent tasks, newest first (?status=, ?user=, ?limit=)",
-    )
-    async def tasks(request: Request) -> Response:
-        gw = gateway()
-        require_admin(gw, request)
-        query = request.query_params
-        limit = _limit(query.get("limit"))
-        status, user = query.get("status"), query.get("user")
-        records = await _admin(admin.list_tasks(gw, limit=limit, status=status, user_name=user))
-        names = await admin.user_names(gw)
-        return ok(request, [_task_view(t, names) for t in records])
-
-    @api.get(
-        "/tasks/{task_id}",
-        openapi_extra=ADMIN_ONLY,
-        summary="A task as the operator sees it (upstream id included)",
-    )
-    async def task(request: Request, task_id: str) -> Response:
-        """``task_id``: our id, or the client's external_task_id (with ``?user=`` when several users
-        have used it)."""
-        gw = gateway()
-        require_admin(gw, request)
-        record = await _admin(admin.show_task(gw, task_id, request.query_params.get("user")))
-        return ok(request, _task_view(record, await admin.user_names(gw)))
 
     @api.get(
         "/channels",
@@ -134,22 +105,6 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
 
 _CREDENTIALS = ("access_key", "secret_key", "api_key")
 _MAX_LIMIT = 500
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return 50
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= _MAX_LIMIT:
-        raise InvalidParameter(f"limit: must be a whole number from 1 to {_MAX_LIMIT}")
-    return int(raw)
-
-
-def _task_view(record: TaskRecord, names: dict[int, str]) -> dict[str, Any]:
-    """The stored row, the user by name, and what the client was charged in credits."""
-    view = asdict(record)
-    view["user"] = names.get(record.user_id)
-    view["charge"] = charge_view(record.reserved_micro, record.charged_micro)
-    return view
 
 
 _FIELDS = frozenset({"priority", "weight", "models", "model_map", "caps", "enabled"})
