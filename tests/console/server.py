@@ -85,11 +85,10 @@ def serve(tmp: Path, **overrides: Any) -> Served:
             asyncio.ensure_future(s.serve(sockets=[sock]))
             for s, sock in zip(servers, (gw_sock, sim_sock), strict=True)
         ]
-        while not all(s.started for s in servers):
+        while not all(s.started for s in servers):  # noqa: ASYNC110 - uvicorn has no "started" event
             await asyncio.sleep(0.02)
         started.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
+        await asyncio.to_thread(stop.wait)
         for s in servers:
             s.should_exit = True
         await asyncio.gather(*tasks)

@@ -206,7 +206,7 @@ async def test_channel_secrets_are_never_rendered(env: Env, signed_in: tuple[htt
 async def test_sessions_expire_and_sign_out_ends_them(
     env: Env, signed_in: tuple[httpx.AsyncClient, str]
 ) -> None:
-    client, csrf = signed_in
+    client, _ = signed_in
     assert (await client.get("/console/")).status_code == 200
     env.clock.advance(SESSION_SECONDS + 1)
     res = await client.get("/console/")
