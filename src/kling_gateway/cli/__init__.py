@@ -13,6 +13,7 @@ import typer
 from ..observability.logs import configure_logging
 from .channels import channels_app
 from .common import OperatorErrors
+from .console import console_app
 from .db import db_app
 from .keys import keys_app
 from .models import models_app
@@ -41,6 +42,7 @@ for group, name in (
     (prices_app, "prices"),
     (channels_app, "channels"),
     (mirror_app, "mirror"),
+    (console_app, "console"),
 ):
     app.add_typer(group, name=name)
 

@@ -131,3 +131,14 @@ def print_key(issued: admin.IssuedKey, base_url: str | None = None) -> None:
             f"    access key: {issued.access_key}\n    secret key: {issued.secret_key}\n\n"
             "Sign an HS256 JWT with the secret key (iss = access key, exp, nbf), as Kling's clients do."
         )
+
+
+def print_console(base_url: str, token: str | None, *, env_token: bool = False) -> None:
+    """Where the operator console is and how to sign in; a new token is printed this once only."""
+    url = f"{base_url}/console"
+    if token is not None:
+        typer.echo(f"Operator console: {url}\nOperator token (shown once, store it now):\n\n    {token}\n")
+    elif env_token:
+        typer.echo(f"Operator console: {url} (sign in with KGW_ADMIN_TOKEN)")
+    else:
+        typer.echo(f"Operator console: {url} (a new operator token: kling-gateway console token)")

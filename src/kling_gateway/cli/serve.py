@@ -18,13 +18,14 @@ from typing import Any
 import typer
 import uvicorn
 
+from ..console.auth import bootstrap_token
 from ..http.app import create_app
 from ..observability.logs import batch_on_loop
 from ..services import admin
 from ..services.gateway import Gateway
 from ..settings import Settings
 from ..upstream.simulator import SimulatorConfig, create_simulator_app
-from .common import print_key
+from .common import print_console, print_key
 from .listen import bind_all, wanted
 from .preflight import open_gateway
 
@@ -80,10 +81,13 @@ async def _serve_batched(settings: Settings) -> None:
         gw = await open_gateway(settings, setup=True)  # one build: bootstrapped, then served
         try:
             issued = await admin.bootstrap(gw)
+            console_token = await bootstrap_token(gw)
         except BaseException:
             await gw.aclose()
             raise
-        print_banner(settings, issued)  # the sockets listen already: the curl lines work at once
+        print_banner(
+            settings, issued, console_token=console_token
+        )  # the sockets listen already: the curl lines work at once
         # Everything built so far (modules, app, gateway) lives as long as the process: out of the
         # collector's sight, so full collections under load scan only request garbage.
         gc.freeze()
@@ -95,14 +99,22 @@ async def _serve_batched(settings: Settings) -> None:
             sock.close()
 
 
-def print_banner(settings: Settings, issued: admin.IssuedKey | None, workers: int = 1) -> None:
-    """The first start's key (once), else how to get one; then where the gateway listens."""
+def print_banner(
+    settings: Settings,
+    issued: admin.IssuedKey | None,
+    workers: int = 1,
+    *,
+    console_token: str | None = None,
+) -> None:
+    """The first start's key and operator token (once each), else how to get them; then where the
+    gateway listens."""
     base_url = f"http://{settings.host}:{settings.port}"
     if issued is not None:
         typer.echo("First start: created user 'default'.")
         print_key(issued, base_url)
     else:
         typer.echo(f"A key for user 'default': kling-gateway keys create {admin.BOOTSTRAP_USER}")
+    print_console(base_url, console_token, env_token=settings.admin_token is not None)
     upstream = (
         f"built-in simulator on http://127.0.0.1:{settings.simulator_port}"
         if settings.use_simulator

@@ -18,6 +18,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from ..console.auth import bootstrap_token
 from ..http.app import create_app
 from ..services import admin
 from ..settings import Settings
@@ -49,10 +50,10 @@ def _start_simulator(settings: Settings) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the built-in simulator did not start on port {port}")
 
 
-async def _bootstrap(settings: Settings) -> admin.IssuedKey | None:
+async def _bootstrap(settings: Settings) -> tuple[admin.IssuedKey | None, str | None]:
     gw = await open_gateway(settings, setup=True)  # migrates and seeds once, before any worker
     try:
-        return await admin.bootstrap(gw)
+        return await admin.bootstrap(gw), await bootstrap_token(gw)
     finally:
         await gw.aclose()
 
@@ -60,8 +61,8 @@ async def _bootstrap(settings: Settings) -> admin.IssuedKey | None:
 def run_workers(settings: Settings, workers: int) -> None:
     for sock in bind_all(wanted(settings)):  # a taken port: one line, before anything is written
         sock.close()
-    issued = asyncio.run(_bootstrap(settings))
-    print_banner(settings, issued, workers)
+    issued, console_token = asyncio.run(_bootstrap(settings))
+    print_banner(settings, issued, workers, console_token=console_token)
     # Workers re-read settings from the environment: pass the command line's choices down that way.
     os.environ["KGW_HOST"], os.environ["KGW_PORT"] = settings.host, str(settings.port)
     simulator = _start_simulator(settings) if settings.use_simulator else None

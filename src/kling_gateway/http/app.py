@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import __version__
+from .. import __version__, console
 from ..errors import KlingError
 from ..mirror.service import Mirror, build_mirror
 from ..observability.endpoint import install as install_observability
@@ -150,4 +150,5 @@ def create_app(
     app.include_router(callbacks.router(holder.get))
     app.include_router(webhooks.router(holder.get))
     app.include_router(results.router(holder.get, holder.get_mirror))
+    console.install(app, holder.get, holder.get_mirror)  # /console: the operator's web pages
     return app

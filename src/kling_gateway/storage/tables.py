@@ -274,3 +274,25 @@ rate_buckets = Table(
     Column("tokens_nano", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# The operator's console token (console/auth.py): one row per name ("operator"), SHA-256 of the token only.
+# Issuing a new token replaces the row, so a lost or leaked token stops working at once.
+console_tokens = Table(
+    "console_tokens",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Signed-in console sessions: the cookie's random id is stored only as its SHA-256, so a read of this
+# table cannot be replayed as a cookie. csrf is the session's synchronizer token, rendered into forms.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_console_sessions_expires_at", "expires_at"),
+)

@@ -12,7 +12,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...crypto import same_secret
+from ...console.auth import Verdict, check_token
 from ...domain.shape import check_body_shape
 from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
@@ -24,15 +24,17 @@ PREFIX = "/admin/v1"
 T = TypeVar("T")
 
 
-def require_admin(gw: Gateway, request: Request) -> None:
-    token = gw.settings.admin_token
-    if token is None:
-        raise NotFound("the admin API is off; set KGW_ADMIN_TOKEN to enable it")
+async def require_admin(gw: Gateway, request: Request) -> None:
+    """``KGW_ADMIN_TOKEN`` when set, else the stored operator token (the console's), compared in
+    constant time; with neither there is no admin API at all."""
     header = request.headers.get("authorization") or ""
+    scheme, _, value = header.partition(" ")
+    verdict = await check_token(gw, value.strip() if scheme.lower() == "bearer" else "")
+    if verdict is Verdict.OFF:
+        raise NotFound("the admin API is off; set KGW_ADMIN_TOKEN or run `kling-gateway console token`")
     if not header:
         raise AuthError("Authorization is empty", code=1001)
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not same_secret(value.strip(), token.get_secret_value()):
+    if verdict is not Verdict.OK:
         raise AuthError("Authorization is invalid for the admin API", code=1002)
 
 
@@ -46,13 +48,13 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     )
     async def channels(request: Request) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         return ok(request, await channel_admin.describe(gw))
 
     @api.post("/channels", openapi_extra=ADMIN_ONLY, summary="Add an upstream account with its first key")
     async def add_channel(request: Request) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         body = await _object(request)
         name = _pop_str(body, "name", required=True)
         base_url = _pop_str(body, "base_url", required=True)
@@ -68,7 +70,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     )
     async def update_channel(request: Request, name: str) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         body = await _object(request)
         _only(body, _FIELDS | {"base_url"})
         return ok(request, await _admin(channel_admin.update(gw, name, **body)))
@@ -80,7 +82,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     )
     async def add_key(request: Request, name: str) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         body = await _object(request)
         creds = {k: _pop_str(body, k) for k in _CREDENTIALS}
         _only(body, frozenset())
@@ -91,13 +93,13 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     )
     async def remove_key(request: Request, name: str, key_id: int) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         return ok(request, await _admin(channel_admin.remove_key(gw, name, key_id)))
 
     @api.post("/channels/{name}/probe", openapi_extra=ADMIN_ONLY, summary="Probe an account now")
     async def probe(request: Request, name: str) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         return ok(request, await _admin(channel_admin.probe(gw, name)))
 
     return api

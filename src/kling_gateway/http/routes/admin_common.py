@@ -18,9 +18,9 @@ only = _only
 run = _admin  # AdminNotFound → 404/1203, AdminError → 400/1201 naming the field
 
 
-def guarded(gateway: Callable[[], Gateway], request: Request) -> Gateway:
+async def guarded(gateway: Callable[[], Gateway], request: Request) -> Gateway:
     gw = gateway()
-    require_admin(gw, request)
+    await require_admin(gw, request)
     return gw
 
 

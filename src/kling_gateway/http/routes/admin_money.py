@@ -36,7 +36,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.BALANCE, "The balance"),
     )
     async def balance(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(money_admin.balance(gw, name)))
 
     @api.get(
@@ -46,7 +46,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.STATEMENT, "One page of the statement"),
     )
     async def statement(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         number, size = page(query(request))
         return ok(request, await call(money_admin.statement(gw, name, number, size)))
 
@@ -58,7 +58,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         response_class=CsvResponse,
     )
     async def statement_csv(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         text = await call(money_admin.statement_csv(gw, name))
         headers = {"Content-Disposition": f'attachment; filename="statement-{_safe(name)}.csv"'}
         return CsvResponse(text, headers=headers)
@@ -70,7 +70,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers({"type": "object"}, "The multiplier set"),
     )
     async def multiplier(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, frozenset({"multiplier"}))
         return ok(request, await call(money_admin.set_multiplier(gw, name, body.get("multiplier"))))
 
@@ -81,7 +81,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.PRICE), "The price table"),
     )
     async def prices(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await money_admin.prices(gw))
 
     @api.put(
@@ -91,7 +91,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.PRICE), "The price table after the change"),
     )
     async def set_price(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, frozenset(A.PRICE["properties"]))
         return ok(request, await call(money_admin.set_price(gw, body)))
 
@@ -102,7 +102,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.PRICE), "The price table after the change"),
     )
     async def delete_price(request: Request, model_name: str, mode: str, kind: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(money_admin.delete_price(gw, model_name, mode, kind)))
 
     @api.get(
@@ -112,7 +112,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.MODEL), "The models"),
     )
     async def models(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await money_admin.models(gw))
 
     @api.put(
@@ -122,7 +122,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.MODEL), "The models after the change"),
     )
     async def map_model(request: Request, model_name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, frozenset({"target"}))
         return ok(request, await call(money_admin.map_model(gw, model_name, body)))
 
@@ -133,7 +133,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.MODEL), "The models after the change"),
     )
     async def unmap_model(request: Request, model_name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(money_admin.unmap_model(gw, model_name)))
 
     return api
@@ -150,7 +150,7 @@ def _adjust_route(api: APIRouter, gateway: Callable[[], Gateway], verb: str) -> 
         responses=A.answers(A.BALANCE, "The balance after it", *((429,) if debit else ())),
     )
     async def adjust(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, _ADJUST)
         work = money_admin.adjust(gw, name, body.get("amount"), body.get("note"), debit=debit)
         return ok(request, await call(work))

@@ -28,7 +28,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.TASK_PAGE, "One page of tasks"),
     )
     async def search(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(tasks_admin.search(gw, query(request))))
 
     @api.get(
@@ -40,7 +40,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.TASK_DETAIL, "The task"),
     )
     async def task(request: Request, task_id: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         q = query(request)
         if set(q) - {"user"}:
             raise InvalidParameter(f"{sorted(set(q) - {'user'})[0]}: unknown parameter (allowed: user)")
@@ -54,7 +54,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.OVERVIEW, "The figures"),
     )
     async def figures(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         hours, days = await call(_window(query(request)))
         return ok(request, await overview.overview(gw, hours, days))
 

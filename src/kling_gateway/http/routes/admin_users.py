@@ -32,7 +32,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.USER), "Users, oldest first"),
     )
     async def list_users(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         number, size = page(query(request), 100)
         return ok(request, await users_admin.users_page(gw, (number - 1) * size, size))
 
@@ -43,7 +43,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.USER, "The new user"),
     )
     async def create_user(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, frozenset({"name"}))
         return ok(request, await call(users_admin.create_user(gw, body.get("name"))))
 
@@ -54,7 +54,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.USER, "The user"),
     )
     async def show_user(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(users_admin.show_user(gw, name)))
 
     @api.patch(
@@ -64,7 +64,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.USER, "The user as changed"),
     )
     async def update_user(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, _USER_PATCH)
         return ok(request, await call(users_admin.update_user(gw, name, body)))
 
@@ -75,7 +75,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.KEY), "The keys"),
     )
     async def user_keys(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(users_admin.keys_of(gw, name)))
 
     @api.post(
@@ -85,7 +85,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.KEY, "The key, with its secret (shown once)"),
     )
     async def issue_key(request: Request, name: str) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, _KEY_SETTINGS | {"kind"})
         return ok(request, await call(users_admin.issue_key(gw, name, body)))
 
@@ -96,7 +96,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.many(A.KEY), "The keys"),
     )
     async def all_keys(request: Request) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(users_admin.keys_of(gw, None)))
 
     @api.patch(
@@ -106,7 +106,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.KEY, "The key as changed"),
     )
     async def update_key(request: Request, key_id: int) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         body = await object_with(request, _KEY_SETTINGS | {"disabled"})
         return ok(request, await call(users_admin.update_key(gw, key_id, body)))
 
@@ -117,7 +117,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=A.answers(A.KEY, "The key, now disabled"),
     )
     async def revoke_key(request: Request, key_id: int) -> Response:
-        gw = guarded(gateway, request)
+        gw = await guarded(gateway, request)
         return ok(request, await call(users_admin.revoke_key(gw, key_id)))
 
     return api

@@ -73,7 +73,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     )
     async def admin_task_deliveries(request: Request, task_id: str) -> Response:
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         user = request.query_params.get("user")
         try:
             log = await webhooks.admin_delivery_log(gw, task_id, user)
@@ -93,7 +93,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     async def admin_redeliver(request: Request, delivery_id: str) -> Response:
         """Queues the event for the next worker pass (same webhook-id), even if delivered or given up."""
         gw = gateway()
-        require_admin(gw, request)
+        await require_admin(gw, request)
         try:
             delivery = await webhooks.redeliver(gw, delivery_id)
         except AdminError as exc:
