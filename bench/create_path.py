@@ -2,14 +2,13 @@
 
     python bench/create_path.py [--requests 2000] [--concurrency 20] [--py-spy DIR]
 
-Starts the simulator and the gateway (SQLite in a temp dir, upstream = the simulator over loopback) as
-child processes, drives both with the same aiohttp client (lean enough not to be the bottleneck first),
-and prints throughput, latency p50/p99 and the CPU each server process spent per request (from /proc,
-so the load generator's own cost is excluded).
-With ``--py-spy DIR`` each gateway phase is sampled by py-spy (``pip install -e '.[bench]'``) into
-``DIR/gateway-{create,get}.txt`` as collapsed stacks (one ``frame;frame;… count`` line per stack), which
-``bench/stacks.py`` sums per function.
-Not part of the test run: numbers depend on the machine.
+Starts the simulator and the gateway (SQLite in a temp dir, upstream = the simulator over loopback)
+as child processes, drives both with the same aiohttp client (lean enough not to be the bottleneck
+first), and prints throughput, latency p50/p99 and the CPU each server process spent per request
+(from /proc, so the load generator's own cost is excluded). With ``--py-spy DIR`` each gateway phase
+is sampled by py-spy (``pip install -e '.[bench]'``) into ``DIR/gateway-{create,get}.txt`` as
+collapsed stacks (one ``frame;frame;… count`` line per stack), which ``bench/stacks.py`` sums per
+function. Not part of the test run: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -45,7 +44,8 @@ def wait_ready(url: str, timeout: float = 20.0) -> float:
 
 
 async def reset_postgres(url: str) -> None:
-    """``--database-url``: the bench needs an empty database (the first start prints the key it uses)."""
+    """``--database-url``: the bench needs an empty database (the first start prints
+    the key it uses)."""
     import asyncpg
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
@@ -57,7 +57,8 @@ async def reset_postgres(url: str) -> None:
 
 @contextlib.contextmanager
 def sampled(pid: int, out: Path | None) -> Iterator[None]:
-    """py-spy on ``pid`` while the block runs (collapsed stacks in ``out``); no-op without ``out``."""
+    """py-spy on ``pid`` while the block runs (collapsed stacks in ``out``); no-op
+    without ``out``."""
     if out is None:
         yield
         return
@@ -184,11 +185,19 @@ async def run(args: argparse.Namespace) -> None:
                     "gateway create", gw.pid, n, conc, lambda i: post(gw_url, gw_headers)
                 )
             sim_g, _ = await drive(
-                "simulator get", sim.pid, n, conc, lambda i: get(f"{sim_url}/{sim_ids[i % n]}", sim_headers)
+                "simulator get",
+                sim.pid,
+                n,
+                conc,
+                lambda i: get(f"{sim_url}/{sim_ids[i % n]}", sim_headers),
             )
             with sampled(gw.pid, spy / "gateway-get.txt" if spy else None):
                 gw_g, _ = await drive(
-                    "gateway get", gw.pid, n, conc, lambda i: get(f"{gw_url}/{gw_ids[i % n]}", gw_headers)
+                    "gateway get",
+                    gw.pid,
+                    n,
+                    conc,
+                    lambda i: get(f"{gw_url}/{gw_ids[i % n]}", gw_headers),
                 )
         load_rss = rss_mb(gw.pid)
         print(f"requests per phase: {n}, concurrency: {conc}, cores: {os.cpu_count()}")
@@ -197,12 +206,16 @@ async def run(args: argparse.Namespace) -> None:
         create_ratio = gw_c.n / gw_c.seconds / (sim_c.n / sim_c.seconds)
         get_ratio = gw_g.n / gw_g.seconds / (sim_g.n / sim_g.seconds)
         print(
-            f"ratios gateway/simulator: create throughput {create_ratio:.2f}, get throughput {get_ratio:.2f}"
+            f"ratios gateway/simulator: create throughput {create_ratio:.2f}, get throughput "
+            f"{get_ratio:.2f}"
         )
         per_create, per_get = gw_c.cpu / n * 1000, gw_g.cpu / n * 1000
-        print(f"gateway CPU per create {per_create:.3f} ms (target 0.5 ms); per get {per_get:.3f} ms")
         print(
-            f"gateway RSS idle {idle_rss:.0f} MB, after load {load_rss:.0f} MB; start to ready {ready:.2f} s"
+            f"gateway CPU per create {per_create:.3f} ms (target 0.5 ms); per get {per_get:.3f} ms"
+        )
+        print(
+            f"gateway RSS idle {idle_rss:.0f} MB, after load {load_rss:.0f} MB; start to ready "
+            f"{ready:.2f} s"
         )
     finally:
         for proc in (gw, sim):
@@ -225,7 +238,9 @@ def main() -> None:
         default="",
         help="a PostgreSQL URL to run the gateway on; its schema is DROPPED first",
     )
-    parser.add_argument("--py-spy", type=Path, default=None, help="sample each gateway phase into DIR")
+    parser.add_argument(
+        "--py-spy", type=Path, default=None, help="sample each gateway phase into DIR"
+    )
     args = parser.parse_args()
     if args.py_spy:
         args.py_spy.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,12 @@
-"""CPU per create on the gateway's own code path, in one process, with no network and no load client.
+"""CPU per create on the gateway's own code path, in one process, with no network and
+no load client.
 
     python bench/inproc_create.py [--requests 3000] [--rounds 1] [--profile]
 
-The gateway app is called as a bare ASGI callable (no HTTP server, no client library) with its upstream
-answered by an ``httpx.MockTransport`` returning Kling's create envelope, so the figure is the gateway's
-own cost per create: auth, validation, DB insert + CAS update, upstream client, response. The same loop
-against the built-in simulator's app gives the reference ratio.
+The gateway app is called as a bare ASGI callable (no HTTP server, no client library) with its
+upstream answered by an ``httpx.MockTransport`` returning Kling's create envelope, so the figure is
+the gateway's own cost per create: auth, validation, DB insert + CAS update, upstream client,
+response. The same loop against the built-in simulator's app gives the reference ratio.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def kling_create(request: httpx.Request) -> httpx.Response:
         "updated_at": now,
     }
     return httpx.Response(
-        200, content=orjson.dumps({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
+        200,
+        content=orjson.dumps({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data}),
     )
 
 
@@ -119,12 +121,16 @@ async def run(args: argparse.Namespace) -> None:
         sim_auth = f"Bearer {sign_jwt('sim-ak', 'sim-sk', time.time())}"
         await measure(app, "/kling/v1/videos/text2video", gw_auth, 300, args.concurrency)  # warm-up
         await measure(sim_app, "/v1/videos/text2video", sim_auth, 300, args.concurrency)
-        sim_cpu = await measure(sim_app, "/v1/videos/text2video", sim_auth, args.requests, args.concurrency)
+        sim_cpu = await measure(
+            sim_app, "/v1/videos/text2video", sim_auth, args.requests, args.concurrency
+        )
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
         rounds = [
-            await measure(app, "/kling/v1/videos/text2video", gw_auth, args.requests, args.concurrency)
+            await measure(
+                app, "/kling/v1/videos/text2video", gw_auth, args.requests, args.concurrency
+            )
             for _ in range(args.rounds)
         ]
         gw_cpu = statistics.median(rounds)
@@ -134,7 +140,8 @@ async def run(args: argparse.Namespace) -> None:
     print(f"creates: {args.requests}, concurrency {args.concurrency}")
     print(f"simulator app CPU per create: {sim_cpu * 1000:.3f} ms")
     print(f"gateway   app CPU per create: {gw_cpu * 1000:.3f} ms  (target <= 0.5 ms)")
-    if len(rounds) > 1:  # on a noisy host the least-disturbed round is the steadiest figure for an A/B
+    # on a noisy host the least-disturbed round is the steadiest figure for an A/B
+    if len(rounds) > 1:
         print(f"gateway   rounds: min {min(rounds) * 1000:.3f} ms, median {gw_cpu * 1000:.3f} ms")
     print(f"ratio gateway/simulator: {gw_cpu / sim_cpu:.2f}")
 
@@ -145,7 +152,9 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=1, help="measure N times; median (and min) reported")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure N times; median (and min) reported"
+    )
     parser.add_argument("--profile", action="store_true")
     asyncio.run(run(parser.parse_args()))
 

@@ -1,25 +1,26 @@
-"""Instructions per create and per GET in a real ``serve`` process, counted by callgrind: an A/B of code
-changes that host noise cannot blur.
+"""Instructions per create and per GET in a real ``serve`` process, counted by callgrind: an A/B of
+code changes that host noise cannot blur.
 
     python bench/instructions.py [--requests 400] [--src DIR ...] [--syscalls]
 
-Why: on shared 2-core hosts CPU time per request drifts by ±25 % from minute to minute (steal, frequency,
-neighbours), so a 5 % change cannot be seen by timing it, and a benchmark run on a slower host reads as
-a regression. Instruction counts do not drift: repeated runs of the same code agree within ~2 %.
+Why: on shared 2-core hosts CPU time per request drifts by ±25 % from minute to
+minute (steal, frequency, neighbours), so a 5 % change cannot be seen by timing it,
+and a benchmark run on a slower host reads as a regression. Instruction counts do not
+drift: repeated runs of the same code agree within ~2 %.
 
 How: the built-in simulator (``kling-gateway simulator``) runs twice, once natively as the gateway's
 upstream and once under ``valgrind --tool=callgrind`` for its own figures; each gateway (``serve``,
-SQLite in a temp dir, money on, refresher held off) runs under callgrind with ``PYTHONPATH`` pointing at
-one source tree (``--src``, default this checkout's ``src``; pass an older checkout's to compare).
-After a warm-up, ``callgrind_control --zero`` clears the counters, one aiohttp client sends
-``--requests`` creates (then as many GETs of the tasks it made) at concurrency 20, and
-``callgrind_control --dump`` writes the count. Printed: instructions per request for each server, and
-each gateway's ratio to the simulator. Needs Debian's ``valgrind``; takes ~2 minutes per server.
-Instructions are not time (a syscall or a cache miss costs more than an add, a ``memset`` loop less), so
-the CPU figures of ``create_path.py`` stay the reference for absolute cost; this says which way a change
-moved it. System calls are not instructions at all: ``--syscalls`` runs each server natively instead, with
-``strace -c -f`` attached for the counted creates, and prints system calls per create by name (Debian's
-``strace``). Not part of the test run.
+SQLite in a temp dir, money on, refresher held off) runs under callgrind with ``PYTHONPATH``
+pointing at one source tree (``--src``, default this checkout's ``src``; pass an older checkout's to
+compare). After a warm-up, ``callgrind_control --zero`` clears the counters, one aiohttp client
+sends ``--requests`` creates (then as many GETs of the tasks it made) at concurrency 20, and
+``callgrind_control --dump`` writes the count. Printed: instructions per request for each server,
+and each gateway's ratio to the simulator. Needs Debian's ``valgrind``; takes ~2 minutes per server.
+Instructions are not time (a syscall or a cache miss costs more than an add, a ``memset`` loop
+less), so the CPU figures of ``create_path.py`` stay the reference for absolute cost; this says
+which way a change moved it. System calls are not instructions at all: ``--syscalls`` runs each
+server natively instead, with ``strace -c -f`` attached for the counted creates, and prints system
+calls per create by name (Debian's ``strace``). Not part of the test run.
 """
 
 from __future__ import annotations
@@ -42,14 +43,24 @@ import orjson
 from procstats import bootstrap_key, free_port, gateway_env, sim_token, simulator_cmd, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
-BODY = orjson.dumps({"model_name": "kling-v2-6", "prompt": "A red fox in fresh snow", "duration": "5"})
+BODY = orjson.dumps(
+    {"model_name": "kling-v2-6", "prompt": "A red fox in fresh snow", "duration": "5"}
+)
 CLI = "from kling_gateway.cli import main; main()"
 WARMUP = 200
 CONCURRENCY = 20
 
 
 def callgrind(out: Path, argv: list[str]) -> list[str]:
-    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", CLI, *argv]
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        "-c",
+        CLI,
+        *argv,
+    ]
 
 
 class Counted:
@@ -60,10 +71,13 @@ class Counted:
         self.out = out
 
     def _control(self, flag: str) -> None:
-        subprocess.run(["callgrind_control", flag, str(self.proc.pid)], capture_output=True, check=True)
+        subprocess.run(
+            ["callgrind_control", flag, str(self.proc.pid)], capture_output=True, check=True
+        )
 
     def measure(self, drive: Callable[[], Coroutine[None, None, int]]) -> float:
-        """Instructions per request of the load ``drive()`` (a coroutine factory returning its count)."""
+        """Instructions per request of the load ``drive()`` (a coroutine factory
+        returning its count)."""
         self._control("--zero")
         n: int = asyncio.run(drive())
         before = set(glob.glob(f"{self.out}.*"))
@@ -86,8 +100,11 @@ class Counted:
         self.proc.wait(300)
 
 
-async def send(url: str, headers: dict[str, str], count: int, paths: list[str] | None = None) -> list[str]:
-    """``count`` creates (or GETs of ``paths``, cycled) at fixed concurrency; the created task ids."""
+async def send(
+    url: str, headers: dict[str, str], count: int, paths: list[str] | None = None
+) -> list[str]:
+    """``count`` creates (or GETs of ``paths``, cycled) at fixed concurrency; the
+    created task ids."""
     made: list[str] = []
     todo = list(range(count))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
@@ -103,7 +120,9 @@ async def send(url: str, headers: dict[str, str], count: int, paths: list[str] |
                         data = orjson.loads(body)["data"]
                         made.append(str(data["task_id"]))
                 else:
-                    async with session.get(f"{url}/{paths[i % len(paths)]}", headers=headers) as resp:
+                    async with session.get(
+                        f"{url}/{paths[i % len(paths)]}", headers=headers
+                    ) as resp:
                         await resp.read()
                         if resp.status != 200:
                             raise SystemExit(f"GET answered {resp.status}")
@@ -112,7 +131,9 @@ async def send(url: str, headers: dict[str, str], count: int, paths: list[str] |
     return made
 
 
-def measure_server(counted: Counted, url: str, headers: dict[str, str], n: int) -> tuple[float, float]:
+def measure_server(
+    counted: Counted, url: str, headers: dict[str, str], n: int
+) -> tuple[float, float]:
     ids = asyncio.run(send(url, headers, WARMUP))
     created: list[str] = []
 
@@ -127,7 +148,9 @@ def measure_server(counted: Counted, url: str, headers: dict[str, str], n: int) 
     return counted.measure(creates), counted.measure(gets)
 
 
-def syscalls(proc: subprocess.Popen[bytes], url: str, headers: dict[str, str], n: int) -> dict[str, float]:
+def syscalls(
+    proc: subprocess.Popen[bytes], url: str, headers: dict[str, str], n: int
+) -> dict[str, float]:
     """System calls per create of a native server, by name, while ``n`` creates run."""
     asyncio.run(send(url, headers, WARMUP))
     with tempfile.NamedTemporaryFile(suffix=".strace") as out:
@@ -150,8 +173,8 @@ def syscalls(proc: subprocess.Popen[bytes], url: str, headers: dict[str, str], n
 def gateway(
     home: Path, sim_port: int, src: Path, launch: list[str], ready_timeout: float
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
-    """One ``serve`` of ``src`` on its own SQLite file in ``home``, in front of the simulator: the process,
-    the create URL and the bootstrap key's headers."""
+    """One ``serve`` of ``src`` on its own SQLite file in ``home``, in front of the simulator: the
+    process, the create URL and the bootstrap key's headers."""
     home.mkdir()
     port = free_port()
     env = gateway_env(
@@ -176,9 +199,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=400, help="creates (and GETs) counted per server")
-    parser.add_argument("--src", action="append", type=Path, help="source tree(s) to count; default ./src")
-    parser.add_argument("--syscalls", action="store_true", help="count system calls per create (strace)")
+    parser.add_argument(
+        "--requests", type=int, default=400, help="creates (and GETs) counted per server"
+    )
+    parser.add_argument(
+        "--src", action="append", type=Path, help="source tree(s) to count; default ./src"
+    )
+    parser.add_argument(
+        "--syscalls", action="store_true", help="count system calls per create (strace)"
+    )
     args = parser.parse_args()
     if args.syscalls:
         if shutil.which("strace") is None:
@@ -194,8 +223,11 @@ def main() -> None:
     # the simulator's own figures, under callgrind like the gateways
     sim_port = free_port()
     out = tmp / "sim.cg"
-    sim_cmd = simulator_cmd(sim_port)[1:]  # drop the kling-gateway launcher: run through CLI under valgrind
-    proc = subprocess.Popen(callgrind(out, sim_cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # drop the kling-gateway launcher: run through CLI under valgrind
+    sim_cmd = simulator_cmd(sim_port)[1:]
+    proc = subprocess.Popen(
+        callgrind(out, sim_cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats", timeout=600)
         headers = {"Authorization": f"Bearer {sim_token()}", "Content-Type": "application/json"}
@@ -204,7 +236,9 @@ def main() -> None:
     finally:
         Counted(proc, out).stop()
 
-    upstream = subprocess.Popen(simulator_cmd(sim_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    upstream = subprocess.Popen(
+        simulator_cmd(sim_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
         for i, src in enumerate(sources):
@@ -214,14 +248,17 @@ def main() -> None:
                 url,
                 headers,
             ):
-                results[str(src)] = measure_server(Counted(proc, home / "gw.cg"), url, headers, args.requests)
+                results[str(src)] = measure_server(
+                    Counted(proc, home / "gw.cg"), url, headers, args.requests
+                )
     finally:
         upstream.terminate()
         upstream.wait(20)
 
     sim_create, sim_get = results["simulator"]
     print(
-        f"instructions per request (callgrind), {args.requests} creates and GETs at concurrency {CONCURRENCY}"
+        f"instructions per request (callgrind), {args.requests} creates and GETs at concurrency "
+        f"{CONCURRENCY}"
     )
     for name, (create, get) in results.items():
         ratio = (
@@ -236,7 +273,9 @@ def count_syscalls(args: argparse.Namespace) -> None:
     sources = [p.resolve() for p in (args.src or [ROOT / "src"])]
     tmp = Path(tempfile.mkdtemp(prefix="kgw-syscalls-"))
     sim_port = free_port()
-    sim = subprocess.Popen(simulator_cmd(sim_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim = subprocess.Popen(
+        simulator_cmd(sim_port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     results: dict[str, dict[str, float]] = {}
     try:
         wait_http(f"http://127.0.0.1:{sim_port}/__sim/stats")
@@ -252,11 +291,16 @@ def count_syscalls(args: argparse.Namespace) -> None:
         sim.terminate()
         sim.wait(20)
     sim_total = sum(results["simulator"].values())
-    print(f"system calls per create (strace -c -f), {args.requests} creates at concurrency {CONCURRENCY}")
+    print(
+        f"system calls per create (strace -c -f), {args.requests} creates at concurrency "
+        f"{CONCURRENCY}"
+    )
     for name, counts in results.items():
         total = sum(counts.values())
         ratio = "" if name == "simulator" else f"  ×{total / sim_total:.1f} the simulator"
-        top = ", ".join(f"{call} {n:.2f}" for call, n in sorted(counts.items(), key=lambda kv: -kv[1])[:8])
+        top = ", ".join(
+            f"{call} {n:.2f}" for call, n in sorted(counts.items(), key=lambda kv: -kv[1])[:8]
+        )
         print(f"  {name:<40} {total:6.1f}{ratio}\n      {top}")
 
 

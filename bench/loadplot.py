@@ -55,7 +55,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
                     [v - row["rps_min"] for v, (_, row) in zip(values, present, strict=True)],
                     [row["rps_max"] - v for v, (_, row) in zip(values, present, strict=True)],
                 ]
-            bars = ax.bar(xs, values, width, yerr=err, capsize=2, label=LABELS[side], color=COLOURS[side])
+            bars = ax.bar(
+                xs, values, width, yerr=err, capsize=2, label=LABELS[side], color=COLOURS[side]
+            )
             ax.bar_label(bars, fmt="%.0f" if metric == "rps" else "%.1f", fontsize=7, padding=1)
         ax.set_xticks(range(len(groups)), groups, fontsize=8)
         ax.set_title(title, fontsize=10)
@@ -65,12 +67,15 @@ def plot(result: dict[str, Any], path: Path) -> None:
     targets = {"submit": 1500, "get": 3000}
     for g, group in enumerate(groups):
         target = targets[group.split()[0]]
-        axes[0].hlines(target, g - 0.45, g + 0.45, colors="#d1242f", linestyles="dashed", linewidth=1)
+        axes[0].hlines(
+            target, g - 0.45, g + 0.45, colors="#d1242f", linestyles="dashed", linewidth=1
+        )
     axes[0].plot([], [], color="#d1242f", linestyle="dashed", label="issue 7 target (gateway)")
     axes[0].legend(fontsize=8)
     fig.suptitle(
         f"kling-gateway vs built-in simulator — wrk, 1 gateway worker, SQLite, money on "
-        f"({result['when']}, {result['repeat']}× {result['seconds']:g} s per phase, 2 shared cores)",
+        f"({result['when']}, {result['repeat']}× {result['seconds']:g} s per phase, 2 shared "
+        "cores)",
         fontsize=10,
     )
     fig.tight_layout()

@@ -1,5 +1,5 @@
-"""What the benchmarks share: free ports, per-process CPU and RSS from /proc, the simulator's JWT, child
-process start-up (readiness, bootstrap key) and the venv's size."""
+"""What the benchmarks share: free ports, per-process CPU and RSS from /proc, the simulator's JWT,
+child process start-up (readiness, bootstrap key) and the venv's size."""
 
 from __future__ import annotations
 
@@ -46,16 +46,20 @@ def rss_mb(pid: int) -> float:
 
 
 def sim_token(ttl: int = 7200) -> str:
-    """A JWT for the simulator's well-known sim-ak / sim-sk pair (short key: PyJWT's warning is noise)."""
+    """A JWT for the simulator's well-known sim-ak / sim-sk pair (short key: PyJWT's
+    warning is noise)."""
     now = int(time.time())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return jwt.encode({"iss": "sim-ak", "exp": now + ttl, "nbf": now - 5}, "sim-sk", algorithm="HS256")
+        return jwt.encode(
+            {"iss": "sim-ak", "exp": now + ttl, "nbf": now - 5}, "sim-sk", algorithm="HS256"
+        )
 
 
 def gateway_env(tmp: Path, sim_port: int, gw_port: int, **extra: str) -> dict[str, str]:
-    """Environment for a `kling-gateway serve` child in front of a simulator child: SQLite in ``tmp``,
-    the simulator's well-known credentials, and enough credits for any run (money is on by default)."""
+    """Environment for a `kling-gateway serve` child in front of a simulator child:
+    SQLite in ``tmp``, the simulator's well-known credentials, and enough credits for
+    any run (money is on by default)."""
     return {
         **os.environ,
         "KGW_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/gw.db",
@@ -72,8 +76,8 @@ def gateway_env(tmp: Path, sim_port: int, gw_port: int, **extra: str) -> dict[st
 def wait_http(url: str, timeout: float = 30.0, interval: float = 0.01) -> float:
     """Seconds until ``url`` answers below 500 (``/readyz`` answers 503 until the DB is reachable).
 
-    Plain ``http.client`` with a fresh connection per try: cheap enough to poll every 10 ms, so the time
-    to ready it reports is not padded by the poller itself."""
+    Plain ``http.client`` with a fresh connection per try: cheap enough to poll every 10 ms, so the
+    time to ready it reports is not padded by the poller itself."""
     parts = urlsplit(url)
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
@@ -91,7 +95,8 @@ def wait_http(url: str, timeout: float = 30.0, interval: float = 0.01) -> float:
 
 
 def bootstrap_key(log: Path, timeout: float = 10.0) -> str:
-    """The ``sk-…`` key a first-start ``serve`` prints once (the only way to learn it from outside)."""
+    """The ``sk-…`` key a first-start ``serve`` prints once (the only way to learn it
+    from outside)."""
     deadline = time.monotonic() + timeout
     while True:
         match = re.search(r"(sk-[A-Za-z0-9_-]{20,})", log.read_text())
@@ -111,7 +116,10 @@ def simulator_cmd(port: int, *extra: str) -> list[str]:
 
 
 def venv_mb() -> float:
-    """Disk size of the running interpreter's venv (``du``, so hard links and sparse files count once)."""
+    """Disk size of the running interpreter's venv (``du``, so hard links and sparse
+    files count once)."""
     prefix = Path(sys.prefix)
-    out = subprocess.run(["du", "-sk", str(prefix)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["du", "-sk", str(prefix)], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.split()[0]) / 1024

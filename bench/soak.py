@@ -4,25 +4,25 @@ prove that nothing was lost, nothing ran twice upstream and the ledger is exact.
     python bench/soak.py [--minutes 10] [--rate 30] [--kills 2] [--json FILE]
 
 Loopback only and bounded: the simulator (`kling-gateway simulator`) and the gateway (`kling-gateway
-serve`, SQLite file, money on, inbound Kling callbacks on with polling as the fallback) run as separate
-processes on free 127.0.0.1 ports; the load stops after ``--minutes``, the drain after ``--drain``
-seconds, and every process this script started is ended on the way out.
+serve`, SQLite file, money on, inbound Kling callbacks on with polling as the fallback) run as
+separate processes on free 127.0.0.1 ports; the load stops after ``--minutes``, the drain after
+``--drain`` seconds, and every process this script started is ended on the way out.
 
 During the load the simulator injects faults (``/__sim/config``): ~20 % of creates answer 5xx (half
 before making the task, half after: the "ambiguous" case), ~10 % of creates hang past the gateway's
-upstream read timeout (2 s here) after making the task, 20 % of upstream reads answer 5000, 10 % of tasks
-fail upstream, and every ``--burst-every`` seconds a ``--burst-seconds`` window answers every create with
-1303 (per-model concurrency set to 0). The gateway is SIGKILLed ``--kills`` times at evenly spaced
-moments and restarted at once on the same port and database.
+upstream read timeout (2 s here) after making the task, 20 % of upstream reads answer 5000, 10 % of
+tasks fail upstream, and every ``--burst-every`` seconds a ``--burst-seconds`` window answers every
+create with 1303 (per-model concurrency set to 0). The gateway is SIGKILLed ``--kills`` times at
+evenly spaced moments and restarted at once on the same port and database.
 
 Clients (bench/soak_clients.py) submit at ``--rate`` logical tasks/s, each with its own external id,
 retrying unanswered, 5xx and 429 creates with the same id; others GET accepted tasks and list pages.
-Their timeout (``--client-timeout`` 1.5 s) is shorter than a hung create takes, so those retries reach
-the gateway while the first attempt is still waiting upstream. Tracking is by polling, the gateway's
-default; ``--callbacks`` adds inbound Kling callbacks (which move a row out of ``queued`` within
-milliseconds, and so hide the in-flight window from the retries).
-Then faults stop, the gateway gets ``--drain`` seconds to finish everything, and bench/soak_audit.py
-checks the invariants. Exit status 1 if any fails (or the drain timed out). Not part of the test run.
+Their timeout (``--client-timeout`` 1.5 s) is shorter than a hung create takes, so those retries
+reach the gateway while the first attempt is still waiting upstream. Tracking is by polling, the
+gateway's default; ``--callbacks`` adds inbound Kling callbacks (which move a row out of ``queued``
+within milliseconds, and so hide the in-flight window from the retries). Then faults stop, the
+gateway gets ``--drain`` seconds to finish everything, and bench/soak_audit.py checks the
+invariants. Exit status 1 if any fails (or the drain timed out). Not part of the test run.
 """
 
 from __future__ import annotations
@@ -42,14 +42,24 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from procstats import BIN, bootstrap_key, free_port, gateway_env, rss_mb, sim_token, simulator_cmd, wait_http
+from procstats import (
+    BIN,
+    bootstrap_key,
+    free_port,
+    gateway_env,
+    rss_mb,
+    sim_token,
+    simulator_cmd,
+    wait_http,
+)
 from soak_audit import CLOSED, Verdict, audit_ledger, audit_tasks, audit_upstream, read_db
 from soak_clients import Clients, Logical, Pacer
 
 READ_TIMEOUT_S = 2.0
 FAULTS: dict[str, Any] = {
     "create_error_rate": 0.1,  # 5000 before the task exists
-    "ambiguous_error_rate": 0.11,  # 5000 after it exists (≈ 0.1 of all creates: it rolls after the first)
+    # 5000 after it exists (≈ 0.1 of all creates: it rolls after the first)
+    "ambiguous_error_rate": 0.11,
     "hang_rate": 0.125,  # ≈ 0.1 of all creates: rolls after both of the above
     "hang_seconds": READ_TIMEOUT_S * 2,
     "get_error_rate": 0.2,
@@ -79,12 +89,14 @@ class Gateway:
         return await asyncio.to_thread(wait_http, f"http://127.0.0.1:{self.port}/readyz", 60.0)
 
     async def kill_and_restart(self) -> None:
-        """SIGKILL (no shutdown hooks, connections cut mid-request), then at once the same command."""
+        """SIGKILL (no shutdown hooks, connections cut mid-request), then at once the
+        same command."""
         assert self.proc is not None
         t0 = time.monotonic()
         self.proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(self.proc.wait)
-        # creates cut off between the row insert and the upstream answer: the hard case for idempotency
+        # creates cut off between the row insert and the upstream answer: the hard
+        # case for idempotency
         self.queued_at_kill.append(await asyncio.to_thread(count_rows, self.db, ("queued",)))
         self.start()
         await self.ready()
@@ -106,8 +118,8 @@ class Gateway:
 
 
 async def sim_config(session: aiohttp.ClientSession, sim: str, patch: dict[str, Any]) -> None:
-    """Change the simulator's faults at run time. A connection of its own each time: a pooled one may
-    have idled past uvicorn's keep-alive and be closed under us."""
+    """Change the simulator's faults at run time. A connection of its own each time: a pooled one
+    may have idled past uvicorn's keep-alive and be closed under us."""
     headers = {"Connection": "close"}
     async with session.post(f"{sim}/__sim/config", json=patch, headers=headers) as resp:
         if resp.status != 200:
@@ -115,7 +127,11 @@ async def sim_config(session: aiohttp.ClientSession, sim: str, patch: dict[str, 
 
 
 async def chaos(
-    session: aiohttp.ClientSession, sim: str, gw: Gateway, args: argparse.Namespace, stop: asyncio.Event
+    session: aiohttp.ClientSession,
+    sim: str,
+    gw: Gateway,
+    args: argparse.Namespace,
+    stop: asyncio.Event,
 ) -> Counter[str]:
     """Kills at evenly spaced moments and 1303 bursts on their own rhythm, until ``stop``."""
     events: Counter[str] = Counter()
@@ -126,7 +142,8 @@ async def chaos(
     while not stop.is_set():
         elapsed = time.monotonic() - start
         gw.sample_rss()
-        if gw.proc is not None and gw.proc.poll() is not None:  # died on its own: a finding in itself
+        # died on its own: a finding in itself
+        if gw.proc is not None and gw.proc.poll() is not None:
             print(f"  {elapsed:6.0f} s  gateway EXITED ({gw.proc.returncode}), restart", flush=True)
             events["unexpected gateway exits"] += 1
             gw.start()
@@ -150,7 +167,8 @@ async def chaos(
 
 
 def count_rows(db: Path, statuses: tuple[str, ...], negate: bool = False) -> int:
-    """Gateway rows in (or, ``negate``, not in) ``statuses``, read-only beside the running gateway."""
+    """Gateway rows in (or, ``negate``, not in) ``statuses``, read-only beside the
+    running gateway."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
         marks = ",".join("?" * len(statuses))
         sql = f"SELECT count(*) FROM tasks WHERE status {'NOT IN' if negate else 'IN'} ({marks})"
@@ -186,7 +204,9 @@ async def sim_tasks(session: aiohttp.ClientSession, sim: str) -> list[dict[str, 
 async def soak(args: argparse.Namespace, tmp: Path) -> tuple[Verdict, dict[str, Any]]:
     sim_port, gw_port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    sim_cmd = simulator_cmd(sim_port, "--submitted-seconds", "1", "--processing-seconds", str(args.render))
+    sim_cmd = simulator_cmd(
+        sim_port, "--submitted-seconds", "1", "--processing-seconds", str(args.render)
+    )
     sim_proc = subprocess.Popen(  # noqa: ASYNC220 - started before any load runs
         sim_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -221,19 +241,30 @@ async def soak(args: argparse.Namespace, tmp: Path) -> tuple[Verdict, dict[str, 
             )
             stop = asyncio.Event()
             pacer = Pacer(args.rate)
-            workers = [asyncio.create_task(clients.submitter(pacer, stop)) for _ in range(args.submitters)]
-            workers += [asyncio.create_task(clients.getter(stop, 0.02)) for _ in range(args.getters)]
+            workers = [
+                asyncio.create_task(clients.submitter(pacer, stop)) for _ in range(args.submitters)
+            ]
+            workers += [
+                asyncio.create_task(clients.getter(stop, 0.02)) for _ in range(args.getters)
+            ]
             workers.append(asyncio.create_task(clients.lister(stop, 0.5)))
             chaos_task = asyncio.create_task(chaos(session, sim_url, gw, args, stop))
             t0 = time.monotonic()
-            print(f"load for {args.minutes:g} min at {args.rate:g} tasks/s (logs: {gw.log})", flush=True)
+            print(
+                f"load for {args.minutes:g} min at {args.rate:g} tasks/s (logs: {gw.log})",
+                flush=True,
+            )
             await asyncio.sleep(args.minutes * 60)
             stop.set()
             info["events"] = dict(await chaos_task)
-            await asyncio.gather(*workers)  # submitters finish the task in hand (bounded by --give-up)
+            # submitters finish the task in hand (bounded by --give-up)
+            await asyncio.gather(*workers)
             info["load_s"] = time.monotonic() - t0
             await sim_config(session, sim_url, {**CALM, "concurrency_per_model": NO_CAP})
-            print(f"load done after {info['load_s']:.0f} s; draining (≤ {args.drain:g} s)…", flush=True)
+            print(
+                f"load done after {info['load_s']:.0f} s; draining (≤ {args.drain:g} s)…",
+                flush=True,
+            )
             info["drain_s"] = await drain(tmp / "gw.db", args.drain, gw)
             sem = asyncio.Semaphore(16)
 
@@ -300,24 +331,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=float, default=10.0, help="length of the load (default 10)")
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="length of the load (default 10)"
+    )
     parser.add_argument("--rate", type=float, default=30.0, help="new logical tasks per second")
     parser.add_argument("--submitters", type=int, default=24)
     parser.add_argument("--getters", type=int, default=4)
     parser.add_argument("--kills", type=int, default=2, help="SIGKILL + restart of the gateway")
-    parser.add_argument("--burst-every", type=float, default=60.0, help="seconds between 1303 bursts")
+    parser.add_argument(
+        "--burst-every", type=float, default=60.0, help="seconds between 1303 bursts"
+    )
     parser.add_argument("--burst-seconds", type=float, default=5.0)
     parser.add_argument(
-        "--callbacks", action="store_true", help="KGW_PUBLIC_BASE_URL set: inbound Kling callbacks too"
+        "--callbacks",
+        action="store_true",
+        help="KGW_PUBLIC_BASE_URL set: inbound Kling callbacks too",
     )
     parser.add_argument("--render", type=float, default=5.0, help="simulator processing seconds")
     parser.add_argument(
         "--client-timeout",
         type=float,
         default=1.5,
-        help="below the gateway's 2 s upstream timeout: hung creates are retried while still in flight",
+        help="below the gateway's 2 s upstream timeout: hung creates are retried while still in "
+        "flight",
     )
-    parser.add_argument("--give-up", type=float, default=120.0, help="a client stops retrying a create")
+    parser.add_argument(
+        "--give-up", type=float, default=120.0, help="a client stops retrying a create"
+    )
     parser.add_argument("--drain", type=float, default=300.0, help="bound on the final wait")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (DB, gateway log)")

@@ -45,17 +45,18 @@ class Verdict:
 
 
 def logical_of(request_json: str) -> str:
-    """The client's external id, recovered from the prompt (``soak <ext>``): it survives on rejected rows,
-    whose ``external_task_id`` the gateway releases."""
+    """The client's external id, recovered from the prompt (``soak <ext>``): it survives on rejected
+    rows, whose ``external_task_id`` the gateway releases."""
     prompt = str(orjson.loads(request_json).get("prompt", ""))
     return prompt.removeprefix("soak ")
 
 
 def read_db(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     queries = {
-        "tasks": "SELECT id, status, upstream_task_id, request_json, reserved_micro, charged_micro, duration "
-        "FROM tasks",
-        "ledger": "SELECT task_id, kind, amount_micro, charged_micro, user_id, key_id FROM ledger_entries",
+        "tasks": "SELECT id, status, upstream_task_id, request_json, reserved_micro, "
+        "charged_micro, duration FROM tasks",
+        "ledger": "SELECT task_id, kind, amount_micro, charged_micro, user_id, key_id "
+        "FROM ledger_entries",
         "users": "SELECT id, balance_micro FROM users",
         "keys": "SELECT id, spent_micro FROM api_keys",
     }
@@ -80,11 +81,17 @@ def audit_ledger(db: dict[str, list[tuple[Any, ...]]], v: Verdict) -> None:
     for user_id, balance in db["users"]:
         if balance != sums[user_id]:
             drift += abs(balance - sums[user_id])
-            v.flag("ledger drift (µcredits)", f"user {user_id}: balance {balance} ≠ ledger {sums[user_id]}")
+            v.flag(
+                "ledger drift (µcredits)",
+                f"user {user_id}: balance {balance} ≠ ledger {sums[user_id]}",
+            )
     for key_id, spent in db["keys"]:
         if spent != key_spend[key_id]:
             drift += abs(spent - key_spend[key_id])
-            v.flag("ledger drift (µcredits)", f"key {key_id}: spent {spent} ≠ ledger {key_spend[key_id]}")
+            v.flag(
+                "ledger drift (µcredits)",
+                f"key {key_id}: spent {spent} ≠ ledger {key_spend[key_id]}",
+            )
     if drift:
         v.must_be_zero["ledger drift (µcredits)"] = drift
     known = set()
@@ -94,12 +101,20 @@ def audit_ledger(db: dict[str, list[tuple[Any, ...]]], v: Verdict) -> None:
         reserves = [e for e in entries if e[0] == "reserve"]
         closes = [e for e in entries if e[0] == "close"]
         problem = ""
-        if len(reserves) != (1 if reserved > 0 else 0) or (reserves and reserves[0][1] != -reserved):
+        if len(reserves) != (1 if reserved > 0 else 0) or (
+            reserves and reserves[0][1] != -reserved
+        ):
             problem = f"reserves {reserves} for reserved {reserved}"
         elif status in CLOSED and reserved > 0:
             expected = (reserved // max(1, duration)) * duration if status == "succeed" else 0
-            if len(closes) != 1 or charged != expected or closes[0][1:] != (reserved - expected, expected):
-                problem = f"{status}: closes {closes}, charged {charged}, expected charge {expected}"
+            if (
+                len(closes) != 1
+                or charged != expected
+                or closes[0][1:] != (reserved - expected, expected)
+            ):
+                problem = (
+                    f"{status}: closes {closes}, charged {charged}, expected charge {expected}"
+                )
         elif status not in CLOSED and closes:
             problem = f"{status} but closed: {closes}"
         if problem:
@@ -109,9 +124,11 @@ def audit_ledger(db: dict[str, list[tuple[Any, ...]]], v: Verdict) -> None:
     v.figures["ledger entries"] = len(db["ledger"])
 
 
-def audit_upstream(db: dict[str, list[tuple[Any, ...]]], sim_tasks: list[dict[str, Any]], v: Verdict) -> None:
-    """Upstream holds at most one task per gateway task and per logical task, and each belongs to a live
-    (not rejected) gateway row that points back at it."""
+def audit_upstream(
+    db: dict[str, list[tuple[Any, ...]]], sim_tasks: list[dict[str, Any]], v: Verdict
+) -> None:
+    """Upstream holds at most one task per gateway task and per logical task, and each belongs to a
+    live (not rejected) gateway row that points back at it."""
     checks = (
         "upstream tasks sharing one external_task_id",
         "logical tasks with >1 upstream task",
@@ -134,14 +151,20 @@ def audit_upstream(db: dict[str, list[tuple[Any, ...]]], sim_tasks: list[dict[st
             continue
         per_logical[logical_of(row[3])] += 1
         if row[1] == "rejected":
-            v.flag(checks[3], f"gateway {ext} rejected, upstream {t['task_id']} is {t['task_status']}")
+            v.flag(
+                checks[3], f"gateway {ext} rejected, upstream {t['task_id']} is {t['task_status']}"
+            )
         elif row[2] != t["task_id"]:
-            v.flag(checks[4], f"gateway {ext} has upstream id {row[2]}, upstream holds {t['task_id']}")
+            v.flag(
+                checks[4], f"gateway {ext} has upstream id {row[2]}, upstream holds {t['task_id']}"
+            )
     for logical, n in per_logical.items():
         if n > 1:
             v.flag(checks[1], f"{logical}: {n} upstream tasks")
     v.figures["upstream tasks"] = len(sim_tasks)
-    v.figures["upstream tasks not finished"] = sum(t["task_status"] not in TERMINAL for t in sim_tasks)
+    v.figures["upstream tasks not finished"] = sum(
+        t["task_status"] not in TERMINAL for t in sim_tasks
+    )
 
 
 def audit_tasks(
@@ -150,13 +173,19 @@ def audit_tasks(
     final: dict[str, tuple[int, str | None, str | None]],
     v: Verdict,
 ) -> None:
-    """Accepted = the client got a task id. Each must still be known under its external id, as the same
-    task, and finished; rows the clients never learned of (they gave up) must be finished as well."""
-    checks = ("lost: accepted, unknown to the gateway", "lost: accepted, not terminal", "accepted id changed")
+    """Accepted = the client got a task id. Each must still be known under its
+    external id, as the same task, and finished; rows the clients never learned of
+    (they gave up) must be finished as well."""
+    checks = (
+        "lost: accepted, unknown to the gateway",
+        "lost: accepted, not terminal",
+        "accepted id changed",
+    )
     v.ok(*checks, "gateway rows not finished", "valid creates refused (4xx other than 429)")
     statuses = {r[0]: r[1] for r in db["tasks"]}
     for task in tasks:
-        if task.outcome == "refused":  # every body is valid: a refusal is an idempotent retry turned away
+        # every body is valid: a refusal is an idempotent retry turned away
+        if task.outcome == "refused":
             v.flag("valid creates refused (4xx other than 429)", f"{task.ext}: {task.detail}")
         if task.outcome != "accepted":
             continue
@@ -181,4 +210,6 @@ def audit_tasks(
     v.figures["accepted succeed"] = sum(
         final[t.ext][2] == "succeed" for t in tasks if t.outcome == "accepted"
     )
-    v.figures["accepted failed"] = sum(final[t.ext][2] == "failed" for t in tasks if t.outcome == "accepted")
+    v.figures["accepted failed"] = sum(
+        final[t.ext][2] == "failed" for t in tasks if t.outcome == "accepted"
+    )

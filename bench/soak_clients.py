@@ -1,10 +1,11 @@
-"""The soak's clients: submitters that behave like a careful Kling client, plus GET and list traffic.
+"""The soak's clients: submitters that behave like a careful Kling client, plus GET
+and list traffic.
 
-A careful client gives every logical task its own ``external_task_id`` and, when it does not learn the
-outcome of a create (connection refused or reset because the gateway was killed, a client-side timeout,
-a 5xx) or is told "not now" (429), sends the *same* body with the *same* id again until it gets an
-answer. That is what makes the gateway's idempotency the thing under test: such retries must never make
-a second task, upstream or in the gateway.
+A careful client gives every logical task its own ``external_task_id`` and, when it does not learn
+the outcome of a create (connection refused or reset because the gateway was killed, a client-side
+timeout, a 5xx) or is told "not now" (429), sends the *same* body with the *same* id again until it
+gets an answer. That is what makes the gateway's idempotency the thing under test: such retries must
+never make a second task, upstream or in the gateway.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 @dataclass
 class Logical:
-    """One task as the client sees it: its own id, and the gateway's id once a create answered 200."""
+    """One task as the client sees it: its own id, and the gateway's id once a create
+    answered 200."""
 
     ext: str
     body: bytes
@@ -75,12 +77,19 @@ class Clients:
     def new_task(self) -> Logical:
         self._seq += 1
         ext = f"soak-{self.run_id}-{self._seq}"
-        body = {"model_name": "kling-v2-6", "prompt": f"soak {ext}", "duration": "5", "external_task_id": ext}
+        body = {
+            "model_name": "kling-v2-6",
+            "prompt": f"soak {ext}",
+            "duration": "5",
+            "external_task_id": ext,
+        }
         task = Logical(ext, orjson.dumps(body))
         self.tasks.append(task)
         return task
 
-    async def _call(self, method: str, url: str, body: bytes | None = None) -> tuple[int, dict[str, object]]:
+    async def _call(
+        self, method: str, url: str, body: bytes | None = None
+    ) -> tuple[int, dict[str, object]]:
         """(HTTP status, envelope); status 0 = no answer (refused, reset, timed out)."""
         try:
             async with self.session.request(
@@ -97,7 +106,8 @@ class Clients:
         return status, envelope if isinstance(envelope, dict) else {}
 
     async def submit(self, task: Logical) -> None:
-        """Create until answered: 200 → accepted; 0/5xx/429 → same body, same id, after a backoff."""
+        """Create until answered: 200 → accepted; 0/5xx/429 → same body, same id,
+        after a backoff."""
         deadline = time.monotonic() + self.give_up_s
         delay = 0.2
         while True:
@@ -114,7 +124,10 @@ class Clients:
                 self.accepted.append(task)
                 return
             if status != 0 and status not in _RETRYABLE_STATUS:
-                task.outcome, task.detail = "refused", f"HTTP {status} code {code}: {env.get('message')}"
+                task.outcome, task.detail = (
+                    "refused",
+                    f"HTTP {status} code {code}: {env.get('message')}",
+                )
                 self.anomalies.append(f"create {task.ext} refused: {task.detail}")
                 return
             if time.monotonic() > deadline:
@@ -124,7 +137,8 @@ class Clients:
             delay = min(delay * 2, 2.0)
 
     async def submitter(self, pacer: Pacer, stop: asyncio.Event) -> None:
-        """New logical tasks until ``stop``; the task in hand is always finished, never abandoned."""
+        """New logical tasks until ``stop``; the task in hand is always finished,
+        never abandoned."""
         while not stop.is_set():
             await pacer.wait()
             if stop.is_set():

@@ -3,9 +3,9 @@
     python bench/stacks.py /tmp/prof/gateway-create.txt [--top 40] [--grep kling_gateway]
 
 Prints each function's share of samples *inclusive* (on the stack at all) and *self* (the innermost
-frame), plus a few coarse buckets (server, framework, database, upstream client, logging, metrics, ours)
-so two runs can be compared line by line. Idle samples (the event loop waiting in ``select``/``epoll``)
-are counted apart: they are not CPU.
+frame), plus a few coarse buckets (server, framework, database, upstream client, logging, metrics,
+ours) so two runs can be compared line by line. Idle samples (the event loop waiting in
+``select``/``epoll``) are counted apart: they are not CPU.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-# Innermost frames (with line) of a thread that waits rather than works: the loop in epoll, aiosqlite's and
-# the executor's threads blocked on their queues. py-spy counts some of these as active.
+# Innermost frames (with line) of a thread that waits rather than works: the loop in
+# epoll, aiosqlite's and the executor's threads blocked on their queues. py-spy
+# counts some of these as active.
 IDLE = re.compile(r"EpollSelector\.select|aiosqlite/core\.py:59\)|futures/thread\.py:81\)")
 # First match wins, tested on the innermost frame.
 BUCKETS = (
@@ -70,7 +71,10 @@ def main() -> None:
         else:
             buckets["other (stdlib, asyncio)"] += count
     busy = total - buckets["idle"]
-    print(f"samples: {total}, busy: {busy}; " + ", ".join(f"{k} {v}" for k, v in threads.most_common()))
+    print(
+        f"samples: {total}, busy: {busy}; "
+        + ", ".join(f"{k} {v}" for k, v in threads.most_common())
+    )
     print("\nbuckets (share of busy samples, by innermost frame):")
     for name, n in buckets.most_common():
         if name != "idle":

@@ -2,10 +2,10 @@
 
     python bench/startup.py [--runs 5]
 
-Two cases, each run ``--runs`` times on a fresh temp dir: **first start** (empty SQLite file: migrations,
-bootstrap user and key, built-in simulator) and **restart** (the same files again: schema already at head).
-Prints the median wall time and the CPU the server process had used when it answered (less noisy than
-wall time on a shared machine). Not part of the test run.
+Two cases, each run ``--runs`` times on a fresh temp dir: **first start** (empty SQLite file:
+migrations, bootstrap user and key, built-in simulator) and **restart** (the same files again:
+schema already at head). Prints the median wall time and the CPU the server process had used when it
+answered (less noisy than wall time on a shared machine). Not part of the test run.
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def main() -> None:
     for name, runs in (("first start", first), ("restart", again)):
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
-        print(f"{name:<12} ready in {wall:5.2f} s (median of {len(runs)}), process CPU {cpu:5.2f} s")
+        print(
+            f"{name:<12} ready in {wall:5.2f} s (median of {len(runs)}), process CPU {cpu:5.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
     python bench/tracking.py --tasks 10000 --mode callbacks
     python bench/tracking.py --tasks 10000 --mode polling --poll-interval 30
 
-Starts the simulator (`kling-gateway simulator`) and the gateway (`kling-gateway serve`, SQLite, upstream
-= the simulator over loopback) as child processes, creates N tasks, waits until all are terminal, then
-compares, per task, the simulator's completion time (its task `updated_at`) with the time the gateway's
-row reached the terminal state (our `updated_at`). Prints freshness lag p50/p99/max, upstream reads per
-task (the gateway's `poll_attempts`), and the gateway's CPU and RSS. Not part of the test run.
+Starts the simulator (`kling-gateway simulator`) and the gateway (`kling-gateway serve`, SQLite,
+upstream = the simulator over loopback) as child processes, creates N tasks, waits until all are
+terminal, then compares, per task, the simulator's completion time (its task `updated_at`) with the
+time the gateway's row reached the terminal state (our `updated_at`). Prints freshness lag
+p50/p99/max, upstream reads per task (the gateway's `poll_attempts`), and the gateway's CPU and RSS.
+Not part of the test run.
 """
 
 from __future__ import annotations
@@ -81,8 +82,13 @@ async def run(args: argparse.Namespace) -> None:
             match = re.search(r"(sk-[A-Za-z0-9_-]{20,})", (tmp / "gateway.log").read_text())
             if match is None:
                 raise SystemExit("no bootstrap key in the gateway's output")
-            headers = {"Authorization": f"Bearer {match.group(1)}", "Content-Type": "application/json"}
-            body = orjson.dumps({"model_name": "kling-v2-6", "prompt": "tracking bench", "duration": "5"})
+            headers = {
+                "Authorization": f"Bearer {match.group(1)}",
+                "Content-Type": "application/json",
+            }
+            body = orjson.dumps(
+                {"model_name": "kling-v2-6", "prompt": "tracking bench", "duration": "5"}
+            )
             url = f"http://127.0.0.1:{gw_port}/kling/v1/videos/text2video"
             cpu0 = cpu_seconds(gw.pid)
             t0 = time.monotonic()
@@ -114,7 +120,9 @@ async def run(args: argparse.Namespace) -> None:
             done: dict[str, int] = {}
             sim_headers = {"Authorization": f"Bearer {sim_token()}"}
             for page in range(1, args.tasks // 500 + 2):
-                list_url = f"http://127.0.0.1:{sim_port}/v1/videos/text2video?pageNum={page}&pageSize=500"
+                list_url = (
+                    f"http://127.0.0.1:{sim_port}/v1/videos/text2video?pageNum={page}&pageSize=500"
+                )
                 async with session.get(list_url, headers=sim_headers) as resp:
                     for task in orjson.loads(await resp.read())["data"]:
                         ext = (task.get("task_info") or {}).get("external_task_id")
@@ -124,18 +132,26 @@ async def run(args: argparse.Namespace) -> None:
                 stats = orjson.loads(await resp.read())["data"]
         rows = db.execute("SELECT id, status, updated_at FROM tasks").fetchall()
         lags = [(updated - done[tid]) / 1000 for tid, _status, updated in rows if tid in done]
-        # every simulator request that was not a create nor one of this script's list pages is a gateway read
+        # every simulator request that was not a create nor one of this script's list
+        # pages is a gateway read
         reads_total = stats["requests"] - stats["tasks_created"] - (args.tasks // 500 + 1)
         terminal = sum(r[1] in ("succeed", "failed") for r in rows)
         print(f"mode {args.mode}; tasks {len(rows)}; terminal {terminal}")
         p50, p99 = pct(lags, 0.5), pct(lags, 0.99)
         print(
-            f"freshness lag: p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(lags):.2f} s (over {len(lags)} tasks)"
+            f"freshness lag: p50 {p50:.2f} s, p99 {p99:.2f} s, max {max(lags):.2f} s (over "
+            f"{len(lags)} tasks)"
         )
         print(f"upstream reads per task: {reads_total / len(rows):.2f} ({reads_total} reads)")
-        print(f"simulator: callbacks sent {stats['callbacks_sent']}, failed {stats['callbacks_failed']}")
+        print(
+            f"simulator: callbacks sent {stats['callbacks_sent']}, failed "
+            f"{stats['callbacks_failed']}"
+        )
         per_task = cpu / len(rows) * 1000
-        print(f"gateway CPU {cpu:.1f} s total ({per_task:.2f} ms per task); RSS peak {peak_rss:.0f} MB")
+        print(
+            f"gateway CPU {cpu:.1f} s total ({per_task:.2f} ms per task); RSS peak {peak_rss:.0f} "
+            "MB"
+        )
     finally:
         for proc in (gw, sim):
             proc.terminate()
@@ -152,8 +168,12 @@ def main() -> None:
     parser.add_argument(
         "--poll-interval", type=float, default=30.0, help="polling mode: seconds between reads"
     )
-    parser.add_argument("--fallback-poll", type=float, default=120.0, help="callbacks mode: fallback poll")
-    parser.add_argument("--render-seconds", type=float, default=60.0, help="simulator processing time")
+    parser.add_argument(
+        "--fallback-poll", type=float, default=120.0, help="callbacks mode: fallback poll"
+    )
+    parser.add_argument(
+        "--render-seconds", type=float, default=60.0, help="simulator processing time"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="parallel creates")
     parser.add_argument("--poll-concurrency", type=int, default=32)
     asyncio.run(run(parser.parse_args()))

@@ -1,9 +1,9 @@
 """Driving wrk (Debian's ``wrk`` package) from Python: Lua scripts for our two request shapes, core
 pinning, and the figures its ``done()`` hook prints as one JSON line.
 
-wrk rather than a Python client because a Python load generator on a 2-core box spends as much CPU as
-the server it measures; wrk's C event loop needs a few percent of a core for thousands of requests/s, and
-its latency histogram is exact (HdrHistogram) up to the percentiles we report.
+wrk rather than a Python client because a Python load generator on a 2-core box spends as much CPU
+as the server it measures; wrk's C event loop needs a few percent of a core for thousands of
+requests/s, and its latency histogram is exact (HdrHistogram) up to the percentiles we report.
 """
 
 from __future__ import annotations
@@ -17,17 +17,18 @@ from pathlib import Path
 
 WRK = shutil.which("wrk")
 
-# done() runs once after all threads finish; percentiles are in microseconds. One tagged line, so the
-# human-readable report wrk prints above it can stay (it is useful when a run looks odd).
+# done() runs once after all threads finish; percentiles are in microseconds. One tagged line, so
+# the human-readable report wrk prints above it can stay (it is useful when a run looks odd).
 _DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,' ..
     '"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"p999":%d,"max":%d,"mean":%.1f}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9),
-    latency.max, latency.mean))
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
 end
 """
 
@@ -42,13 +43,16 @@ def _lua_string(text: str) -> str:
 
 
 def _pace(gap_ms: int | None) -> list[str]:
-    """wrk's ``delay()`` hook: each connection waits ``gap_ms`` after an answer before its next request,
-    so ``connections`` connections run at about ``connections × 1000 / gap_ms`` requests/s. Debian's wrk
-    has no ``-R`` (that is wrk2); this is enough to compare two servers at the same request rate."""
+    """wrk's ``delay()`` hook: each connection waits ``gap_ms`` after an answer
+    before its next request, so ``connections`` connections run at about
+    ``connections × 1000 / gap_ms`` requests/s. Debian's wrk has no ``-R`` (that is
+    wrk2); this is enough to compare two servers at the same request rate."""
     return [f"delay = function() return {gap_ms} end"] if gap_ms else []
 
 
-def post_script(path: Path, body: bytes, headers: dict[str, str], gap_ms: int | None = None) -> Path:
+def post_script(
+    path: Path, body: bytes, headers: dict[str, str], gap_ms: int | None = None
+) -> Path:
     """Every request is the same POST; wrk builds it once, so the client costs next to nothing."""
     lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body.decode())}", *_pace(gap_ms)]
     lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]

@@ -1,4 +1,5 @@
-"""Secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256 from ``cryptography``) under the operator master key.
+"""Secrets at rest: Fernet (AES-128-CBC + HMAC-SHA256 from ``cryptography``) under
+the operator master key.
 
 The master key comes from settings; failing that, it is generated once into a 0600 file in KGW_HOME,
 so a first ``serve`` works without setup and a restart can still read what it stored. Only a start
@@ -32,7 +33,8 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ConfigError(
-                "a stored secret cannot be decrypted: the master key differs from the one it was stored with"
+                "a stored secret cannot be decrypted: the master key differs from the one it was "
+                "stored with"
             ) from exc
 
 

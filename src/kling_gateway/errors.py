@@ -1,4 +1,5 @@
-"""The error tree. Every client-visible failure is one of these and carries its Kling HTTP status and code.
+"""The error tree. Every client-visible failure is one of these and carries its Kling
+HTTP status and code.
 
     KlingError
       ├── AuthError              401 / 1000–1004
@@ -11,8 +12,8 @@
       ├── ConcurrencyLimited     429 / 1303
       └── UpstreamFailure        5xx / 5000–5002 (or the upstream's own code, scrubbed)
 
-One mapping (``KlingError.to_body``) turns any of them into the Kling envelope, so routes never build
-error bodies by hand and the wire codes live in this one visible place.
+One mapping (``KlingError.to_body``) turns any of them into the Kling envelope, so routes never
+build error bodies by hand and the wire codes live in this one visible place.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class UpstreamFailure(KlingError):
 
 
 class ConfigError(Exception):
-    """Operator configuration that cannot work (bad mapping, cycle, unreadable file). Never client-visible."""
+    """Operator configuration that cannot work (bad mapping, cycle, unreadable file).
+    Never client-visible."""
 
 
 class BodyTooLarge(BadRequest):

@@ -1,6 +1,6 @@
-"""One Settings object, built once at start (``Settings()`` reads ``KGW_*`` and an optional ``.env``) and
-passed down explicitly. Nothing reads the environment at import time, so tests build ``Settings(...)``
-by hand.
+"""One Settings object, built once at start (``Settings()`` reads ``KGW_*`` and an optional
+``.env``) and passed down explicitly. Nothing reads the environment at import time, so tests build
+``Settings(...)`` by hand.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ class Settings(BaseSettings):
     )
     database_url: str = Field(
         "",  # filled in from home by _home_defaults
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path.db or "
+        "postgresql+asyncpg://user@host/db",
     )
     # --- secrets at rest
     master_key: SecretStr | None = Field(
         None,
-        description="Fernet key (urlsafe base64, 32 bytes) that encrypts stored secret keys and upstream "
-        "credentials. When unset, one is generated on first start into master_key_file.",
+        description="Fernet key (urlsafe base64, 32 bytes) that encrypts stored secret keys and "
+        "upstream credentials. When unset, one is generated on first start into master_key_file.",
     )
     master_key_file: Path = Path()  # filled in from home by _home_defaults
 
@@ -56,7 +57,8 @@ class Settings(BaseSettings):
 
     # --- models
     models_file: Path | None = Field(
-        None, description="JSON file overriding the per-model capability table ({model: {field: value}})"
+        None,
+        description="JSON file overriding the per-model capability table ({model: {field: value}})",
     )
 
     # --- upstream (official Kling API); simulator when no credentials are given
@@ -68,23 +70,28 @@ class Settings(BaseSettings):
     upstream_read_timeout: float = Field(30.0, gt=0)
     upstream_max_connections: int = Field(100, ge=1)
     upstream_transport: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp", description="HTTP client for upstream calls; aiohttp costs ~6x less CPU per call here"
+        "aiohttp",
+        description="HTTP client for upstream calls; aiohttp costs ~6x less CPU per call here",
     )
     upstream: Literal["auto", "kling", "simulator"] = Field(
         "auto",
-        description="auto = the official API when credentials are set, else the built-in simulator; "
-        "kling = the official API through the KGW_KLING_* account and/or accounts added with "
-        "`kling-gateway channels add`",
+        description="auto = the official API when credentials are set, else the built-in "
+        "simulator; kling = the official API through the KGW_KLING_* account and/or accounts "
+        "added with `kling-gateway channels add`",
     )
     # --- several upstream accounts (channels)
     channel_cooldown_seconds: float = Field(
         300.0, gt=0, description="an account refusing our credentials or balance sits out this long"
     )
     channel_unreachable_seconds: float = Field(
-        15.0, gt=0, description="an account that could not be reached is only a last resort this long"
+        15.0,
+        gt=0,
+        description="an account that could not be reached is only a last resort this long",
     )
     channel_busy_seconds: float = Field(
-        2.0, ge=0, description="after 1302/1303 an account x model is skipped this long (Kling: >= 1 s)"
+        2.0,
+        ge=0,
+        description="after 1302/1303 an account x model is skipped this long (Kling: >= 1 s)",
     )
     channel_probe_seconds: float = Field(
         60.0, ge=0, description="cheap health probe per account (GET /account/costs); 0 = off"
@@ -105,23 +112,34 @@ class Settings(BaseSettings):
         description="first look at a task after scale × its expected render seconds (at least "
         "first_poll_seconds); default 12 against Kling, 0 against the simulator",
     )
-    poll_jitter: float = Field(0.1, ge=0, le=1, description="± fraction of each poll delay, spreads load")
-    poll_concurrency_per_account: int = Field(8, ge=1, description="in-flight upstream reads per account")
-    lease_seconds: float = Field(30.0, gt=0, description="how long a poller holds a task it is reading")
+    poll_jitter: float = Field(
+        0.1, ge=0, le=1, description="± fraction of each poll delay, spreads load"
+    )
+    poll_concurrency_per_account: int = Field(
+        8, ge=1, description="in-flight upstream reads per account"
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="how long a poller holds a task it is reading"
+    )
     task_timeout_seconds: float = Field(
         86_400.0, gt=0, description="a task with no terminal state after this long becomes failed"
     )
     public_base_url: str | None = Field(
         None,
-        description="Where Kling can reach this gateway; enables inbound Kling callbacks and mirror URLs",
+        description="Where Kling can reach this gateway; enables inbound Kling callbacks and "
+        "mirror URLs",
     )
     upstream_webhook_secret: SecretStr | None = Field(
-        None, description="Kling console's webhook secret (whsec_…) to verify inbound callback signatures"
+        None,
+        description="Kling console's webhook secret (whsec_…) to verify inbound callback "
+        "signatures",
     )
 
     # --- outbound webhooks to the client's callback_url
     webhook_timeout_seconds: float = Field(10.0, gt=0)
-    webhook_max_age_seconds: float = Field(86_400.0, gt=0, description="retry a delivery for this long")
+    webhook_max_age_seconds: float = Field(
+        86_400.0, gt=0, description="retry a delivery for this long"
+    )
     webhook_concurrency: int = Field(16, ge=1)
     outbound_allow: str = Field(
         "",
@@ -138,19 +156,29 @@ class Settings(BaseSettings):
     mirror_url_ttl_seconds: int = Field(86_400, ge=60)
 
     # --- money
-    billing: bool = Field(True, description="reserve, settle and refund credits per task (off: no money)")
+    billing: bool = Field(
+        True, description="reserve, settle and refund credits per task (off: no money)"
+    )
     billing_policy: Literal["requested", "actual"] = Field(
-        "requested", description="bill the requested seconds, or the video's real duration rounded up"
+        "requested",
+        description="bill the requested seconds, or the video's real duration rounded up",
     )
     prices_file: Path | None = Field(
         None,
-        description="JSON prices ({model: {mode: {silent|sound|voice: credits per second}}}) loaded at start",
+        description="JSON prices ({model: {mode: {silent|sound|voice: credits per second}}}) "
+        "loaded at start",
     )
-    bootstrap_credits: str = Field("1000", description="credits given to the first-start user 'default'")
+    bootstrap_credits: str = Field(
+        "1000", description="credits given to the first-start user 'default'"
+    )
 
     # --- limits (all off when unset)
-    user_max_in_flight: int | None = Field(None, ge=1, description="unfinished tasks per user → 429/1303")
-    key_max_in_flight: int | None = Field(None, ge=1, description="unfinished tasks per API key → 429/1303")
+    user_max_in_flight: int | None = Field(
+        None, ge=1, description="unfinished tasks per user → 429/1303"
+    )
+    key_max_in_flight: int | None = Field(
+        None, ge=1, description="unfinished tasks per API key → 429/1303"
+    )
     key_rate_per_second: float | None = Field(
         None, gt=0, description="token-bucket refill per key → 429/1302"
     )
@@ -159,9 +187,14 @@ class Settings(BaseSettings):
         None, ge=1, description="tasks in flight per (upstream account, upstream model)"
     )
     upstream_queue_wait_seconds: float = Field(
-        0.0, ge=0, le=60, description="how long a create may wait for an upstream slot before 429/1303"
+        0.0,
+        ge=0,
+        le=60,
+        description="how long a create may wait for an upstream slot before 429/1303",
     )
-    redis_url: SecretStr | None = Field(None, description="Redis for rate-limit buckets (default: the DB)")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for rate-limit buckets (default: the DB)"
+    )
 
     # --- operators
     admin_token: SecretStr | None = Field(
@@ -252,4 +285,6 @@ class Settings(BaseSettings):
 
     @property
     def use_simulator(self) -> bool:
-        return self.upstream == "simulator" or (self.upstream == "auto" and not self.has_kling_credentials)
+        return self.upstream == "simulator" or (
+            self.upstream == "auto" and not self.has_kling_credentials
+        )

@@ -1,7 +1,8 @@
 """Helpers shared by the text2video body validators (request, multishot, camera).
 
-Kept in their own module so the validators can share one wording for errors without importing each other.
-Every message is ``"<field path>: <rule>"`` so a client can find the offending field without guessing.
+Kept in their own module so the validators can share one wording for errors without
+importing each other. Every message is ``"<field path>: <rule>"`` so a client can
+find the offending field without guessing.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from typing import NoReturn
 
 from kling_gateway.errors import InvalidParameter
 
-_SHOW_MAX = 40  # client values are echoed in messages; cap them so a 2 MB string can't bloat an error
+# client values are echoed in messages; cap them so a 2 MB string can't bloat an error
+_SHOW_MAX = 40
 _LABEL_MAX = 64
-# int() on a 5000-digit string raises, and printing a huge int does too; no real duration is near this.
+# int() on a 5000-digit string raises, and printing a huge int does too; no real
+# duration is near this.
 _MAX_SECONDS_DIGITS = 6
 _MAX_SECONDS = 999_999
 
@@ -28,7 +31,8 @@ def label(key: object) -> str:
 
 
 def json_type(value: object) -> str:
-    """Name the JSON type, since clients think in JSON, not Python (``bool`` is not a number there)."""
+    """Name the JSON type, since clients think in JSON, not Python (``bool`` is not a
+    number there)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -45,7 +49,8 @@ def json_type(value: object) -> str:
 
 
 def show(value: object) -> str:
-    """A client value as a message fragment: quoted strings, plain numbers, JSON type names otherwise."""
+    """A client value as a message fragment: quoted strings, plain numbers, JSON type
+    names otherwise."""
     if isinstance(value, str):
         text = value if len(value) <= _SHOW_MAX else value[:_SHOW_MAX] + "…"
         return repr(text)
@@ -68,8 +73,8 @@ def is_number(value: object) -> bool:
 def parse_seconds(value: object, field: str) -> int:
     """Whole seconds from a JSON integer or a string of ASCII digits (Kling's own form is ``"5"``).
 
-    Floats (``5.5``, even ``5.0``) and strings like ``"5.0"`` or ``" 5"`` are refused rather than rounded:
-    a duration is billed, so the gateway must not guess what the client meant.
+    Floats (``5.5``, even ``5.0``) and strings like ``"5.0"`` or ``" 5"`` are refused rather than
+    rounded: a duration is billed, so the gateway must not guess what the client meant.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         if -_MAX_SECONDS <= value <= _MAX_SECONDS:
@@ -79,11 +84,16 @@ def parse_seconds(value: object, field: str) -> int:
         if len(value) <= _MAX_SECONDS_DIGITS:
             return int(value)
         fail(field, f"out of range (got {show(value)})")
-    fail(field, f"must be a whole number of seconds, as an integer or a string like '5' (got {show(value)})")
+    fail(
+        field,
+        "must be a whole number of seconds, as an integer or a string like '5'"
+        f" (got {show(value)})",
+    )
 
 
 def one_of(field: str, value: object, allowed: tuple[str, ...]) -> str:
-    """Check a string enum and return it typed; the message lists the choices so the client can fix it."""
+    """Check a string enum and return it typed; the message lists the choices so the
+    client can fix it."""
     if isinstance(value, str) and value in allowed:
         return value
     choices = ", ".join(allowed)

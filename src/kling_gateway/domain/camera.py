@@ -1,8 +1,8 @@
 """``camera_control``: Kling's camera-move object (kling-api.md §3.2).
 
-Its rules are structural (one non-zero axis for ``simple``, nothing for the preset moves) and per model
-(only some model/mode/duration combinations support it), and Kling's 1201 for a violation arrives only
-after a round trip, so they are checked here first.
+Its rules are structural (one non-zero axis for ``simple``, nothing for the preset moves) and per
+model (only some model/mode/duration combinations support it), and Kling's 1201 for a violation
+arrives only after a round trip, so they are checked here first.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ AXIS_LIMIT = 10
 def check_camera_control(
     value: object, *, caps: ModelCapabilities, model_name: str, mode: str, duration: int
 ) -> dict[str, Any]:
-    """Validate a non-null ``camera_control`` and return the copy to forward (a null ``config`` dropped)."""
+    """Validate a non-null ``camera_control`` and return the copy to forward (a null
+    ``config`` dropped)."""
     if not caps.camera_control:
         fail("camera_control", f"not supported for model {model_name}")
     if not isinstance(value, dict):
@@ -35,7 +36,9 @@ def check_camera_control(
     if move == "simple":
         _check_simple_config(config)
     elif config is not None and config != {}:
-        fail("camera_control.config", f"must be empty or absent when type is {move} (a preset move)")
+        fail(
+            "camera_control.config", f"must be empty or absent when type is {move} (a preset move)"
+        )
 
     if caps.camera_modes is not None and mode not in caps.camera_modes:
         allowed = ", ".join(sorted_modes(caps.camera_modes))
@@ -59,7 +62,10 @@ def _check_simple_config(config: object) -> None:
     moving: list[str] = []
     for key, amount in config.items():
         if key not in _CONFIG_KEY_SET:
-            fail(f"camera_control.config.{label(key)}", f"unknown key (allowed: {', '.join(CONFIG_KEYS)})")
+            fail(
+                f"camera_control.config.{label(key)}",
+                f"unknown key (allowed: {', '.join(CONFIG_KEYS)})",
+            )
         if not is_number(amount):
             fail(f"camera_control.config.{key}", f"must be a number (got {show(amount)})")
         if not -AXIS_LIMIT <= amount <= AXIS_LIMIT:  # also refuses NaN, which compares false

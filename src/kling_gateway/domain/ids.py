@@ -1,9 +1,10 @@
 """Public task ids: 18-digit numeric strings, time-ordered, like Kling's own.
 
-Layout: ``10**17 + ((ms - EPOCH_MS) << 20 | low)`` where ``low`` starts at a random point each
-millisecond and counts up. Ids sort by creation time (so "newest first" is ``ORDER BY id DESC``), never
-repeat inside a process, and collide across processes only by a 1-in-a-million chance per same-millisecond
-pair, which the primary key turns into a retry. Stays 18 digits until the year 2052.
+Layout: ``10**17 + ((ms - EPOCH_MS) << 20 | low)`` where ``low`` starts at a random
+point each millisecond and counts up. Ids sort by creation time (so "newest first" is
+``ORDER BY id DESC``), never repeat inside a process, and collide across processes
+only by a 1-in-a-million chance per same-millisecond pair, which the primary key
+turns into a retry. Stays 18 digits until the year 2052.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """What each Kling text2video model accepts, as data rather than branches.
 
-Kling answers 1201 for a body its model cannot serve, but only after the gateway has spent a round trip
-(and, for some mistakes, money). Keeping the per-model rules (kling-api.md §3.3) in one table lets the
-validator reject early, and lets an operator correct the table from configuration when Kling changes a
-model — sources already disagree on voice control and 4K — without a code release.
+Kling answers 1201 for a body its model cannot serve, but only after the gateway has spent a round
+trip (and, for some mistakes, money). Keeping the per-model rules (kling-api.md §3.3) in one table
+lets the validator reject early, and lets an operator correct the table from configuration when
+Kling changes a model — sources already disagree on voice control and 4K — without a code release.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from kling_gateway.errors import ConfigError
 
 DEFAULT_MODEL = "kling-v1"  # what Kling uses when model_name is absent
 
-# Kling's mode values, in the order of cost (kling-api.md §3.3, §3.4). A table may list only these: a
-# typo'd or invented mode would be forwarded to Kling, refused there with 1201 after a round trip.
+# Kling's mode values, in the order of cost (kling-api.md §3.3, §3.4). A table may list only these:
+# a typo'd or invented mode would be forwarded to Kling, refused there with 1201 after a round trip.
 KLING_MODES = ("std", "pro", "4k")
 _MODE_ORDER = {mode: rank for rank, mode in enumerate(KLING_MODES)}
 
@@ -31,7 +31,8 @@ _BOOL_FIELDS = (
 _FIELDS = frozenset({"modes", "durations", "camera_modes", "camera_durations", *_BOOL_FIELDS})
 
 # A model the operator adds without saying what it can do gets Kling's plain defaults only
-# (std, 5 s, nothing optional): a wrong "yes" would forward bodies Kling rejects or bills differently.
+# (std, 5 s, nothing optional): a wrong "yes" would forward bodies Kling rejects or bills
+# differently.
 _CONSERVATIVE: dict[str, object] = {
     "modes": ["std"],
     "durations": [5],
@@ -68,7 +69,8 @@ class ModelCapabilities:
     voice_control: bool
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready and round-trips through ``from_dict``, so operators can dump, edit and reload it."""
+        """JSON-ready and round-trips through ``from_dict``, so operators can dump,
+        edit and reload it."""
         return {
             "modes": None if self.modes is None else sorted_modes(self.modes),
             "durations": sorted(self.durations),
@@ -78,7 +80,9 @@ class ModelCapabilities:
             "cfg_scale": self.cfg_scale,
             "camera_control": self.camera_control,
             "camera_modes": None if self.camera_modes is None else sorted_modes(self.camera_modes),
-            "camera_durations": None if self.camera_durations is None else sorted(self.camera_durations),
+            "camera_durations": None
+            if self.camera_durations is None
+            else sorted(self.camera_durations),
             "voice_control": self.voice_control,
         }
 
@@ -86,15 +90,19 @@ class ModelCapabilities:
     def from_dict(cls, name: object, data: object) -> ModelCapabilities:
         """Build from operator data; missing fields take the conservative defaults.
 
-        Everything is type-checked here (not trusted) because the data comes from a config file, and a
-        typo'd key or a ``"true"`` string must stop the gateway at start-up, not mis-validate traffic.
+        Everything is type-checked here (not trusted) because the data comes from a
+        config file, and a typo'd key or a ``"true"`` string must stop the gateway at
+        start-up, not mis-validate traffic.
         """
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"model name must be a non-empty string, got {name!r}")
         if not isinstance(data, Mapping):
-            raise ConfigError(f"model {name!r}: capabilities must be a mapping, got {type(data).__name__}")
+            raise ConfigError(
+                f"model {name!r}: capabilities must be a mapping, got {type(data).__name__}"
+            )
         fields = dict(data)
-        # A "name" inside the entry is tolerated so a dump that carries its own name reloads unchanged.
+        # A "name" inside the entry is tolerated so a dump that carries its own name
+        # reloads unchanged.
         if "name" in fields and fields.pop("name") != name:
             raise ConfigError(f"model {name!r}: 'name' inside the entry does not match its key")
         unknown = sorted(str(k) for k in fields if k not in _FIELDS)
@@ -122,7 +130,11 @@ class ModelCapabilities:
             ),
             voice_control=flags["voice_control"],
         )
-        if caps.sound and caps.sound_requires_pro and (caps.modes is None or "pro" not in caps.modes):
+        if (
+            caps.sound
+            and caps.sound_requires_pro
+            and (caps.modes is None or "pro" not in caps.modes)
+        ):
             raise ConfigError(
                 f"model {name!r}: sound_requires_pro is set but 'pro' is not among its modes, "
                 "so sound could never be turned on"
@@ -151,10 +163,13 @@ def _opt_mode_set(name: str, key: str, value: object) -> frozenset[str] | None:
     out: set[str] = set()
     for item in _items(name, key, value, "non-empty strings (or null)"):
         if not isinstance(item, str) or not item.strip():
-            raise ConfigError(f"model {name!r}: {key} entries must be non-empty strings, got {item!r}")
+            raise ConfigError(
+                f"model {name!r}: {key} entries must be non-empty strings, got {item!r}"
+            )
         if item not in KLING_MODES:
             raise ConfigError(
-                f"model {name!r}: {key} entry {item!r} is not a Kling mode (known: {', '.join(KLING_MODES)})"
+                f"model {name!r}: {key} entry {item!r} is not a Kling mode"
+                f" (known: {', '.join(KLING_MODES)})"
             )
         out.add(item)
     return frozenset(out)
@@ -164,13 +179,16 @@ def _int_set(name: str, key: str, value: object) -> frozenset[int]:
     out: set[int] = set()
     for item in _items(name, key, value, "whole seconds"):
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise ConfigError(f"model {name!r}: {key} entries must be whole seconds >= 1, got {item!r}")
+            raise ConfigError(
+                f"model {name!r}: {key} entries must be whole seconds >= 1, got {item!r}"
+            )
         out.add(item)
     return frozenset(out)
 
 
 class CapabilityTable(Mapping[str, ModelCapabilities]):
-    """Immutable name → capabilities map; changes produce a new table so a reload can swap it atomically."""
+    """Immutable name → capabilities map; changes produce a new table so a reload can
+    swap it atomically."""
 
     __slots__ = ("_models",)
 
@@ -207,9 +225,10 @@ class CapabilityTable(Mapping[str, ModelCapabilities]):
     def with_overrides(
         self, overrides: Mapping[str, Mapping[str, object]], source: str = "KGW_MODELS_FILE"
     ) -> CapabilityTable:
-        """Apply operator data: fields given for a known model replace just those fields; an unknown
-        name adds a model, its missing fields taking the conservative defaults. Every refusal is one line
-        starting with ``source`` (the setting the data came from), so the operator knows what to fix."""
+        """Apply operator data: fields given for a known model replace just those
+        fields; an unknown name adds a model, its missing fields taking the
+        conservative defaults. Every refusal is one line starting with ``source``
+        (the setting the data came from), so the operator knows what to fix."""
         try:
             return self._with_overrides(overrides)
         except ConfigError as exc:
@@ -218,7 +237,8 @@ class CapabilityTable(Mapping[str, ModelCapabilities]):
     def _with_overrides(self, overrides: Mapping[str, Mapping[str, object]]) -> CapabilityTable:
         if not isinstance(overrides, Mapping):
             raise ConfigError(
-                f"capability overrides must map model names to fields, got {type(overrides).__name__}"
+                "capability overrides must map model names to fields,"
+                f" got {type(overrides).__name__}"
             )
         table = dict(self._models)
         for name, fields in overrides.items():
@@ -267,11 +287,17 @@ def _caps(
 
 # kling-api.md §3.3. Camera control: the 2025 capability map lists only kling-v1 std 5 s for
 # text-to-video. Voice control: sources disagree (§3.3 note), so it is on where Kling's pricing and
-# update log mention it and left for the operator to switch. 4K on kling-v3 is low-confidence (§3.4), so
-# it is not offered by default; an override of kling-v3's modes can add "4k".
+# update log mention it and left for the operator to switch. 4K on kling-v3 is low-confidence
+# (§3.4), so it is not offered by default; an override of kling-v3's modes can add "4k".
 DEFAULT_CAPABILITIES = CapabilityTable(
     [
-        _caps("kling-v1", cfg_scale=True, camera_control=True, camera_modes={"std"}, camera_durations={5}),
+        _caps(
+            "kling-v1",
+            cfg_scale=True,
+            camera_control=True,
+            camera_modes={"std"},
+            camera_durations={5},
+        ),
         _caps("kling-v1-6", cfg_scale=True),
         _caps("kling-v2-master", modes=None),
         _caps("kling-v2-1-master", modes=None),

@@ -1,9 +1,10 @@
-"""``multi_shot`` / ``shot_type`` / ``multi_prompt`` and ``voice_list``: the storyboard and voice rules.
+"""``multi_shot`` / ``shot_type`` / ``multi_prompt`` and ``voice_list``: the
+storyboard and voice rules.
 
-They live apart from request.py because they are the fiddliest part of the body (nested arrays, sums,
-cross-references from prompt text into ``voice_list``) and because both decide billing: the total duration
-must really be what the shots add up to, and a referenced voice switches Kling to "with specified voice"
-pricing.
+They live apart from request.py because they are the fiddliest part of the body (nested arrays,
+sums, cross-references from prompt text into ``voice_list``) and because both decide billing: the
+total duration must really be what the shots add up to, and a referenced voice switches Kling to
+"with specified voice" pricing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kling_gateway.domain._checks import fail, is_number, json_type, one_of, parse_seconds, show, text
+from kling_gateway.domain._checks import (
+    fail,
+    is_number,
+    json_type,
+    one_of,
+    parse_seconds,
+    show,
+    text,
+)
 from kling_gateway.domain.models import ModelCapabilities
 
 SHOT_TYPES = ("customize", "intelligence")
@@ -29,20 +38,26 @@ _VOICE_MARK = "<<<voice_"  # cheap substring test before running the regex on ev
 class MultiShot:
     enabled: bool
     shot_type: str | None
-    shot_prompts: tuple[str, ...]  # prompts of the forwarded shots (voice references can sit in them)
+    # prompts of the forwarded shots (voice references can sit in them)
+    shot_prompts: tuple[str, ...]
 
 
 _SINGLE = MultiShot(enabled=False, shot_type=None, shot_prompts=())
 
 
 def check_multi_shot(
-    body: dict[str, Any], out: dict[str, Any], *, caps: ModelCapabilities, model_name: str, duration: int
+    body: dict[str, Any],
+    out: dict[str, Any],
+    *,
+    caps: ModelCapabilities,
+    model_name: str,
+    duration: int,
 ) -> MultiShot:
     """Validate the storyboard fields and rewrite them in ``out`` (the body to forward).
 
-    Fields Kling documents as "invalid" in a given combination are dropped, not forwarded: shot_type and
-    multi_prompt when multi_shot is false, multi_prompt for ``intelligence``. Forwarding them would risk a
-    1201 from Kling for something the client was told is ignored.
+    Fields Kling documents as "invalid" in a given combination are dropped, not forwarded: shot_type
+    and multi_prompt when multi_shot is false, multi_prompt for ``intelligence``. Forwarding them
+    would risk a 1201 from Kling for something the client was told is ignored.
     """
     raw = body.get("multi_shot")
     if raw is None or raw is False:
@@ -84,7 +99,10 @@ def check_multi_shot(
         if not is_number(index) or not isinstance(index, int):
             fail(f"{where}.index", f"must be an integer (got {show(index)})")
         if index in seen:
-            fail(f"{where}.index", f"{show(index)} is used by an earlier shot; indexes must be unique")
+            fail(
+                f"{where}.index",
+                f"{show(index)} is used by an earlier shot; indexes must be unique",
+            )
         seen.add(index)
 
         prompt = shot.get("prompt")
@@ -102,7 +120,10 @@ def check_multi_shot(
         if seconds < 1:
             fail(f"{where}.duration", f"must be at least 1 (got {seconds})")
         if seconds > duration:
-            fail(f"{where}.duration", f"must be at most the total duration {duration} (got {seconds})")
+            fail(
+                f"{where}.duration",
+                f"must be at most the total duration {duration} (got {seconds})",
+            )
         total += seconds
 
         item = dict(shot)
@@ -120,8 +141,8 @@ def check_voices(
 ) -> int:
     """Validate ``voice_list`` and return how many voices it holds (0 when absent or empty).
 
-    An empty list is treated like an absent one and not forwarded, so a client that always sends the key
-    does not trip the "not supported" rule on models without voice control.
+    An empty list is treated like an absent one and not forwarded, so a client that always sends the
+    key does not trip the "not supported" rule on models without voice control.
     """
     voices = body.get("voice_list")
     if voices is None:
@@ -137,18 +158,23 @@ def check_voices(
         fail("voice_list", f"must hold at most {MAX_VOICES} voices (got {len(voices)})")
     for pos, voice in enumerate(voices):
         if not isinstance(voice, dict):
-            fail(f"voice_list[{pos}]", f"must be an object with a voice_id (got {json_type(voice)})")
+            fail(
+                f"voice_list[{pos}]", f"must be an object with a voice_id (got {json_type(voice)})"
+            )
         voice_id = voice.get("voice_id")
         if not isinstance(voice_id, str) or not voice_id.strip():
-            fail(f"voice_list[{pos}].voice_id", f"must be a non-empty string (got {show(voice_id)})")
+            fail(
+                f"voice_list[{pos}].voice_id", f"must be a non-empty string (got {show(voice_id)})"
+            )
     return len(voices)
 
 
 def check_voice_refs(prompts: list[tuple[str, str]], *, voice_count: int, sound: bool) -> bool:
     """Check every ``<<<voice_N>>>`` in the given (field, prompt) pairs; True if any is present.
 
-    A reference to a voice that is not in ``voice_list`` is refused because Kling would either fail the task
-    after accepting it or bill a voiced video that cannot have the voice; Kling also requires sound on.
+    A reference to a voice that is not in ``voice_list`` is refused because Kling
+    would either fail the task after accepting it or bill a voiced video that cannot
+    have the voice; Kling also requires sound on.
     """
     found = False
     for field, prompt in prompts:

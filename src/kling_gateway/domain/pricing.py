@@ -1,9 +1,9 @@
 """Prices and quotes, exact: decimals in, integer micro-credits out (1 credit = 1,000,000 micro).
 
-A task's price is fixed at submit as a per-second rate (operator price × the user's multiplier, rounded
-once to a micro-credit); the reserve is that rate × the requested seconds and the final charge is the
-same rate × the billed seconds, never more than the reserve. Integer arithmetic from there on, so
-reserve = charge + release holds to the last micro-credit.
+A task's price is fixed at submit as a per-second rate (operator price × the user's multiplier,
+rounded once to a micro-credit); the reserve is that rate × the requested seconds and the final
+charge is the same rate × the billed seconds, never more than the reserve. Integer arithmetic from
+there on, so reserve = charge + release holds to the last micro-credit.
 """
 
 from __future__ import annotations
@@ -64,11 +64,14 @@ class PriceTable:
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, bool, bool, str]]) -> PriceTable:
-        return cls({PriceKey(m, mode, s, v): parse_amount(p, f"price of {m}") for m, mode, s, v, p in rows})
+        return cls(
+            {PriceKey(m, mode, s, v): parse_amount(p, f"price of {m}") for m, mode, s, v, p in rows}
+        )
 
     def items(self) -> list[tuple[PriceKey, Decimal]]:
         return sorted(
-            self._prices.items(), key=lambda kv: (kv[0].public_model, kv[0].mode, kv[0].sound, kv[0].voice)
+            self._prices.items(),
+            key=lambda kv: (kv[0].public_model, kv[0].mode, kv[0].sound, kv[0].voice),
         )
 
     def per_second(self, public_model: str, mode: str, sound: bool, voice: bool) -> Decimal | None:
@@ -114,7 +117,9 @@ def quote(
         None,
     )
     if price is None:
-        extras = ", ".join(filter(None, ["sound on" if sound else "", "voice control" if voice else ""]))
+        extras = ", ".join(
+            filter(None, ["sound on" if sound else "", "voice control" if voice else ""])
+        )
         routed = f" (nor for {', '.join(map(repr, priced_as))})" if priced_as else ""
         raise InvalidParameter(
             f"model_name: no price is set for {public_model!r}{routed} in mode {mode!r}"
@@ -160,8 +165,8 @@ def charge_view(reserved_micro: int, charged_micro: int | None) -> dict[str, str
 
 
 def billed_seconds(requested: int, videos: list[dict[str, object]], policy: BillingPolicy) -> int:
-    """``requested``: what was asked for. ``actual``: the longest returned video, rounded up to a whole
-    second, but never more than requested (the reserve was computed for that)."""
+    """``requested``: what was asked for. ``actual``: the longest returned video, rounded up to a
+    whole second, but never more than requested (the reserve was computed for that)."""
     if policy == "requested":
         return requested
     longest = 0.0

@@ -1,12 +1,13 @@
 """Parse and validate a legacy ``POST /v1/videos/text2video`` body, and build the body to forward.
 
-Why validate at all when Kling validates too: a rejected body should cost the client one fast local 400
-instead of a round trip, the gateway must know the billed facts (mode, duration, sound, voice) before it
-reserves money, and a field Kling calls "invalid" in some combination must not be forwarded by accident.
+Why validate at all when Kling validates too: a rejected body should cost the client
+one fast local 400 instead of a round trip, the gateway must know the billed facts
+(mode, duration, sound, voice) before it reserves money, and a field Kling calls
+"invalid" in some combination must not be forwarded by accident.
 
-Pure (no I/O, no clock) and cheap: this runs on every create request. Rules come from kling-api.md §3;
-checks run in a fixed order and the first violation is raised as InvalidParameter (1201) whose message
-starts with the field path, so the same bad body always gets the same answer.
+Pure (no I/O, no clock) and cheap: this runs on every create request. Rules come from kling-api.md
+§3; checks run in a fixed order and the first violation is raised as InvalidParameter (1201) whose
+message starts with the field path, so the same bad body always gets the same answer.
 """
 
 from __future__ import annotations
@@ -45,14 +46,16 @@ KNOWN_FIELDS = frozenset(
 )
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 SOUND_VALUES = ("on", "off")
-NO_CHOICE_MODES = ("std", "pro")  # still accepted (then dropped) for models that have no mode choice
+# still accepted (then dropped) for models that have no mode choice
+NO_CHOICE_MODES = ("std", "pro")
 MAX_PROMPT = 2500
 MAX_CALLBACK_URL = 2048
 DEFAULT_MODE = "std"
 DEFAULT_DURATION = 5
 DEFAULT_ASPECT_RATIO = "16:9"
 
-# Fields the gateway owns towards Kling: it sets its own callback and external id, never the client's.
+# Fields the gateway owns towards Kling: it sets its own callback and external id,
+# never the client's.
 _GATEWAY_OWNED = ("callback_url", "external_task_id")
 
 
@@ -65,7 +68,8 @@ class Text2VideoRequest:
     duration: int
     sound: bool
     multi_shot: bool
-    voice_control: bool  # a voice in voice_list is referenced from a prompt: "with specified voice" pricing
+    # a voice in voice_list is referenced from a prompt: "with specified voice" pricing
+    voice_control: bool
     aspect_ratio: str
     watermark: bool
     external_task_id: str | None
@@ -75,10 +79,11 @@ class Text2VideoRequest:
 
 
 def extract_model_name(body: object) -> str:
-    """The public model the client asked for: ``model_name``, else legacy ``model``, else Kling's default.
+    """The public model the client asked for: ``model_name``, else legacy ``model``,
+    else Kling's default.
 
-    Separate from validation because the caller needs the name first, to look up the capabilities and the
-    upstream mapping that validation then takes as input.
+    Separate from validation because the caller needs the name first, to look up the capabilities
+    and the upstream mapping that validation then takes as input.
     """
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
@@ -100,11 +105,12 @@ def validate_text2video(
     strict: bool = False,
     max_external_id_len: int = 64,
 ) -> Text2VideoRequest:
-    """Validate ``body`` against ``caps`` and build what to forward with ``upstream_model`` as model_name.
+    """Validate ``body`` against ``caps`` and build what to forward with
+    ``upstream_model`` as model_name.
 
-    ``strict`` refuses unknown top-level fields; otherwise they are forwarded untouched, so a field Kling
-    adds later works through the gateway before the gateway knows about it. ``null`` for a known optional
-    field means absent and is not forwarded.
+    ``strict`` refuses unknown top-level fields; otherwise they are forwarded untouched, so a field
+    Kling adds later works through the gateway before the gateway knows about it. ``null`` for a
+    known optional field means absent and is not forwarded.
     """
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
@@ -132,7 +138,9 @@ def validate_text2video(
     mode = _check_mode(get("mode"), caps, model_name, out)
 
     aspect = get("aspect_ratio")
-    aspect_ratio = DEFAULT_ASPECT_RATIO if aspect is None else one_of("aspect_ratio", aspect, ASPECT_RATIOS)
+    aspect_ratio = (
+        DEFAULT_ASPECT_RATIO if aspect is None else one_of("aspect_ratio", aspect, ASPECT_RATIOS)
+    )
 
     duration = _check_duration(get("duration"), caps, model_name)
     out["duration"] = str(duration)
@@ -160,7 +168,8 @@ def validate_text2video(
     if prompt is not None:
         prompts.insert(0, ("prompt", prompt))
     referenced = check_voice_refs(prompts, voice_count=voice_count, sound=sound)
-    if voice_count and not sound:  # Kling refuses any voice_list on a silent video, referenced or not
+    # Kling refuses any voice_list on a silent video, referenced or not
+    if voice_count and not sound:
         got = "sound is absent" if sound_raw is None else f"got sound {show(sound_raw)}"
         fail("voice_list", f"a non-empty voice_list requires sound 'on' ({got})")
 
@@ -190,9 +199,11 @@ def validate_text2video(
 
 
 def _check_mode(raw: object, caps: ModelCapabilities, model_name: str, out: dict[str, Any]) -> str:
-    """Resolve the mode; it is forwarded explicitly so what Kling renders is what the gateway bills."""
+    """Resolve the mode; it is forwarded explicitly so what Kling renders is what the
+    gateway bills."""
     if caps.modes is None:
-        # Kling: this model "does not support mode". Tolerate the usual values, but never forward them.
+        # Kling: this model "does not support mode". Tolerate the usual values, but
+        # never forward them.
         if raw is not None:
             one_of("mode", raw, NO_CHOICE_MODES)
         out.pop("mode", None)
@@ -217,8 +228,8 @@ def _check_mode(raw: object, caps: ModelCapabilities, model_name: str, out: dict
 
 
 def _check_duration(raw: object, caps: ModelCapabilities, model_name: str) -> int:
-    """Whole seconds, checked against the model's list; the default 5 is checked too (an override may
-    leave it out), so an absent duration never reaches Kling as a value the model refuses."""
+    """Whole seconds, checked against the model's list; the default 5 is checked too (an override
+    may leave it out), so an absent duration never reaches Kling as a value the model refuses."""
     duration = DEFAULT_DURATION if raw is None else parse_seconds(raw, "duration")
     if duration not in caps.durations:
         allowed = ", ".join(str(d) for d in sorted(caps.durations))
@@ -228,7 +239,8 @@ def _check_duration(raw: object, caps: ModelCapabilities, model_name: str) -> in
 
 
 def _check_cfg_scale(cfg: object, caps: ModelCapabilities, model_name: str) -> None:
-    # Kling's docs say v2.x models "do not support this parameter"; refusing beats silently ignoring it.
+    # Kling's docs say v2.x models "do not support this parameter"; refusing beats
+    # silently ignoring it.
     if not caps.cfg_scale:
         fail("cfg_scale", f"not supported for model {model_name}")
     if isinstance(cfg, bool) or not isinstance(cfg, int | float):

@@ -2,9 +2,9 @@
 
 Pure rules, so they are tested as tables: the services layer feeds in the live candidates.
 
-Selection: the highest priority tier that has a usable account wins; inside a tier an account is drawn
-with probability proportional to its weight. ``failover_order`` is the same draw repeated without
-replacement, which is the order a create walks when accounts refuse it.
+Selection: the highest priority tier that has a usable account wins; inside a tier an account is
+drawn with probability proportional to its weight. ``failover_order`` is the same draw repeated
+without replacement, which is the order a create walks when accounts refuse it.
 
 What a refusal means for the next try is domain/refusals.py; the walk itself is domain/failover.py.
 """
@@ -36,7 +36,8 @@ def choose(candidates: Sequence[W], rng: random.Random) -> W | None:
     if len(tier) == 1:
         return tier[0]
     weights = [max(c.weight, 0) for c in tier]
-    if sum(weights) <= 0:  # all weight 0: the operator drained the tier; still serve rather than refuse
+    # all weight 0: the operator drained the tier; still serve rather than refuse
+    if sum(weights) <= 0:
         return rng.choice(tier)
     return rng.choices(tier, weights=weights)[0]
 

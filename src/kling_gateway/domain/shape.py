@@ -19,8 +19,8 @@ from kling_gateway.domain._checks import fail, label
 from kling_gateway.errors import BadRequest
 
 MAX_DEPTH = 32  # the top-level object is level 1; Kling's deepest documented field sits at level 4
-# Walking a container costs ~0.5 us of the event loop; a 1 MB body of "{}," is 300,000 of them.
-# A Kling body holds a few dozen, so this bounds the walk (a few ms) far above any real body.
+# Bounds the walk of a hostile body on the event loop (docs/benchmarks.md); a Kling body holds a
+# few dozen containers.
 MAX_CONTAINERS = 10_000
 _TOO_MANY = f"request body holds more than {MAX_CONTAINERS} objects and arrays"
 NUL = "\x00"
@@ -61,8 +61,8 @@ def check_body_shape(body: Any) -> None:
                 stack.append((item, depth + 1, (where, key)))
 
 
-# A 1 MB array is 500,000 members: these C-speed passes skip the per-member loop for the common
-# all-numbers or all-strings arrays (a ~60 ms stall of the event loop otherwise).
+# C-speed passes skip the per-member loop for the common all-numbers or all-strings arrays: a 1 MB
+# array of them would otherwise stall the event loop (docs/benchmarks.md).
 _SCALARS = frozenset({int, float, bool, type(None)})
 _SMALL = 16  # below this, the member loop is cheaper than the passes
 

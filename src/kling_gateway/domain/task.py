@@ -1,8 +1,8 @@
 """Task statuses, their order, and how they look on the wire.
 
-The order matters: a status change is applied only when it moves *forward* (``rank``), so a stale poll
-result or an out-of-order callback can never drag a task back from ``processing`` to ``submitted`` or out
-of a terminal state.
+The order matters: a status change is applied only when it moves *forward* (``rank``), so a stale
+poll result or an out-of-order callback can never drag a task back from ``processing`` to
+``submitted`` or out of a terminal state.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ class TaskStatus(StrEnum):
     PROCESSING = "processing"
     SUCCEED = "succeed"
     FAILED = "failed"
-    REJECTED = "rejected"  # upstream refused the create: no upstream task exists; hidden from clients
+    # upstream refused the create: no upstream task exists; hidden from clients
+    REJECTED = "rejected"
 
 
 _RANK = {
@@ -53,12 +54,18 @@ def wire_status(status: TaskStatus) -> str:
 
 
 def from_upstream(value: str) -> TaskStatus | None:
-    """Kling's status string → ours; also accepts the new-design ``succeeded`` (kling-api.md §11.2)."""
+    """Kling's status string → ours; also accepts the new-design ``succeeded``
+    (kling-api.md §11.2)."""
     if value == "succeeded":
         return TaskStatus.SUCCEED
     try:
         status = TaskStatus(value)
     except ValueError:
         return None
-    upstream_states = (TaskStatus.SUBMITTED, TaskStatus.PROCESSING, TaskStatus.SUCCEED, TaskStatus.FAILED)
+    upstream_states = (
+        TaskStatus.SUBMITTED,
+        TaskStatus.PROCESSING,
+        TaskStatus.SUCCEED,
+        TaskStatus.FAILED,
+    )
     return status if status in upstream_states else None

@@ -1,11 +1,14 @@
-"""SSRF guard for every URL the gateway calls on someone else's behalf (webhook deliveries, result mirroring).
+"""SSRF guard for every URL the gateway calls on someone else's behalf (webhook
+deliveries, result mirroring).
 
-Only http(s); no user info; the host, and every address it resolves to, must not be loopback, private,
-link-local, CGNAT, multicast, unspecified, reserved or a cloud metadata endpoint (IPv4 in any spelling,
-and IPv4 carried inside IPv6), unless the operator allow-lists it (``KGW_OUTBOUND_ALLOW``).
+Only http(s); no user info; the host, and every address it resolves to, must not be loopback,
+private, link-local, CGNAT, multicast, unspecified, reserved or a cloud metadata endpoint (IPv4 in
+any spelling, and IPv4 carried inside IPv6), unless the operator allow-lists it
+(``KGW_OUTBOUND_ALLOW``).
 
 * ``policy``  — the address tables, host parsing, the allow-list
-* ``guard``   — ``UrlGuard`` (sync ``check_syntax`` for submit time, async ``check`` with DNS), ``UrlRefused``
+* ``guard``   — ``UrlGuard`` (sync ``check_syntax`` for submit time, async ``check``
+  with DNS), ``UrlRefused``
 * ``client``  — ``guarded_session`` (screens at connect time, every redirect hop) and ``fetch``
 """
 

@@ -1,15 +1,17 @@
-"""The aiohttp side: a session that cannot reach a refused address, and a redirect-following ``fetch``.
+"""The aiohttp side: a session that cannot reach a refused address, and a
+redirect-following ``fetch``.
 
-Checking a URL and then handing it to a stock client leaves two gaps: DNS may answer differently at connect
-time (rebinding), and a redirect may point anywhere. ``guarded_session`` closes both inside aiohttp:
+Checking a URL and then handing it to a stock client leaves two gaps: DNS may answer
+differently at connect time (rebinding), and a redirect may point anywhere.
+``guarded_session`` closes both inside aiohttp:
 
-* its connector resolves through ``GuardResolver``, which drops refused addresses and raises when none is
-  left, so whatever DNS says at connect time is screened again;
-* aiohttp skips the resolver for literal-IP hosts, so a client middleware runs ``check_syntax`` on every
-  request, including each hop of aiohttp's own redirect following.
+* its connector resolves through ``GuardResolver``, which drops refused addresses and raises when
+  none is left, so whatever DNS says at connect time is screened again;
+* aiohttp skips the resolver for literal-IP hosts, so a client middleware runs ``check_syntax`` on
+  every request, including each hop of aiohttp's own redirect following.
 
-``fetch`` adds a clean per-hop ``UrlRefused`` (with the mixed-answer rule of ``UrlGuard.check``) before a
-single byte is sent to a redirect target.
+``fetch`` adds a clean per-hop ``UrlRefused`` (with the mixed-answer rule of ``UrlGuard.check``)
+before a single byte is sent to a redirect target.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class GuardResolver(AbstractResolver):
                     )
                 )
         if not results:
-            raise socket.gaierror(socket.EAI_ADDRFAMILY, f"{host} has no address of family {family!r}")
+            raise socket.gaierror(
+                socket.EAI_ADDRFAMILY, f"{host} has no address of family {family!r}"
+            )
         return results
 
     async def close(self) -> None:
@@ -82,11 +86,13 @@ def _guard_middleware(guard: UrlGuard, field: str) -> aiohttp.ClientMiddlewareTy
 def guarded_session(
     guard: UrlGuard, *, timeout: aiohttp.ClientTimeout, limit: int = 100, field: str = "url"
 ) -> aiohttp.ClientSession:
-    """An aiohttp session for untrusted URLs. Create it inside the running loop; close it (``async with``).
+    """An aiohttp session for untrusted URLs. Create it inside the running loop;
+    close it (``async with``).
 
-    Safe even with aiohttp's default ``allow_redirects=True`` (every hop is screened), though ``fetch``
-    gives the clearer errors. ``trust_env=False`` because an environment proxy would do the resolving; no
-    cookie jar because one client's server must not plant cookies that ride along to another's.
+    Safe even with aiohttp's default ``allow_redirects=True`` (every hop is
+    screened), though ``fetch`` gives the clearer errors. ``trust_env=False`` because
+    an environment proxy would do the resolving; no cookie jar because one client's
+    server must not plant cookies that ride along to another's.
     """
     connector = aiohttp.TCPConnector(resolver=GuardResolver(guard, field), limit=limit)
     return aiohttp.ClientSession(
@@ -120,14 +126,15 @@ async def fetch(
     max_redirects: int = 5,
     **kw: Any,
 ) -> AsyncIterator[aiohttp.ClientResponse]:
-    """``async with fetch(session, guard, "POST", url, data=body) as resp:`` with every hop checked first.
+    """``async with fetch(session, guard, "POST", url, data=body) as resp:`` with
+    every hop checked first.
 
-    Each URL (the first and each redirect target) passes ``guard.check`` before it is requested, so a
-    refused hop raises UrlRefused without a connection. Redirects follow browser rules: 303 (and 301/302
-    after POST) become a body-less GET, 307/308 replay the body (so pass bytes, not a stream), and
-    credentials (Authorization, Cookie) are dropped when the origin changes. ``max_redirects=0`` means
-    "don't follow": the 3xx itself is returned; exceeding a positive limit raises TooManyRedirects.
-    DNS during the check is bounded by the session's connect timeout.
+    Each URL (the first and each redirect target) passes ``guard.check`` before it is requested, so
+    a refused hop raises UrlRefused without a connection. Redirects follow browser rules: 303 (and
+    301/302 after POST) become a body-less GET, 307/308 replay the body (so pass bytes, not a
+    stream), and credentials (Authorization, Cookie) are dropped when the origin changes.
+    ``max_redirects=0`` means "don't follow": the 3xx itself is returned; exceeding a positive limit
+    raises TooManyRedirects. DNS during the check is bounded by the session's connect timeout.
     """
     if "allow_redirects" in kw:
         raise TypeError("fetch follows redirects itself; pass max_redirects instead")
@@ -154,7 +161,9 @@ async def fetch(
             target = response.url.join(URL(location))
         except ValueError as exc:
             raise UrlRefused(
-                f"{field}: redirect Location is not a valid URL ({exc})", rule="malformed", field=field
+                f"{field}: redirect Location is not a valid URL ({exc})",
+                rule="malformed",
+                field=field,
             ) from None
         if (response.status == 303 and method != hdrs.METH_HEAD) or (
             response.status in (301, 302) and method == hdrs.METH_POST

@@ -1,9 +1,10 @@
 """Which addresses an outbound call may reach, and how a URL host becomes an address or a name.
 
-The refusal tables are spelled out here (IANA special-purpose registries plus the cloud metadata endpoints
-SSRF is usually aimed at) instead of leaning on ``ipaddress``'s ``is_private``/``is_global``: those
-definitions changed between 3.11 patch releases, and a security rule should not move when the interpreter
-is upgraded. The first matching row wins, so the specific rows (metadata) sit above the broad ones.
+The refusal tables are spelled out here (IANA special-purpose registries plus the cloud metadata
+endpoints SSRF is usually aimed at) instead of leaning on ``ipaddress``'s
+``is_private``/``is_global``: those definitions changed between 3.11 patch releases, and a security
+rule should not move when the interpreter is upgraded. The first matching row wins, so the specific
+rows (metadata) sit above the broad ones.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ IPNetwork = IPv4Network | IPv6Network
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why one address is refused: ``rule`` is stable for code and tests, ``label`` reads in a sentence."""
+    """Why one address is refused: ``rule`` is stable for code and tests, ``label``
+    reads in a sentence."""
 
     rule: str
     label: str
@@ -40,8 +42,9 @@ _PRIVATE = ("private", "a private address")
 _RESERVED = ("reserved", "a reserved address")
 _DOCS = ("documentation", "a documentation address")
 
-# Metadata rows: AWS/GCP/Azure/DigitalOcean IMDS, AWS ECS credentials and EKS pod identity, Tencent,
-# Alibaba, Azure WireServer (a public-looking address only reachable from inside Azure), Oracle legacy.
+# Metadata rows: AWS/GCP/Azure/DigitalOcean IMDS, AWS ECS credentials and EKS pod
+# identity, Tencent, Alibaba, Azure WireServer (a public-looking address only
+# reachable from inside Azure), Oracle legacy.
 _V4_TABLE: list[tuple[IPv4Network, tuple[str, str]]] = [
     (IPv4Network(net), verdict)
     for net, verdict in [
@@ -53,7 +56,8 @@ _V4_TABLE: list[tuple[IPv4Network, tuple[str, str]]] = [
         ("168.63.129.16/32", _METADATA),
         ("192.0.0.192/32", _METADATA),
         ("0.0.0.0/32", ("unspecified", "an unspecified address")),
-        ("0.0.0.0/8", ("reserved", "a reserved (this-network) address")),  # Linux connects 0.x to itself
+        # Linux connects 0.x to itself
+        ("0.0.0.0/8", ("reserved", "a reserved (this-network) address")),
         ("127.0.0.0/8", ("loopback", "a loopback address")),
         ("10.0.0.0/8", _PRIVATE),
         ("172.16.0.0/12", _PRIVATE),
@@ -79,7 +83,8 @@ _V6_TABLE: list[tuple[IPv6Network, tuple[str, str]]] = [
         ("fd00:ec2::23/128", _METADATA),
         ("::/128", ("unspecified", "an unspecified address")),
         ("::1/128", ("loopback", "a loopback address")),
-        ("64:ff9b:1::/48", _RESERVED),  # local-use NAT64: the translator is ours, the target unknowable
+        # local-use NAT64: the translator is ours, the target unknowable
+        ("64:ff9b:1::/48", _RESERVED),
         ("100::/64", _RESERVED),
         ("fe80::/10", ("link-local", "a link-local address")),
         ("fec0::/10", _RESERVED),
@@ -97,11 +102,12 @@ _COMPATIBLE = IPv6Network("::/96")
 
 
 def _embedded_ipv4(ip: IPv6Address) -> tuple[IPv4Address, bool] | None:
-    """The IPv4 address an IPv6 one reaches, and whether it is the *same* host (mapped) or a translator's.
+    """The IPv4 address an IPv6 one reaches, and whether it is the *same* host
+    (mapped) or a translator's.
 
-    Mapped (::ffff:a.b.c.d) is literally the IPv4 socket; NAT64 and 6to4 go through a gateway that forwards
-    to the embedded address, so an internal one there is just as reachable; the deprecated compatible form
-    (::a.b.c.d) is unwrapped only to name the rule it breaks.
+    Mapped (::ffff:a.b.c.d) is literally the IPv4 socket; NAT64 and 6to4 go through a gateway that
+    forwards to the embedded address, so an internal one there is just as reachable; the deprecated
+    compatible form (::a.b.c.d) is unwrapped only to name the rule it breaks.
     """
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped, True
@@ -135,7 +141,8 @@ def refusal_for(ip: IPAddress) -> Refusal | None:
 
 
 def parse_address(text: str) -> IPAddress:
-    """An IP from a resolver or an operator; a zone id (``fe80::1%eth0``) is dropped, it names no host."""
+    """An IP from a resolver or an operator; a zone id (``fe80::1%eth0``) is dropped,
+    it names no host."""
     return ip_address(text.split("%", 1)[0])
 
 
@@ -158,8 +165,8 @@ def _ipv4_part(part: str) -> int:
 def _ends_in_number(host: str) -> bool:
     """WHATWG's test: a host whose last label is numeric is an IPv4 address, valid or not.
 
-    Browsers, curl and ``inet_aton`` all read ``2130706433``, ``0x7f.1`` and ``0177.0.0.1`` as 127.0.0.1,
-    so treating them as names would let them reach the resolver looking harmless.
+    Browsers, curl and ``inet_aton`` all read ``2130706433``, ``0x7f.1`` and ``0177.0.0.1`` as
+    127.0.0.1, so treating them as names would let them reach the resolver looking harmless.
     """
     parts = host.split(".")
     if parts[-1] == "" and len(parts) > 1:
@@ -169,7 +176,8 @@ def _ends_in_number(host: str) -> bool:
 
 
 def parse_host_ip(host: str) -> IPAddress | None:
-    """The address a URL host denotes, None when it is a name; ValueError when it is a broken address."""
+    """The address a URL host denotes, None when it is a name; ValueError when it is
+    a broken address."""
     if ":" in host:
         return IPv6Address(host)
     if not _ends_in_number(host):
@@ -189,7 +197,8 @@ def parse_host_ip(host: str) -> IPAddress | None:
 
 
 def normalize_hostname(name: str) -> str:
-    """Lower-case, punycode, no trailing dot: the spelling aiohttp's connector hands to the resolver."""
+    """Lower-case, punycode, no trailing dot: the spelling aiohttp's connector hands
+    to the resolver."""
     name = name.strip().rstrip(".")
     if not name.isascii():
         name = URL.build(scheme="http", host=name).raw_host or ""
@@ -200,10 +209,19 @@ def is_valid_hostname(name: str) -> bool:
     return 0 < len(name) <= 253 and all(_LABEL_RE.fullmatch(label) for label in name.split("."))
 
 
-# Suffixes that never name a public host: RFC 6761/6762/8375, ICANN's .internal, and the never-delegated
-# names routers and corporate DNS hand out. Single-label names are refused too: resolv.conf search
-# domains turn "redis" or "metadata" into internal services.
-_INTERNAL_SUFFIXES = ("localhost", "local", "internal", "localdomain", "home.arpa", "lan", "intranet", "corp")
+# Suffixes that never name a public host: RFC 6761/6762/8375, ICANN's .internal, and the
+# never-delegated names routers and corporate DNS hand out. Single-label names are refused too:
+# resolv.conf search domains turn "redis" or "metadata" into internal services.
+_INTERNAL_SUFFIXES = (
+    "localhost",
+    "local",
+    "internal",
+    "localdomain",
+    "home.arpa",
+    "lan",
+    "intranet",
+    "corp",
+)
 
 
 def is_internal_name(name: str) -> bool:
@@ -213,11 +231,12 @@ def is_internal_name(name: str) -> bool:
 
 
 class AllowList:
-    """The operator's exceptions: IPs, CIDRs and exact hostnames (no wildcards: a typo must not open a zone).
+    """The operator's exceptions: IPs, CIDRs and exact hostnames (no wildcards: a
+    typo must not open a zone).
 
-    A metadata address is only let through by an entry naming that single address (or by a hostname entry):
-    ``10.0.0.0/8`` is a normal thing to allow, and a broad entry like ``169.254.0.0/16`` or ``0.0.0.0/0``
-    should not silently hand out instance credentials.
+    A metadata address is only let through by an entry naming that single address (or by a hostname
+    entry): ``10.0.0.0/8`` is a normal thing to allow, and a broad entry like ``169.254.0.0/16`` or
+    ``0.0.0.0/0`` should not silently hand out instance credentials.
     """
 
     def __init__(self, entries: Iterable[str]) -> None:

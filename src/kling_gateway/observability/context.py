@@ -1,9 +1,11 @@
-"""The request being served, reachable from code that has no ``Request`` (a status change, a log line).
+"""The request being served, reachable from code that has no ``Request`` (a status
+change, a log line).
 
-A ``ContextVar`` rather than a parameter because the code that logs a task transition is three layers
-below the route and is also run by workers, where there is no request; threading an optional id through
-every service call would touch all of them. The var holds a small mutable object, so a value set deep in
-the handler (the public task id) is seen by the middleware even if something copied the context on the way.
+A ``ContextVar`` rather than a parameter because the code that logs a task transition is three
+layers below the route and is also run by workers, where there is no request; threading an optional
+id through every service call would touch all of them. The var holds a small mutable object, so a
+value set deep in the handler (the public task id) is seen by the middleware even if something
+copied the context on the way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
-# Where the handler leaves the public task id it answered with (``envelope.ok``); read by the access log.
+# Where the handler leaves the public task id it answered with (``envelope.ok``);
+# read by the access log.
 TASK_ID_KEY = "task_id"
 
 
@@ -21,13 +24,15 @@ class RequestContext:
 
     def __init__(self, scope: MutableMapping[str, Any]) -> None:
         self.scope = scope
-        # Seconds this request spent waiting on Kling (every call, failovers included): the access line
-        # shows it beside the total, so the gateway's own share of a slow request can be read per request.
+        # Seconds this request spent waiting on Kling (every call, failovers
+        # included): the access line shows it beside the total, so the gateway's own
+        # share of a slow request can be read per request.
         self.upstream_s = 0.0
 
     @property
     def request_id(self) -> str | None:
-        # Minted by RequestIdMiddleware into the shared scope after this object was made, so read lazily.
+        # Minted by RequestIdMiddleware into the shared scope after this object was
+        # made, so read lazily.
         state = self.scope.get("state")
         return state.get("request_id") if state else None
 

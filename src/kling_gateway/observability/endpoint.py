@@ -1,10 +1,11 @@
-"""``install(app, gateway)``: the one call ``create_app`` makes to get metrics, access logs and ``/metrics``.
+"""``install(app, gateway)``: the one call ``create_app`` makes to get metrics,
+access logs and ``/metrics``.
 
 Everything is built per app: its own ``CollectorRegistry`` holding the HTTP metrics, the running
-gateway's ``Telemetry`` (looked up at scrape time, since the gateway is built later, in the lifespan) and
-the DB gauges, read on each scrape. ``/metrics`` is unauthenticated, as Prometheus expects; it carries
-counts and account names only, no user or task data. Keep it off the public listener with the reverse
-proxy when that matters.
+gateway's ``Telemetry`` (looked up at scrape time, since the gateway is built later, in the
+lifespan) and the DB gauges, read on each scrape. ``/metrics`` is unauthenticated, as Prometheus
+expects; it carries counts and account names only, no user or task data. Keep it off the public
+listener with the reverse proxy when that matters.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ class _GatewayCollector:
         if self.channels is not None:
             usable = GaugeMetricFamily(
                 "kgw_upstream_account_usable",
-                "1 when an upstream account may take new tasks now, 0 when disabled, cooling down or "
-                "out of usable keys (as this process sees it)",
+                "1 when an upstream account may take new tasks now, 0 when disabled, cooling down"
+                " or out of usable keys (as this process sees it)",
                 labels=["account"],
             )
             now = self.channels.now_ms()
@@ -78,8 +79,8 @@ class Observability:
 
 
 def install(app: FastAPI, gateway: Callable[[], Gateway]) -> Observability:
-    """Add ``GET /metrics`` to ``app``; the caller puts ``ObservabilityMiddleware`` with ``obs.http`` in
-    front of everything else the app answers (http/app.py)."""
+    """Add ``GET /metrics`` to ``app``; the caller puts ``ObservabilityMiddleware`` with
+    ``obs.http`` in front of everything else the app answers (http/app.py)."""
     registry = CollectorRegistry()
     obs = Observability(registry=registry, http=HttpMetrics(registry), store=StoreCollector())
     registry.register(obs.gateway_metrics)

@@ -1,13 +1,13 @@
 """One JSON object per log line, redacted, with the request id of the request that caused it.
 
 stdlib ``logging`` plus orjson rather than a logging library: every module already logs through
-``logging.getLogger``, so a formatter is the one place to change, and it adds no dependency. JSON because
-the lines are read by machines first (one request = one line with method, route template, status, latency,
-request id and public task id; one task transition = one line with from/to), and grepping a request id
-across access, transition and error lines is the common debugging move.
+``logging.getLogger``, so a formatter is the one place to change, and it adds no dependency. JSON
+because the lines are read by machines first (one request = one line with method, route template,
+status, latency, request id and public task id; one task transition = one line with from/to), and
+grepping a request id across access, transition and error lines is the common debugging move.
 
-The formatter redacts (``redact.py``) and stamps ``request_id`` from the current request context when the
-record has none, so a warning logged three layers below a route still names its request.
+The formatter redacts (``redact.py``) and stamps ``request_id`` from the current request context
+when the record has none, so a warning logged three layers below a route still names its request.
 """
 
 from __future__ import annotations
@@ -29,18 +29,21 @@ from .redact import redact, redact_fields, scrub_text
 
 ACCESS_LOGGER = "kling_gateway.access"
 TRANSITIONS_LOGGER = "kling_gateway.transitions"
-# Third-party loggers that speak once per request or per start at INFO; kept to warnings. "alembic" as a
-# whole: its plugin loader and its migration runner each print lines above the key a first start shows.
+# Third-party loggers that speak once per request or per start at INFO; kept to
+# warnings. "alembic" as a whole: its plugin loader and its migration runner each
+# print lines above the key a first start shows.
 NOISY = ("httpx", "httpcore", "alembic", "aiosqlite", "asyncio")
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
-# ``extra`` lands after the attributes LogRecord.__init__ sets, so the scan starts past those.
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` and
+# is logged as a field. ``extra`` lands after the attributes LogRecord.__init__ sets,
+# so the scan starts past those.
 _INIT_ATTRS = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 _DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-_second: list[Any] = [-1, ""]  # the last formatted second: strftime costs more than the rest of a line
+# the last formatted second: strftime costs more than the rest of a line
+_second: list[Any] = [-1, ""]
 
 
 def _iso(created: float, msecs: float) -> str:
@@ -82,8 +85,8 @@ class JsonFormatter(logging.Formatter):
 
     @staticmethod
     def _message(record: logging.LogRecord) -> str:
-        # Arguments are redacted before interpolation: a dict argument loses its secret and prompt keys,
-        # which pattern scrubbing of the finished string could not reliably find.
+        # Arguments are redacted before interpolation: a dict argument loses its secret and prompt
+        # keys, which pattern scrubbing of the finished string could not reliably find.
         msg = str(record.msg)
         args = record.args
         if args:
@@ -98,12 +101,11 @@ class JsonFormatter(logging.Formatter):
 class TurnBatchedHandler(logging.StreamHandler[IO[str]]):
     """A stream handler that writes the lines made in one turn of the event loop with one ``write``.
 
-    Why: each JSON line was its own ``write`` system call, and a create makes two (access, transition):
-    py-spy put logging at 8 % of a create's CPU, half of it in ``StreamHandler.emit``; a GET's access line
-    was 9 % of a GET. Lines made on the loop's thread now wait for the end of the turn (``call_soon``),
-    so a process killed outright loses at most the lines of the turn it was in. Lines from other threads,
-    and every line while no loop is attached, are written at once, as a plain ``StreamHandler`` does
-    (after any lines still waiting, which were made before them)."""
+    Why: a ``write`` system call per JSON line was a large share of a request's CPU
+    (docs/benchmarks.md). Lines made on the loop's thread wait for the end of the turn
+    (``call_soon``), so a process killed outright loses at most the lines of the turn it was in.
+    Lines from other threads, and every line while no loop is attached, are written at once, as a
+    plain ``StreamHandler`` does (after any lines still waiting, which were made before them)."""
 
     def __init__(self, stream: IO[str]) -> None:
         super().__init__(stream)
@@ -112,7 +114,8 @@ class TurnBatchedHandler(logging.StreamHandler[IO[str]]):
         self._pending: list[str] = []
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-        """Batch the lines made on ``loop``'s thread (the caller's); returns the call that stops it."""
+        """Batch the lines made on ``loop``'s thread (the caller's); returns the call
+        that stops it."""
         with self.lock or contextlib.nullcontext():
             self._loop, self._loop_thread = loop, threading.get_ident()
 
@@ -149,15 +152,18 @@ class TurnBatchedHandler(logging.StreamHandler[IO[str]]):
                 self._pending = []
                 try:
                     self.stream.write(self.terminator.join(lines) + self.terminator)
-                except Exception:  # as StreamHandler.emit: a broken stream must not break the caller
+                # as StreamHandler.emit: a broken stream must not break the caller
+                except Exception:
                     sys.stderr.write(f"--- logging: {len(lines)} lines could not be written ---\n")
             super().flush()
 
 
 def batch_on_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-    """Let the root logger's ``TurnBatchedHandler`` (if any) batch lines made on ``loop``; returns the call
-    that stops it and writes what is pending."""
-    undo = [h.attach(loop) for h in logging.getLogger().handlers if isinstance(h, TurnBatchedHandler)]
+    """Let the root logger's ``TurnBatchedHandler`` (if any) batch lines made on ``loop``; returns
+    the call that stops it and writes what is pending."""
+    undo = [
+        h.attach(loop) for h in logging.getLogger().handlers if isinstance(h, TurnBatchedHandler)
+    ]
 
     def detach() -> None:
         for u in undo:
@@ -166,11 +172,13 @@ def batch_on_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     return detach
 
 
-def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    level: int | str = logging.INFO, stream: IO[str] | None = None
+) -> logging.Handler:
     """Send every log record to ``stream`` (stderr) as redacted JSON lines; returns the handler.
 
-    Replaces the root logger's handlers so the process has one format (uvicorn's own loggers propagate
-    here when it is started with ``log_config=None``)."""
+    Replaces the root logger's handlers so the process has one format (uvicorn's own loggers
+    propagate here when it is started with ``log_config=None``)."""
     handler = TurnBatchedHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -178,8 +186,9 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # What the logging HOWTO's "Optimization" section lists: the JSON line uses none of the caller's file
-    # and line, thread, process or multiprocessing names, and finding them is most of a record's cost.
+    # What the logging HOWTO's "Optimization" section lists: the JSON line uses none
+    # of the caller's file and line, thread, process or multiprocessing names, and
+    # finding them is most of a record's cost.
     logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False

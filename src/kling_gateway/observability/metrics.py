@@ -1,15 +1,19 @@
-"""Prometheus metrics that are counted as things happen (the DB-derived ones are in ``store_metrics.py``).
+"""Prometheus metrics that are counted as things happen (the DB-derived ones are in
+``store_metrics.py``).
 
 Two owners, because the two kinds of events have different lifetimes:
 
-- ``HttpMetrics`` belongs to one ASGI app (its own ``CollectorRegistry``): requests by method, route
-  template and status, and their latency. The route *template* is the label, never the raw path, so a
-  scan of random URLs or a million task ids cannot grow the series count; unmatched paths share one label.
-- ``Telemetry`` belongs to one ``Gateway`` and so to whatever runs it (the app's lifespan, the worker
-  command): task status changes, upstream calls by account and outcome, webhook attempts. It registers
-  nowhere by itself; the app exposes it by registering it as a collector into its own registry.
+- ``HttpMetrics`` belongs to one ASGI app (its own ``CollectorRegistry``): requests
+  by method, route template and status, and their latency. The route *template* is
+  the label, never the raw path, so a scan of random URLs or a million task ids
+  cannot grow the series count; unmatched paths share one label.
+- ``Telemetry`` belongs to one ``Gateway`` and so to whatever runs it (the app's
+  lifespan, the worker command): task status changes, upstream calls by account and
+  outcome, webhook attempts. It registers nowhere by itself; the app exposes it by
+  registering it as a collector into its own registry.
 
-No module-level registry anywhere: tests build several apps in one process and each must count alone.
+No module-level registry anywhere: tests build several apps in one process and each
+must count alone.
 """
 
 from __future__ import annotations
@@ -25,7 +29,22 @@ from .context import CURRENT, current_request_id
 from .logs import TRANSITIONS_LOGGER
 
 # Seconds. The request path is sub-millisecond to tens of ms; upstream and webhooks reach seconds.
-HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UNMATCHED_ROUTE = "unmatched"
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -39,7 +58,8 @@ def method_label(method: str) -> str:
 
 
 class HttpMetrics:
-    """Per request: one counter increment and one histogram observation, on cached label children."""
+    """Per request: one counter increment and one histogram observation, on cached
+    label children."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter(
@@ -55,14 +75,18 @@ class HttpMetrics:
             registry=registry,
             buckets=HTTP_BUCKETS,
         )
-        # ``labels()`` takes a lock and builds a key each time; the children never change, so keep them.
+        # ``labels()`` takes a lock and builds a key each time; the children never
+        # change, so keep them.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, code: int, seconds: float) -> None:
         key = (method, route, code)
         pair = self._children.get(key)
         if pair is None:
-            pair = (self.requests.labels(method, route, str(code)), self.latency.labels(method, route))
+            pair = (
+                self.requests.labels(method, route, str(code)),
+                self.latency.labels(method, route),
+            )
             self._children[key] = pair
         pair[0].inc()
         pair[1].observe(seconds)
@@ -72,7 +96,8 @@ UpstreamObserver = Callable[[str, str, float], None]
 
 
 class Telemetry:
-    """Counters of one gateway's work; a Prometheus collector, so an app registers it to expose it."""
+    """Counters of one gateway's work; a Prometheus collector, so an app registers it
+    to expose it."""
 
     def __init__(self) -> None:
         self.transitions = Counter(
@@ -129,7 +154,8 @@ class Telemetry:
             yield from metric.collect()
 
     def upstream_observer(self, account: str) -> UpstreamObserver:
-        """The callback one account's KlingClient reports each call to: (HTTP method, outcome, seconds)."""
+        """The callback one account's KlingClient reports each call to: (HTTP method,
+        outcome, seconds)."""
 
         children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
@@ -154,7 +180,8 @@ class Telemetry:
         self.channel_cooldowns.labels(account, kind).inc()
 
     def task_moved(self, task_id: str, from_status: str, to_status: str) -> None:
-        """Called by ``services.transitions.move`` after its compare-and-set won: count it, log it."""
+        """Called by ``services.transitions.move`` after its compare-and-set won:
+        count it, log it."""
         self.transitions.labels(from_status, to_status).inc()
         if transitions_log.isEnabledFor(logging.INFO):
             extra = {"task_id": task_id, "from": from_status, "to": to_status}

@@ -1,11 +1,12 @@
 """Per request: one metrics observation and one JSON access-log line, from a pure ASGI middleware.
 
-Pure ASGI for the same reason as ``RequestIdMiddleware``: ``BaseHTTPMiddleware`` runs the app in another
-task and costs tens of microseconds per request. It sits outside ``RequestIdMiddleware`` and reads what
-the inner layers left in the shared scope once the app returns: the request id (``state``), the matched
-route (``scope["route"]``, set by the router, so the label is the template, not the path) and the public
-task id (``state["task_id"]``, set by ``envelope.ok``). A request that raises is counted as a 500 — the
-server's error handler, outside this layer, answers it — and the exception goes on.
+Pure ASGI for the same reason as ``RequestIdMiddleware``: ``BaseHTTPMiddleware`` runs the
+app in another task and costs tens of microseconds per request. It sits outside
+``RequestIdMiddleware`` and reads what the inner layers left in the shared scope once the
+app returns: the request id (``state``), the matched route (``scope["route"]``, set by
+the router, so the label is the template, not the path) and the public task id
+(``state["task_id"]``, set by ``envelope.ok``). A request that raises is counted as a 500
+— the server's error handler, outside this layer, answers it — and the exception goes on.
 """
 
 from __future__ import annotations

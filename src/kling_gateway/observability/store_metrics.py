@@ -5,12 +5,13 @@ change them, so these are gauges computed from the tables at scrape time, not on
 
 - ``kgw_tasks{status}``: ``SELECT status, COUNT(*) … GROUP BY status`` (a scan of ``tasks``; about a
   millisecond per ten thousand rows on SQLite);
-- ``kgw_poll_due_tasks`` / ``kgw_poll_lag_seconds``: unfinished tasks whose next look is due, and how far
-  past due the oldest one is (index range on ``next_poll_at``). A lag that keeps growing means the
-  refresher is not keeping up; it is bounded by the poll interval when it is;
+- ``kgw_poll_due_tasks`` / ``kgw_poll_lag_seconds``: unfinished tasks whose next look is due, and
+  how far past due the oldest one is (index range on ``next_poll_at``). A lag that keeps growing
+  means the refresher is not keeping up; it is bounded by the poll interval when it is;
 - ``kgw_webhook_pending`` / ``kgw_webhook_lag_seconds``: the same for the outbound webhook queue;
-- ``kgw_ledger_entries{reason}`` / ``kgw_ledger_amount_micro{reason}``: count and signed sum per ledger
-  reason, read from ``ledger_entries`` when that table exists (skipped, not failed, when it does not).
+- ``kgw_ledger_entries{reason}`` / ``kgw_ledger_amount_micro{reason}``: count and
+  signed sum per ledger reason, read from ``ledger_entries`` when that table exists
+  (skipped, not failed, when it does not).
 
 Concurrent scrapes share one in-flight read instead of each querying.
 """
@@ -38,7 +39,9 @@ _WEBHOOK_DUE = text(
     "SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= :now THEN next_attempt_at END) "
     "FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL"
 )
-_LEDGER = text("SELECT reason, COUNT(*), COALESCE(SUM(amount_micro), 0) FROM ledger_entries GROUP BY reason")
+_LEDGER = text(
+    "SELECT reason, COUNT(*), COALESCE(SUM(amount_micro), 0) FROM ledger_entries GROUP BY reason"
+)
 
 
 @dataclass(slots=True)
@@ -48,7 +51,8 @@ class StoreSnapshot:
     poll_lag_seconds: float = 0.0
     webhook_pending: int = 0
     webhook_lag_seconds: float = 0.0
-    ledger: dict[str, tuple[int, int]] | None = None  # reason -> (entries, amount_micro); None: no table
+    # reason -> (entries, amount_micro); None: no table
+    ledger: dict[str, tuple[int, int]] | None = None
 
 
 def _lag(now_ms: int, oldest: int | None) -> float:
@@ -64,7 +68,8 @@ async def read_snapshot(engine: AsyncEngine, now_ms: int) -> StoreSnapshot:
         snap.poll_due, snap.poll_lag_seconds = int(due), _lag(now_ms, oldest)
         pending, oldest = (await conn.execute(_WEBHOOK_DUE, {"now": now_ms})).one()
         snap.webhook_pending, snap.webhook_lag_seconds = int(pending), _lag(now_ms, oldest)
-        snap.ledger = await _ledger(conn)  # last: on PostgreSQL a failed statement ends the transaction
+        # last: on PostgreSQL a failed statement ends the transaction
+        snap.ledger = await _ledger(conn)
     return snap
 
 
@@ -78,7 +83,8 @@ async def _ledger(conn: AsyncConnection) -> dict[str, tuple[int, int]] | None:
 
 
 class StoreCollector:
-    """A collector over the last snapshot; ``refresh`` reads a new one (the scrape handler awaits it)."""
+    """A collector over the last snapshot; ``refresh`` reads a new one (the scrape
+    handler awaits it)."""
 
     def __init__(self) -> None:
         self.snapshot: StoreSnapshot | None = None
@@ -88,9 +94,11 @@ class StoreCollector:
         task = self._inflight
         if task is None or task.done():
             task = self._inflight = asyncio.ensure_future(read_snapshot(engine, now_ms))
-            # Marks a failure as seen even when every waiter went away (no "never retrieved" warning).
+            # Marks a failure as seen even when every waiter went away (no "never
+            # retrieved" warning).
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        # Shielded: a scraper that disconnects must not cancel the read another scrape is waiting for.
+        # Shielded: a scraper that disconnects must not cancel the read another
+        # scrape is waiting for.
         self.snapshot = await asyncio.shield(task)
         return self.snapshot
 
@@ -103,11 +111,14 @@ class StoreCollector:
             tasks.add_metric([status], count)
         yield tasks
         yield GaugeMetricFamily(
-            "kgw_poll_due_tasks", "Unfinished tasks whose next upstream read is due now", value=snap.poll_due
+            "kgw_poll_due_tasks",
+            "Unfinished tasks whose next upstream read is due now",
+            value=snap.poll_due,
         )
         yield GaugeMetricFamily(
             "kgw_poll_lag_seconds",
-            "How far past its due time the most overdue task's next upstream read is (0 when none is due)",
+            "How far past its due time the most overdue task's next upstream read is"
+            " (0 when none is due)",
             value=snap.poll_lag_seconds,
         )
         yield GaugeMetricFamily(
@@ -121,10 +132,13 @@ class StoreCollector:
             value=snap.webhook_lag_seconds,
         )
         if snap.ledger is not None:
-            entries = GaugeMetricFamily("kgw_ledger_entries", "Ledger entries by reason", labels=["reason"])
+            entries = GaugeMetricFamily(
+                "kgw_ledger_entries", "Ledger entries by reason", labels=["reason"]
+            )
             amount = GaugeMetricFamily(
                 "kgw_ledger_amount_micro",
-                "Signed sum of ledger amounts by reason, in micro-credits (negative = taken from balances)",
+                "Signed sum of ledger amounts by reason, in micro-credits"
+                " (negative = taken from balances)",
                 labels=["reason"],
             )
             for reason, (count, total) in sorted(snap.ledger.items()):

@@ -2,14 +2,15 @@
 
 A paid task insert, instead of five round trips:
 
-Steps in a transaction cost a round trip each (BEGIN, debit user, debit key, insert, ledger, COMMIT);
-chained data-modifying CTEs do the same work in one implicit transaction, each part gated on the one
-before through its RETURNING rows. All or nothing: the user row is locked and checked first
-(``FOR UPDATE``, re-checked on the newest version), so once the key's quota passes the debit cannot fail,
-and a duplicate id or ``external_task_id`` aborts the whole statement with its unique violation.
+Steps in a transaction cost a round trip each (BEGIN, debit user, debit key, insert,
+ledger, COMMIT); chained data-modifying CTEs do the same work in one implicit
+transaction, each part gated on the one before through its RETURNING rows. All or
+nothing: the user row is locked and checked first (``FOR UPDATE``, re-checked on the
+newest version), so once the key's quota passes the debit cannot fail, and a duplicate
+id or ``external_task_id`` aborts the whole statement with its unique violation.
 
-A compare-and-set with its webhook event (a create with a ``callback_url``), instead of four: the event
-row is inserted only if the update matched, and ignored if (task, status) already has one.
+A compare-and-set with its webhook event (a create with a ``callback_url``), instead of four: the
+event row is inserted only if the update matched, and ignored if (task, status) already has one.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _count(cte: Any) -> ColumnElement[Any]:
 
 
 def reserve_insert(with_key: bool) -> ClauseElement:
-    """Parameters: ``uid``, ``kid`` (with_key), ``amt``, every ``tasks`` column as ``t_<name>``, every
-    ledger column as ``l_<name>``."""
+    """Parameters: ``uid``, ``kid`` (with_key), ``amt``, every ``tasks`` column as ``t_<name>``,
+    every ledger column as ``l_<name>``."""
     amt: BindParameter[int] = bindparam_int("amt")
     funded = (
         select(users.c.id)
@@ -55,7 +56,9 @@ def reserve_insert(with_key: bool) -> ClauseElement:
     gate = exists(select(funded.c.id))
     charged = None
     if with_key:
-        quota_ok = api_keys.c.quota_micro.is_(None) | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro)
+        quota_ok = api_keys.c.quota_micro.is_(None) | (
+            api_keys.c.spent_micro + amt <= api_keys.c.quota_micro
+        )
         charged = (
             update(api_keys)
             .where(api_keys.c.id == bindparam_int("kid"), quota_ok, gate)
@@ -72,7 +75,12 @@ def reserve_insert(with_key: bool) -> ClauseElement:
         .cte("debited")
     )
     row = select(*(_param("t_", c) for c in tasks.c)).where(exists(select(debited.c.id)))
-    inserted = insert(tasks).from_select([c.name for c in tasks.c], row).returning(tasks.c.id).cte("inserted")
+    inserted = (
+        insert(tasks)
+        .from_select([c.name for c in tasks.c], row)
+        .returning(tasks.c.id)
+        .cte("inserted")
+    )
     entry_cols = [ledger_entries.c[name] for name in LEDGER_COLUMNS]
     entry = select(*(_param("l_", c) for c in entry_cols)).where(exists(select(inserted.c.id)))
     booked = (

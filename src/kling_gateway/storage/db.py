@@ -1,7 +1,8 @@
 """Engine construction and in-process migrations.
 
-SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout on every connection: WAL lets the refresher read
-while a request writes, and the busy timeout turns writer contention into a short wait instead of an error.
+SQLite gets WAL, ``synchronous=NORMAL`` and a busy timeout on every connection: WAL lets the
+refresher read while a request writes, and the busy timeout turns writer contention into a short
+wait instead of an error.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA temp_store=MEMORY")  # savepoint journals in memory, not temp files: sqlite_hot.py
+    # savepoint journals in memory, not temp files: sqlite_hot.py
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
@@ -56,11 +58,13 @@ MIGRATION_LOCK = 0x6B67_7721
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` on the engine's own connection (no second engine, no event loop).
+    """Bring the schema to ``revision`` on the engine's own connection (no second
+    engine, no event loop).
 
-    On PostgreSQL several nodes may start at once on an empty database: without the transaction-scoped
-    advisory lock all of them would run the first migration and all but one would die on "relation
-    already exists". With it the others wait, then find the schema at head and do nothing."""
+    On PostgreSQL several nodes may start at once on an empty database: without the
+    transaction-scoped advisory lock all of them would run the first migration and
+    all but one would die on "relation already exists". With it the others wait, then
+    find the schema at head and do nothing."""
 
     def _do(conn: Connection) -> None:
         if revision == "head" and _at_head(conn):
@@ -78,8 +82,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 def head_revisions() -> set[str]:
-    """Heads of the migration graph read from the version files' ``revision``/``down_revision`` lines
-    (tests/storage/test_migrations.py checks this against Alembic's own ``ScriptDirectory``)."""
+    """Heads of the migration graph read from the version files'
+    ``revision``/``down_revision`` lines (tests/storage/test_migrations.py checks
+    this against Alembic's own ``ScriptDirectory``)."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):

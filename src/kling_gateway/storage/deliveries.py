@@ -1,10 +1,12 @@
-"""The outbound webhook queue: ``webhook_deliveries`` rows (one per task event) and their attempt log.
+"""The outbound webhook queue: ``webhook_deliveries`` rows (one per task event) and
+their attempt log.
 
-Rows are written by the status change itself (storage/tasks.py); this store only hands them to senders and
-records what happened. A sender **claims** a due row by setting ``lease_until``; while the lease holds no
-other worker or node takes it, so one event is not sent twice at once, and a crashed sender's rows come back
-when the lease runs out. The lease value doubles as a fencing token: a sender whose lease was taken over
-cannot overwrite the new holder's schedule with its stale outcome.
+Rows are written by the status change itself (storage/tasks.py); this store only
+hands them to senders and records what happened. A sender **claims** a due row by
+setting ``lease_until``; while the lease holds no other worker or node takes it, so
+one event is not sent twice at once, and a crashed sender's rows come back when the
+lease runs out. The lease value doubles as a fencing token: a sender whose lease was
+taken over cannot overwrite the new holder's schedule with its stale outcome.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ MAX_ERROR_CHARS = 500
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    id: str  # the event id, sent as webhook-id: the same on every retry so receivers can deduplicate
+    # the event id, sent as webhook-id: the same on every retry so receivers can deduplicate
+    id: str
     task_id: str
     user_id: int
     task_status: str
@@ -94,16 +97,18 @@ class DeliveryStore:
         self._postgres = engine.dialect.name == "postgresql"
 
     async def claim(self, now_ms: int, lease_ms: int, limit: int) -> list[Delivery]:
-        """Take up to ``limit`` due rows for ``lease_ms``, oldest due first. Every returned row carries
-        the new ``lease_until``, which the caller hands back to ``record`` as its fencing token."""
+        """Take up to ``limit`` due rows for ``lease_ms``, oldest due first. Every
+        returned row carries the new ``lease_until``, which the caller hands back to
+        ``record`` as its fencing token."""
         lease_until = now_ms + lease_ms
         if self._postgres:
             return await self._claim_skip_locked(now_ms, lease_until, limit)
         return await self._claim_cas(now_ms, lease_until, limit)
 
     async def _claim_skip_locked(self, now_ms: int, lease_until: int, limit: int) -> list[Delivery]:
-        """PostgreSQL: rows another transaction is claiming are skipped, not waited on, so concurrent
-        workers split the due rows between them instead of queueing behind one another."""
+        """PostgreSQL: rows another transaction is claiming are skipped, not waited
+        on, so concurrent workers split the due rows between them instead of queueing
+        behind one another."""
         d = webhook_deliveries.c
         pick = (
             select(d.id)
@@ -126,10 +131,15 @@ class DeliveryStore:
         return sorted((_delivery(r) for r in rows), key=lambda x: (x.next_attempt_at or 0, x.id))
 
     async def _claim_cas(self, now_ms: int, lease_until: int, limit: int) -> list[Delivery]:
-        """SQLite (no row locks): read candidates, then take each with a compare-and-set on the lease;
-        a row somebody else took in between matches nothing and is left to them."""
+        """SQLite (no row locks): read candidates, then take each with a compare-and-set on the
+        lease; a row somebody else took in between matches nothing and is left to them."""
         d = webhook_deliveries.c
-        pick = select(webhook_deliveries).where(_claimable(now_ms)).order_by(d.next_attempt_at).limit(limit)
+        pick = (
+            select(webhook_deliveries)
+            .where(_claimable(now_ms))
+            .order_by(d.next_attempt_at)
+            .limit(limit)
+        )
         async with self._engine.connect() as conn:
             candidates = [_delivery(r) for r in (await conn.execute(pick)).all()]
         claimed: list[Delivery] = []
@@ -145,9 +155,9 @@ class DeliveryStore:
         return claimed
 
     async def record(self, delivery: Delivery, outcome: Outcome) -> bool:
-        """Log the attempt and move the row on. Returns False when the row had moved on without us: a
-        success then still marks it delivered (the receiver has it); a failure leaves the new holder's or
-        the operator's schedule alone."""
+        """Log the attempt and move the row on. Returns False when the row had moved on without us:
+        a success then still marks it delivered (the receiver has it); a failure leaves the new
+        holder's or the operator's schedule alone."""
         d = webhook_deliveries.c
         values: dict[str, Any] = {
             "attempts": d.attempts + 1,
@@ -185,7 +195,9 @@ class DeliveryStore:
     async def get(self, delivery_id: str) -> Delivery | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id))
+                await conn.execute(
+                    select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
+                )
             ).first()
         return _delivery(row) if row else None
 
@@ -213,14 +225,19 @@ class DeliveryStore:
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         a = webhook_attempts.c
-        stmt = select(webhook_attempts).where(a.delivery_id == delivery_id).order_by(a.attempted_at, a.id)
+        stmt = (
+            select(webhook_attempts)
+            .where(a.delivery_id == delivery_id)
+            .order_by(a.attempted_at, a.id)
+        )
         async with self._engine.connect() as conn:
             return [_attempt(r) for r in (await conn.execute(stmt)).all()]
 
     async def redeliver(self, delivery_id: str, now_ms: int) -> bool:
-        """Queue the event again, due now, whatever its state. Its id stays the same: to the receiver it
-        is the same event once more, which its deduplication by webhook-id expects. Clearing the lease
-        also fences off a send in flight (its failure can no longer reschedule the row)."""
+        """Queue the event again, due now, whatever its state. Its id stays the same:
+        to the receiver it is the same event once more, which its deduplication by
+        webhook-id expects. Clearing the lease also fences off a send in flight (its
+        failure can no longer reschedule the row)."""
         stmt = (
             update(webhook_deliveries)
             .where(webhook_deliveries.c.id == delivery_id)
@@ -236,7 +253,8 @@ class UserNotFound(LookupError):
 
 
 class WebhookSecrets:
-    """``users.webhook_secret_enc``: the Fernet-encrypted signing secret of each user's callbacks."""
+    """``users.webhook_secret_enc``: the Fernet-encrypted signing secret of each
+    user's callbacks."""
 
     __slots__ = ("_engine",)
 
@@ -244,7 +262,8 @@ class WebhookSecrets:
         self._engine = engine
 
     async def get(self, user_id: int) -> str | None:
-        """The stored (encrypted) secret, None when there is none yet; ``UserNotFound`` for no user."""
+        """The stored (encrypted) secret, None when there is none yet;
+        ``UserNotFound`` for no user."""
         stmt = select(users.c.webhook_secret_enc).where(users.c.id == user_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(stmt)).first()

@@ -29,22 +29,22 @@ class _Driver(Protocol):
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None: ...
 
     async def run_tx(self, steps: Sequence[Step]) -> int | None:
-        """Run ``steps`` in one transaction. None when committed; else the index of the ``require`` step
-        that matched nothing (everything rolled back)."""
+        """Run ``steps`` in one transaction. None when committed; else the index of the ``require``
+        step that matched nothing (everything rolled back)."""
 
     async def close(self) -> None: ...
 
 
 async def _keep_session(conn: Any) -> None:
-    """Pool release hook: nothing beyond asyncpg's own rollback of an open transaction. The default reset
-    (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) is a round trip on every
-    release — two per create, a tenth of its CPU under py-spy — and undoes session state these statements
-    never set (no SET, LISTEN, cursors or advisory locks on this pool)."""
+    """Pool release hook: nothing beyond asyncpg's own rollback of an open transaction. The default
+    reset (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``) is a round trip on
+    every release (two per create: see docs/benchmarks.md) and undoes session state these
+    statements never set (no SET, LISTEN, cursors or advisory locks on this pool)."""
 
 
 def _changed(status: str) -> int:
-    """The row count of a command tag ("UPDATE 1", "INSERT 0 1", "SELECT 3"): what asyncpg's ``execute``
-    returns, without the rows a RETURNING clause would make the server send."""
+    """The row count of a command tag ("UPDATE 1", "INSERT 0 1", "SELECT 3"): what asyncpg's
+    ``execute`` returns, without the rows a RETURNING clause would make the server send."""
     tail = status.rpartition(" ")[2]
     return int(tail) if tail.isdigit() else 0
 
@@ -54,14 +54,18 @@ class _Postgres:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, size: int, on_query: Callable[[Any], None] | None = None) -> _Postgres:
+    async def open(
+        cls, dsn: str, size: int, on_query: Callable[[Any], None] | None = None
+    ) -> _Postgres:
         import asyncpg
 
         async def watch(conn: Any) -> None:
             conn.add_query_logger(on_query)
 
         init = watch if on_query is not None else None
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session, init=init)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=size, reset=_keep_session, init=init
+        )
         return cls(pool)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -120,7 +124,9 @@ class Compiled:
         self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
         self.defaults = {k: v for k, v in compiled.params.items() if v is not None}  # e.g. LIMIT 1
         if compiled.params and not self.names:
-            raise RuntimeError(f"dialect {dialect.name} compiled {stmt!r} without positional parameters")
+            raise RuntimeError(
+                f"dialect {dialect.name} compiled {stmt!r} without positional parameters"
+            )
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
@@ -142,8 +148,8 @@ class HotPath:
         *,
         on_query: Callable[[Any], None] | None = None,
     ) -> HotPath:
-        """``on_query`` (PostgreSQL): called with every statement a pooled connection sends (asyncpg's
-        query logger), for tests that count round trips."""
+        """``on_query`` (PostgreSQL): called with every statement a pooled connection sends
+        (asyncpg's query logger), for tests that count round trips."""
         url = engine.url
         if url.get_backend_name() == "sqlite":
             driver: _Driver = await SqliteDriver.open(url.database or "")
@@ -167,7 +173,8 @@ class HotPath:
         return await self._driver.execute(sql, args)
 
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
-        """A read; on PostgreSQL also a single statement that writes (its one implicit transaction)."""
+        """A read; on PostgreSQL also a single statement that writes (its one
+        implicit transaction)."""
         return await self._driver.fetchone(sql, args)
 
     async def run_tx(self, steps: Sequence[Step]) -> int | None:

@@ -1,4 +1,5 @@
-"""SQL behind the gateway's limits: in-flight counts and the per-key token bucket (services/limits.py).
+"""SQL behind the gateway's limits: in-flight counts and the per-key token bucket
+(services/limits.py).
 
 In-flight counts (statements in task_sql.py) read ``tasks`` through three **partial** indexes
 (migrations 0005 and 0007) that hold only the rows in ``queued``/``submitted``/``processing``: they
@@ -7,9 +8,10 @@ scan. The queries spell the status filter as the same literal text as the index 
 bound parameters: SQLite (and PostgreSQL's generic plans for prepared statements) can only use a
 partial index when it can *prove* the query's filter implies the predicate.
 
-The token bucket is one row per API key (``rate_buckets``), changed by one upsert whose refill arithmetic
-runs in SQL, so gateway processes sharing the database share the bucket without a read-then-write race.
-Amounts are integer **nano-tokens**: exact, comparable in SQL, and the same on SQLite and PostgreSQL.
+The token bucket is one row per API key (``rate_buckets``), changed by one upsert
+whose refill arithmetic runs in SQL, so gateway processes sharing the database share
+the bucket without a read-then-write race. Amounts are integer **nano-tokens**:
+exact, comparable in SQL, and the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ rate_buckets = table(
 
 
 class LimitStore:
-    """Statements are built once per store (SQLAlchemy then reuses their compiled form), so a call costs
-    one round trip and no statement construction."""
+    """Statements are built once per store (SQLAlchemy then reuses their compiled form), so a call
+    costs one round trip and no statement construction."""
 
     __slots__ = ("_counts", "_engine", "_take", "_upstream", "scopes")
 
@@ -59,7 +61,11 @@ class LimitStore:
         self.scopes = (user, key, upstream)
         parts = [
             make()
-            for wanted, make in ((user, _user_count), (key, _key_count), (upstream, _upstream_count))
+            for wanted, make in (
+                (user, _user_count),
+                (key, _key_count),
+                (upstream, _upstream_count),
+            )
             if wanted
         ]
         # One SELECT of scalar subqueries: every configured count in one round trip.
@@ -67,8 +73,11 @@ class LimitStore:
         self._upstream: Select[Any] = select(_upstream_count())
         self._take = _take_stmt(engine.dialect.name)
 
-    async def in_flight(self, user_id: int, key_id: int, account_id: int, model: str) -> tuple[int, int, int]:
-        """(user, key, upstream) in-flight counts; a scope the store was not built for reads as 0."""
+    async def in_flight(
+        self, user_id: int, key_id: int, account_id: int, model: str
+    ) -> tuple[int, int, int]:
+        """(user, key, upstream) in-flight counts; a scope the store was not built
+        for reads as 0."""
         if self._counts is None:
             return 0, 0, 0
         params = {"user_id": user_id, "key_id": key_id, "account_id": account_id, "model": model}
@@ -80,15 +89,20 @@ class LimitStore:
 
     async def upstream_in_flight(self, account_id: int, model: str) -> int:
         async with self._engine.connect() as conn:
-            value = (await conn.execute(self._upstream, {"account_id": account_id, "model": model})).scalar()
+            value = (
+                await conn.execute(self._upstream, {"account_id": account_id, "model": model})
+            ).scalar()
         return int(value or 0)
 
-    async def take_token(self, key_id: int, now_ms: int, *, rate_per_second: float, burst: int) -> bool:
+    async def take_token(
+        self, key_id: int, now_ms: int, *, rate_per_second: float, burst: int
+    ) -> bool:
         """Take one token from ``key_id``'s bucket; False when it holds less than one.
 
-        A missing row is a full bucket (inserted holding ``burst - 1``). The refill is computed from the
-        row's own ``updated_at``, with elapsed time clamped: a process whose clock lags never drains the
-        bucket or moves ``updated_at`` back, and a long idle key cannot overflow BIGINT arithmetic."""
+        A missing row is a full bucket (inserted holding ``burst - 1``). The refill
+        is computed from the row's own ``updated_at``, with elapsed time clamped: a
+        process whose clock lags never drains the bucket or moves ``updated_at``
+        back, and a long idle key cannot overflow BIGINT arithmetic."""
         rate = max(1, round(rate_per_second * NANO / 1000))  # nano-tokens per millisecond
         cap = burst * NANO
         params = {
@@ -106,8 +120,9 @@ class LimitStore:
 
 
 def _take_stmt(dialect: str) -> Insert:
-    """``INSERT … ON CONFLICT (key_id) DO UPDATE … WHERE refilled >= 1 token``: one statement whatever the
-    row's state; it changes one row when a token was taken and none when the bucket is empty."""
+    """``INSERT … ON CONFLICT (key_id) DO UPDATE … WHERE refilled >= 1 token``: one
+    statement whatever the row's state; it changes one row when a token was taken and
+    none when the bucket is empty."""
     big = BigInteger()
     now = bindparam("now", type_=big)
     rate = bindparam("rate", type_=big)

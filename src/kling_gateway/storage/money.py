@@ -2,8 +2,8 @@
 
 The money moved on the request path is asked for by name: a ``Reserve`` rides on the task insert, a
 ``Close`` on the terminal status compare-and-set (``TaskStore``), each in the *same* transaction: a
-reserve exists exactly when its task row does, and a close happens exactly once, guarded twice — by the
-status CAS and by the ledger's unique ``(task_id, kind)``. Their statements are compiled here.
+reserve exists exactly when its task row does, and a close happens exactly once, guarded twice — by
+the status CAS and by the ledger's unique ``(task_id, kind)``. Their statements are compiled here.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ class Reserve:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Give ``back`` micro-credits of a task's reserve back (release after settle, or the refund)."""
+    """Give ``back`` micro-credits of a task's reserve back (release after settle, or
+    the refund)."""
 
     user_id: int
     key_id: int | None
@@ -65,8 +66,9 @@ class LedgerEntry:
 
 
 class MoneyStatements:
-    """The request-path money statements, compiled for the hot path's dialect. No RETURNING: the drivers
-    count the rows a statement changed (on SQLite a RETURNING clause costs a temporary b-tree per run)."""
+    """The request-path money statements, compiled for the hot path's dialect. No
+    RETURNING: the drivers count the rows a statement changed (on SQLite a RETURNING
+    clause costs a temporary b-tree per run)."""
 
     def __init__(self, hot: HotPath, dialect_name: str | None = None) -> None:
         self._hot = hot
@@ -81,7 +83,8 @@ class MoneyStatements:
             update(api_keys)
             .where(
                 api_keys.c.id == bindparam("kid"),
-                (api_keys.c.quota_micro.is_(None)) | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro),
+                (api_keys.c.quota_micro.is_(None))
+                | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro),
             )
             .values(spent_micro=api_keys.c.spent_micro + amt)
         )
@@ -98,17 +101,28 @@ class MoneyStatements:
         columns: dict[str, BindParameter[Any]] = {name: bindparam(name) for name in _LEDGER_COLUMNS}
         self._entry = hot.compile(ledger_entries.insert().values(columns))
         insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
-        self._entry_once = hot.compile(insert(ledger_entries).values(columns).on_conflict_do_nothing())
+        self._entry_once = hot.compile(
+            insert(ledger_entries).values(columns).on_conflict_do_nothing()
+        )
 
     def reserve_steps(self, op: Reserve, task_id: str) -> tuple[list[Step], list[Step]]:
-        """(steps before the task insert, steps after it). Step 0 fails on balance, step 1 on key quota."""
+        """(steps before the task insert, steps after it). Step 0 fails on balance,
+        step 1 on key quota."""
         amount, user_id, key_id = op.amount, op.user_id, op.key_id
         before = [
-            Step(self._debit_user.sql, self._debit_user.args({"uid": user_id, "amt": amount}), require=True)
+            Step(
+                self._debit_user.sql,
+                self._debit_user.args({"uid": user_id, "amt": amount}),
+                require=True,
+            )
         ]
         if key_id is not None:
             before.append(
-                Step(self._debit_key.sql, self._debit_key.args({"kid": key_id, "amt": amount}), require=True)
+                Step(
+                    self._debit_key.sql,
+                    self._debit_key.args({"kid": key_id, "amt": amount}),
+                    require=True,
+                )
             )
         return before, [Step(self._entry.sql, self._entry.args(reserve_entry(op, task_id)))]
 
@@ -143,9 +157,11 @@ class MoneyStatements:
             )
         return steps
 
-    async def adjust(self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int) -> bool:
-        """Operator credit (amount > 0) or debit (amount < 0); False when a debit would take the balance
-        below 0 (then nothing changed)."""
+    async def adjust(
+        self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int
+    ) -> bool:
+        """Operator credit (amount > 0) or debit (amount < 0); False when a debit would take the
+        balance below 0 (then nothing changed)."""
         entry = _entry_values(
             user_id=user_id,
             kind=CREDIT if amount >= 0 else DEBIT,
@@ -156,13 +172,19 @@ class MoneyStatements:
         )
         if amount >= 0:
             move = Step(
-                self._credit_user.sql, self._credit_user.args({"uid": user_id, "amt": amount}), require=True
+                self._credit_user.sql,
+                self._credit_user.args({"uid": user_id, "amt": amount}),
+                require=True,
             )
         else:
             move = Step(
-                self._debit_user.sql, self._debit_user.args({"uid": user_id, "amt": -amount}), require=True
+                self._debit_user.sql,
+                self._debit_user.args({"uid": user_id, "amt": -amount}),
+                require=True,
             )
-        return await self._hot.run_tx([move, Step(self._entry.sql, self._entry.args(entry))]) is None
+        return (
+            await self._hot.run_tx([move, Step(self._entry.sql, self._entry.args(entry))]) is None
+        )
 
 
 def _entry_values(**values: Any) -> dict[str, Any]:
@@ -195,7 +217,9 @@ class MoneyStore:
 
     async def balance(self, user_id: int) -> int:
         async with self._engine.connect() as conn:
-            value = (await conn.execute(select(users.c.balance_micro).where(users.c.id == user_id))).scalar()
+            value = (
+                await conn.execute(select(users.c.balance_micro).where(users.c.id == user_id))
+            ).scalar()
         return int(value or 0)
 
     async def multiplier(self, user_id: int) -> str:
@@ -207,7 +231,9 @@ class MoneyStore:
 
     async def set_multiplier(self, user_id: int, multiplier: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(update(users).where(users.c.id == user_id).values(price_multiplier=multiplier))
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(price_multiplier=multiplier)
+            )
 
     async def set_quota(self, key_id: int, quota_micro: int | None) -> bool:
         async with self._engine.begin() as conn:
@@ -242,11 +268,17 @@ class MoneyStore:
     async def price_rows(self) -> list[tuple[str, str, bool, bool, str]]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(prices))).all()
-        return [(r.public_model, r.mode, bool(r.sound), bool(r.voice), r.credits_per_second) for r in rows]
+        return [
+            (r.public_model, r.mode, bool(r.sound), bool(r.voice), r.credits_per_second)
+            for r in rows
+        ]
 
-    async def replace_prices(self, rows: Sequence[tuple[str, str, bool, bool, str]], now_ms: int) -> None:
-        """Every node loads its prices at start; on PostgreSQL, nodes starting together take turns (the
-        table lock also lets readers through) instead of all but one dying on a duplicate key."""
+    async def replace_prices(
+        self, rows: Sequence[tuple[str, str, bool, bool, str]], now_ms: int
+    ) -> None:
+        """Every node loads its prices at start; on PostgreSQL, nodes starting
+        together take turns (the table lock also lets readers through) instead of all
+        but one dying on a duplicate key."""
         async with self._engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("LOCK TABLE prices IN SHARE ROW EXCLUSIVE MODE"))

@@ -1,50 +1,40 @@
 """The SQLite hot-path driver: statements on the event loop, writes group-committed.
 
-**On the loop.** An indexed insert or update in WAL mode costs 30–60 µs; a hop to aiosqlite's thread and
-back ~200 µs of CPU. So the hot path's statements run on the loop, on a connection that never waits for a
-lock (``busy_timeout=0``).
+Measurements behind each choice: docs/benchmarks.md, "Why the code is shaped this way".
 
-**Group commit.** A commit is the expensive part of a small write: every page the transaction dirtied
-(the ``tasks`` row and each of its indexes, the user's balance, the key's quota, the ledger and its
-indexes) is appended to the WAL again, per commit. Writes are therefore queued and applied at the next
-turn of the loop, all that arrived meanwhile in **one** ``BEGIN IMMEDIATE … COMMIT``, each inside its own
-``SAVEPOINT``: one write's refusal (a compare-and-set that matched nothing, a unique violation) rolls back
-that write alone. A caller's ``await`` returns only after the COMMIT that made its write durable, so what
-it sees is exactly what a transaction of its own would have given it; the writes of one batch are applied
-in the order they were made, as if one after the other.
+**On the loop.** A small indexed write costs less than a hop to aiosqlite's thread, so the hot
+path's statements run on the loop, on a connection that never waits for a lock
+(``busy_timeout=0``).
 
-**Contention.** When another connection holds the write lock (an admin command, another process, the
-engine's own workers), ``BEGIN IMMEDIATE`` fails at once; the batch is retried from a timer with growing
-pauses — never blocking the loop — and gives up with SQLite's "database is locked" after
-``BUSY_TIMEOUT_S``, the busy timeout the engine's connections use. (The earlier design sent contended
-writes to an aiosqlite connection; under load that connection's long, thread-hopping transactions kept the
-lock busy and pulled every following write onto the same slow path: 20 % of the gateway's CPU in one run.)
-Reads do not queue; the rare read that meets a lock waits on the aiosqlite connection, off the loop.
+**Group commit.** A commit rewrites every page its transaction dirtied into the WAL, so writes are
+queued and applied at the next turn of the loop, all that arrived meanwhile in **one**
+``BEGIN IMMEDIATE … COMMIT``, each inside its own ``SAVEPOINT``: one write's refusal (a
+compare-and-set that matched nothing, a unique violation) rolls back that write alone. A caller's
+``await`` returns only after the COMMIT that made its write durable, so it sees exactly what a
+transaction of its own would have given it; a batch's writes apply in the order they were made.
 
-**Savepoint journals in memory.** Each write of a shared commit runs in a savepoint, and SQLite keeps the
-original of every page a savepoint changes in a sub-journal so it can roll back to it. That journal lives
-in memory only up to 64 KiB and then spills to a temporary file: a batch of creates (a dozen pages each)
-spilled on every commit, and the spill cost more write syscalls than the WAL itself (strace of a gateway
-under create load: 31 ``pwrite`` per create, 20 of them to /var/tmp/etilqs_*, plus an open and unlink of
-the file per commit). ``temp_store=MEMORY`` keeps sub-journals in memory whatever their size; a batch's
-journal is a few hundred KiB at most, freed at its COMMIT.
+**Contention.** When another connection holds the write lock, ``BEGIN IMMEDIATE`` fails at once;
+the batch is retried from a timer with growing pauses — never blocking the loop — and gives up with
+SQLite's "database is locked" after ``BUSY_TIMEOUT_S``, the engine's own busy timeout. Contended
+writes are not sent to aiosqlite: its slow transactions kept the lock busy and pulled every later
+write onto the slow path. Reads do not queue; the rare read that meets a lock waits on the aiosqlite
+connection, off the loop.
 
-**Checkpoints.** The hot connection never checkpoints by itself (a checkpoint syncs files: not on the
-loop). Every ``checkpoint_every`` seconds with writes, passive checkpoints run on a niced thread of their
-own while writes go on (sqlite_checkpoint.py), then a last one on the aiosqlite connection's thread with
-this driver's writes held for the moment it takes to copy what was appended meanwhile. Without that last
-step the WAL never restarts under steady load — each checkpoint ends behind the writer — and grows without
-bound: 925 MB after 36 s at 350 creates/s over a 7 MB database, every commit extending the file. With it,
-the next commit starts the WAL again from its beginning, over blocks already allocated.
+**Savepoint journals in memory** (``temp_store=MEMORY``): a batch's sub-journal outgrows SQLite's
+in-memory limit, and its spill to a temporary file cost more writes than the WAL itself.
 
-The WAL is never trimmed by a commit (no ``journal_size_limit`` on this connection): with one, the first
-commit after each restart truncated the WAL on the loop, and the following commits then waited in
-``pwrite`` for ext4 to allocate its blocks again while the checkpoint's ``fdatasync`` held the inode
-(COMMITs of 20–34 ms once a second, seen by a loop watchdog as ``ext4_da_get_block_prep``). A WAL that a
-burst grew past ``wal_keep_bytes`` is cut back by the held checkpoint instead (``TRUNCATE``), off the loop.
-Another process writing the same file steadily (a second ``serve`` worker) is not held, so its commits can
-land after each checkpoint and the WAL then restarts only when they pause: several HTTP processes belong
-on PostgreSQL (docs/deployment.md). ``kling-gateway worker`` processes write seldom.
+**Checkpoints.** The hot connection never checkpoints by itself (a checkpoint syncs files: not on
+the loop). Every ``checkpoint_every`` seconds with writes, passive checkpoints run on a niced thread
+(sqlite_checkpoint.py), then a last one on the aiosqlite connection's thread with this driver's
+writes held while it copies what was appended meanwhile. Without that hold the WAL never restarts
+under steady load and grows without bound; with it, the next commit reuses the WAL from its start.
+
+Commits never trim the WAL (no ``journal_size_limit`` here): a truncate on the loop made the next
+commits wait for ext4 to allocate the blocks again. A WAL that a burst grew past
+``wal_keep_bytes`` is cut back by the held checkpoint instead (``TRUNCATE``), off the loop. Another
+process writing the same file steadily (a second ``serve`` worker) is not held, so the WAL restarts
+only when it pauses: several HTTP processes belong on PostgreSQL (docs/deployment.md).
+``kling-gateway worker`` processes write seldom.
 """
 
 from __future__ import annotations
@@ -76,8 +66,8 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class _Write:
-    """One queued write: its steps, and whether the caller wants a row count (a bare statement) or the
-    transaction verdict (None, or the index of the ``require`` step that matched nothing)."""
+    """One queued write: its steps, and whether the caller wants a row count (a bare statement) or
+    the transaction verdict (None, or the index of the ``require`` step that matched nothing)."""
 
     __slots__ = ("count", "future", "steps")
 
@@ -101,8 +91,9 @@ class SqliteDriver:
         checkpoint_every: float,
         wal_keep_bytes: int,
     ) -> None:
-        # The loop the driver was opened on, kept: asyncio.get_running_loop() makes a getpid() system call
-        # on every call in CPython 3.11 (its fork check), and the driver would call it for every write.
+        # The loop the driver was opened on, kept: asyncio.get_running_loop() makes a
+        # getpid() system call on every call in CPython 3.11 (its fork check), and
+        # the driver would call it for every write.
         self._loop = asyncio.get_running_loop()
         self._conn = conn
         self._fallback = fallback
@@ -122,16 +113,24 @@ class SqliteDriver:
 
     @classmethod
     async def open(
-        cls, path: str, *, checkpoint_every: float = CHECKPOINT_EVERY_S, wal_keep_bytes: int = WAL_KEEP_BYTES
+        cls,
+        path: str,
+        *,
+        checkpoint_every: float = CHECKPOINT_EVERY_S,
+        wal_keep_bytes: int = WAL_KEEP_BYTES,
     ) -> SqliteDriver:
         conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "temp_store=MEMORY"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "temp_store=MEMORY",
+        ):
             conn.execute(f"PRAGMA {pragma}")
         conn.execute("PRAGMA busy_timeout=0")
         conn.execute("PRAGMA wal_autocheckpoint=0")
-        # No journal_size_limit here: with one, the first COMMIT after a restart truncates the WAL on the
-        # loop, and the next second's commits allocate its blocks again (20–34 ms COMMITs, in pwrite).
-        # The checkpoint trims an oversized WAL instead, off the loop.
+        # Commits never trim the WAL (a truncate on the loop makes the next commits wait for ext4
+        # to allocate its blocks again); the checkpoint trims an oversized WAL, off the loop.
         conn.execute("PRAGMA journal_size_limit=-1")
         busy_ms = int(BUSY_TIMEOUT_S * 1000)
         fallback = await aiosqlite.connect(path, isolation_level=None)
@@ -139,7 +138,7 @@ class SqliteDriver:
             await fallback.execute(f"PRAGMA {pragma}")
         return cls(conn, fallback, Checkpointer(path, busy_ms), checkpoint_every, wal_keep_bytes)
 
-    # ------------------------------------------------------------------------------------------ writes
+    # --------------------------------------------------------------------------------------- writes
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         """A write on its own; returns the rows it changed."""
         result: int = await self._enqueue([Step(sql, args)], count=True)
@@ -162,7 +161,8 @@ class SqliteDriver:
         self._flush_scheduled = False
         if self._held:
             return  # the checkpoint flushes the queue when it lets go
-        batch = [w for w in self._queue if not w.future.cancelled()]  # a cancelled caller wrote nothing
+        # a cancelled caller wrote nothing
+        batch = [w for w in self._queue if not w.future.cancelled()]
         self._queue = []
         if not batch:
             return
@@ -182,12 +182,17 @@ class SqliteDriver:
             for write in batch:
                 outcomes.append(self._apply(conn, write, shared))
             ok, value = outcomes[0]
-            # A lone write that was refused or failed has nothing to commit (its savepoint would be the
-            # whole transaction); in a shared one each such write was already rolled back to its savepoint.
-            conn.execute("ROLLBACK" if not shared and (not ok or isinstance(value, _Refused)) else "COMMIT")
-        except Exception as exc:  # the transaction itself failed (I/O, disk full): nothing was written
+            # A lone write that was refused or failed has nothing to commit (its
+            # savepoint would be the whole transaction); in a shared one each such
+            # write was already rolled back to its savepoint.
+            conn.execute(
+                "ROLLBACK" if not shared and (not ok or isinstance(value, _Refused)) else "COMMIT"
+            )
+        # the transaction itself failed (I/O, disk full): nothing was written
+        except Exception as exc:
             if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # every waiter must hear of it, whatever happens
+                # every waiter must hear of it, whatever happens
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
             _fail(batch, exc)
             return
@@ -200,13 +205,13 @@ class SqliteDriver:
 
     @staticmethod
     def _apply(conn: sqlite3.Connection, write: _Write, shared: bool) -> tuple[bool, Any]:
-        """Run one write's steps; (True, result) or (False, exception). In a shared transaction a refused
-        or failed write is rolled back to its savepoint; alone, the caller rolls back.
+        """Run one write's steps; (True, result) or (False, exception). In a shared transaction a
+        refused or failed write is rolled back to its savepoint; alone, the caller rolls back.
 
-        A one-statement write needs no savepoint: SQLite undoes a failed statement by itself and keeps the
-        transaction (statement atomicity), and a refused one changed nothing. The errors that instead roll
-        back the whole transaction (I/O, disk full) leave none open, and then the batch fails as one. Two
-        statements fewer for every compare-and-set in a shared commit."""
+        A one-statement write needs no savepoint: SQLite undoes a failed statement by itself and
+        keeps the transaction (statement atomicity), and a refused one changed nothing. The errors
+        that instead roll back the whole transaction (I/O, disk full) leave none open, and then the
+        batch fails as one. Two statements fewer for every compare-and-set in a shared commit."""
         steps = write.steps
         savepoint = shared and len(steps) > 1
         if savepoint:
@@ -226,7 +231,8 @@ class SqliteDriver:
                 conn.execute("ROLLBACK TO w")
                 conn.execute("RELEASE w")
             elif not conn.in_transaction:
-                raise  # SQLite rolled the whole transaction back: every write of the batch is undone
+                # SQLite rolled the whole transaction back: every write of the batch is undone
+                raise
             if isinstance(exc, _Refused):
                 return True, exc
             error = UniqueViolation(str(exc)) if isinstance(exc, sqlite3.IntegrityError) else exc
@@ -250,10 +256,11 @@ class SqliteDriver:
             loop.call_later(self._pause, self._flush)
             self._pause = min(self._pause * 2, _MAX_PAUSE_S)
 
-    # ------------------------------------------------------------------------------------------- reads
+    # ---------------------------------------------------------------------------------------- reads
     async def fetchone(self, sql: str, args: Sequence[Any]) -> Sequence[Any] | None:
         try:
-            rows = self._conn.execute(sql, args).fetchall()  # all: the statement is reset, no snapshot held
+            # all: the statement is reset, no snapshot held
+            rows = self._conn.execute(sql, args).fetchall()
             return rows[0] if rows else None
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc):
@@ -262,15 +269,17 @@ class SqliteDriver:
             rows = list(await self._fallback.execute_fetchall(sql, args))
         return rows[0] if rows else None
 
-    # ----------------------------------------------------------------------------------------- upkeep
+    # --------------------------------------------------------------------------------------- upkeep
     async def _checkpoint(self) -> None:
-        wal_bytes = await self._checkpointer.catch_up()  # the bulk, niced, off the loop; writes go on
+        # the bulk, niced, off the loop; writes go on
+        wal_bytes = await self._checkpointer.catch_up()
         async with self._fallback_lock:
             self._held = True
             try:
-                # What was appended meanwhile. With nothing of ours after it, our next commit finds the
-                # whole WAL in the database file and starts the WAL again from its beginning. A WAL that a
-                # burst grew past wal_keep_bytes is cut back to nothing here, on this thread, not the loop.
+                # What was appended meanwhile. With nothing of ours after it, our next
+                # commit finds the whole WAL in the database file and starts the WAL
+                # again from its beginning. A WAL that a burst grew past wal_keep_bytes
+                # is cut back to nothing here, on this thread, not the loop.
                 mode = "TRUNCATE" if wal_bytes > self._wal_keep_bytes else "PASSIVE"
                 await self._fallback.execute(f"PRAGMA wal_checkpoint({mode})")
             finally:
@@ -288,7 +297,8 @@ class SqliteDriver:
             self._checkpointing = None
 
     async def close(self) -> None:
-        """Queued writes are still applied (or fail with the lock error) before the connection closes."""
+        """Queued writes are still applied (or fail with the lock error) before the
+        connection closes."""
         self._closing = True
         if self._checkpointing is not None:
             await self._checkpointing
@@ -300,9 +310,10 @@ class SqliteDriver:
 
 
 def _changed(cur: sqlite3.Cursor) -> int:
-    """Rows a DML statement changed (``sqlite3_changes``), or the rows a SELECT or RETURNING produced.
-    The hot statements carry no RETURNING: on SQLite it stores its rows in a temporary b-tree, opened and
-    dropped on every run (EXPLAIN: ``OpenEphemeral``), for a count ``rowcount`` already has."""
+    """Rows a DML statement changed (``sqlite3_changes``), or the rows a SELECT or
+    RETURNING produced. The hot statements carry no RETURNING: on SQLite it stores
+    its rows in a temporary b-tree, opened and dropped on every run (EXPLAIN:
+    ``OpenEphemeral``), for a count ``rowcount`` already has."""
     if cur.description is None:
         return cur.rowcount
     return len(cur.fetchall())

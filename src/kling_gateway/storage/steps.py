@@ -1,4 +1,5 @@
-"""What a hot-path write is made of, shared by the drivers (hotpath.py, sqlite_hot.py) and their callers."""
+"""What a hot-path write is made of, shared by the drivers (hotpath.py,
+sqlite_hot.py) and their callers."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ class UniqueViolation(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One statement of a transaction. ``require``: the transaction is rolled back unless this statement
-    returns rows (a compare-and-set that must match). ``only_if_prev``: run only if the previous statement
-    returned rows (e.g. move money only if the ledger row was new)."""
+    """One statement of a transaction. ``require``: the transaction is rolled back unless this
+    statement returns rows (a compare-and-set that must match). ``only_if_prev``: run only if the
+    previous statement returned rows (e.g. move money only if the ledger row was new)."""
 
     sql: str
     args: Sequence[Any]

@@ -1,7 +1,7 @@
 """The schema, written once for SQLite and PostgreSQL alike (no dialect-only types).
 
-Times are Unix **milliseconds** in BIGINT columns: Kling speaks milliseconds, comparisons stay integer, and
-no timezone conversion can drift between the two databases.
+Times are Unix **milliseconds** in BIGINT columns: Kling speaks milliseconds, comparisons stay
+integer, and no timezone conversion can drift between the two databases.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ users = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", BigInteger, nullable=False),
-    # Standard Webhooks secret ("whsec_…") signing this user's callbacks; Fernet-encrypted; readable and
-    # rotatable by the user. NULL until first needed.
+    # Standard Webhooks secret ("whsec_…") signing this user's callbacks; Fernet-encrypted; readable
+    # and rotatable by the user. NULL until first needed.
     Column("webhook_secret_enc", Text, nullable=True),
-    # Money, in micro-credits (1 credit = 1,000,000): integers are exact and compare in SQL, so "enough
-    # balance?" and the debit are one compare-and-set. Never below zero by construction.
+    # Money, in micro-credits (1 credit = 1,000,000): integers are exact and compare in SQL, so
+    # "enough balance?" and the debit are one compare-and-set. Never below zero by construction.
     Column("balance_micro", BigInteger, nullable=False, server_default="0"),
     Column("price_multiplier", String(16), nullable=False, server_default="1"),
     *_limit_columns(),
@@ -64,8 +64,9 @@ api_keys = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
     Column("name", String(64), nullable=False, default=""),
-    # "sk": a bearer secret, stored only as a SHA-256 hash; "aksk": a Kling-style access/secret pair whose
-    # secret must stay usable to verify JWT signatures, so it is stored encrypted under the master key.
+    # "sk": a bearer secret, stored only as a SHA-256 hash; "aksk": a Kling-style
+    # access/secret pair whose secret must stay usable to verify JWT signatures, so
+    # it is stored encrypted under the master key.
     Column("kind", String(8), nullable=False),
     Column("prefix", String(24), nullable=False),
     Column("key_hash", String(64), nullable=True, unique=True),
@@ -90,11 +91,14 @@ upstream_accounts = Table(  # a "channel": one Kling account traffic can be rout
     Column("base_url", String(255), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", BigInteger, nullable=False),
-    # Selection: the highest priority tier with a usable account wins; weights split traffic inside it.
+    # Selection: the highest priority tier with a usable account wins; weights split
+    # traffic inside it.
     Column("priority", Integer, nullable=False, server_default="0"),
     Column("weight", Integer, nullable=False, server_default="1"),
-    Column("models_json", Text, nullable=True),  # JSON list of upstream models offered; NULL = every model
-    Column("model_map_json", Text, nullable=True),  # JSON {upstream model: this account's model name}
+    # JSON list of upstream models offered; NULL = every model
+    Column("models_json", Text, nullable=True),
+    # JSON {upstream model: this account's model name}
+    Column("model_map_json", Text, nullable=True),
     Column("caps_json", Text, nullable=True),  # JSON {model or "*": max tasks in flight}
     # Set on auth/balance refusals (seen by every node on its next reload); NULL or past = usable.
     Column("cooldown_until", BigInteger, nullable=True),
@@ -104,7 +108,8 @@ upstream_accounts = Table(  # a "channel": one Kling account traffic can be rout
     Column("probe_error", String(300), nullable=True),  # NULL = the last probe answered
 )
 
-upstream_keys = Table(  # an account's credentials (Fernet-encrypted); creates rotate over its usable keys
+# an account's credentials (Fernet-encrypted); creates rotate over its usable keys
+upstream_keys = Table(
     "upstream_keys",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -127,10 +132,11 @@ model_routes = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# Tasks in flight: the predicate of the partial indexes behind the limits' counts (storage/limits.py) and
-# the operator's in-flight figure (storage/upstreams.py), whose queries must repeat this exact text for
-# SQLite to use the indexes. ORs, not an IN list: SQLite builds a temporary b-tree for a 3-value IN on
-# every index update (migration 0007). Parenthesised: the queries AND it with their own conditions.
+# Tasks in flight: the predicate of the partial indexes behind the limits' counts
+# (storage/limits.py) and the operator's in-flight figure (storage/upstreams.py), whose queries must
+# repeat this exact text for SQLite to use the indexes. ORs, not an IN list: SQLite builds a
+# temporary b-tree for a 3-value IN on every index update (migration 0007). Parenthesised: the
+# queries AND it with their own conditions.
 ACTIVE_PREDICATE = "(status = 'queued' OR status = 'submitted' OR status = 'processing')"
 _ACTIVE = text(ACTIVE_PREDICATE)
 
@@ -142,12 +148,15 @@ tasks = Table(
     Column("key_id", Integer, ForeignKey("api_keys.id"), nullable=True),
     Column("public_model", String(64), nullable=False),
     Column("upstream_model", String(64), nullable=False),
-    # queued → submitted → processing → succeed | failed; "rejected" = refused upstream before it existed
+    # queued → submitted → processing → succeed | failed; "rejected" = refused
+    # upstream before it existed
     Column("status", String(16), nullable=False),
     Column("status_msg", Text, nullable=False, default=""),
-    Column("external_task_id", String(255), nullable=True),  # the client's own id, never sent upstream
+    # the client's own id, never sent upstream
+    Column("external_task_id", String(255), nullable=True),
     Column("request_hash", String(64), nullable=False),
-    Column("request_json", Text, nullable=False),  # the body forwarded upstream (minus our external id)
+    # the body forwarded upstream (minus our external id)
+    Column("request_json", Text, nullable=False),
     Column("callback_url", Text, nullable=True),
     Column("mode", String(16), nullable=False),
     Column("duration", Integer, nullable=False),
@@ -159,25 +168,29 @@ tasks = Table(
     Column("unit_deduction", String(32), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
-    Column("next_poll_at", BigInteger, nullable=True),  # NULL once terminal: the poll index stays small
+    # NULL once terminal: the poll index stays small
+    Column("next_poll_at", BigInteger, nullable=True),
     Column("poll_attempts", Integer, nullable=False, default=0),
-    # A poller holds a task while it reads upstream; another worker or node skips it until lease_until.
+    # A poller holds a task while it reads upstream; another worker or node skips it
+    # until lease_until.
     Column("lease_until", BigInteger, nullable=True),
     Column("lease_owner", String(64), nullable=True),
     # SHA-256 of the unguessable token in the per-task URL Kling calls back (inbound callbacks).
     Column("callback_token_hash", String(64), nullable=True),
-    # Upstream's own result (original Kling URLs) when the public result points at our mirror; operators only.
+    # Upstream's own result (original Kling URLs) when the public result points at
+    # our mirror; operators only.
     Column("origin_result_json", Text, nullable=True),
-    # What the task holds in reserve (worst case at submit) and what it finally cost, in micro-credits.
+    # What the task holds in reserve (worst case at submit) and what it finally cost,
+    # in micro-credits.
     Column("reserved_micro", BigInteger, nullable=False, server_default="0"),
     Column("charged_micro", BigInteger, nullable=True),
     UniqueConstraint("user_id", "external_task_id"),
     Index("ix_tasks_user_id_id", "user_id", "id"),
     Index("ix_tasks_next_poll_at", "next_poll_at"),
-    # No index on (upstream_account_id, upstream_task_id): nothing looks a task up by upstream id, and every
-    # create wrote it twice (migration 0008).
-    # The mirror worker's queue: succeeded tasks not mirrored yet (mirror/rows.py). Partial, so it holds
-    # only the few rows in flight instead of every succeeded task.
+    # No index on (upstream_account_id, upstream_task_id): nothing looks a task up by upstream id,
+    # and every create wrote it twice (migration 0008).
+    # The mirror worker's queue: succeeded tasks not mirrored yet (mirror/rows.py). Partial, so it
+    # holds only the few rows in flight instead of every succeeded task.
     Index(
         "ix_tasks_mirror_pending",
         "id",
@@ -185,8 +198,16 @@ tasks = Table(
         postgresql_where=text("status = 'succeed' AND origin_result_json IS NULL"),
     ),
     # In-flight counts per user, per key and per (upstream account, model): services/limits.py.
-    Index("ix_tasks_active_user_id", "user_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
-    Index("ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    Index(
+        "ix_tasks_active_user_id",
+        "user_id",
+        "status",
+        sqlite_where=_ACTIVE,
+        postgresql_where=_ACTIVE,
+    ),
+    Index(
+        "ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE
+    ),
     Index(
         "ix_tasks_active_upstream",
         "upstream_account_id",
@@ -197,8 +218,9 @@ tasks = Table(
     ),
 )
 
-# Outbound webhooks: one row per (task, status) event, written in the same transaction as the status change
-# that caused it, so an event is neither lost nor duplicated; the worker delivers with retries.
+# Outbound webhooks: one row per (task, status) event, written in the same
+# transaction as the status change that caused it, so an event is neither lost nor
+# duplicated; the worker delivers with retries.
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
@@ -225,15 +247,17 @@ webhook_attempts = Table(
     "webhook_attempts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column(
+        "delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True
+    ),
     Column("attempted_at", BigInteger, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Column("latency_ms", Integer, nullable=False),
 )
 
-# Credits per second by (public model, mode, sound, voice control), exact decimal strings; "*" matches any
-# mode. Operator data (file + CLI).
+# Credits per second by (public model, mode, sound, voice control), exact decimal strings; "*"
+# matches any mode. Operator data (file + CLI).
 prices = Table(
     "prices",
     metadata,
@@ -245,8 +269,9 @@ prices = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-# Append-only money movements. A task has at most one "reserve" and one "close" (release or refund): the
-# unique key turns a replayed settle or refund into a no-op. Credits/debits by operators have no task.
+# Append-only money movements. A task has at most one "reserve" and one "close"
+# (release or refund): the unique key turns a replayed settle or refund into a no-op.
+# Credits/debits by operators have no task.
 ledger_entries = Table(
     "ledger_entries",
     metadata,

@@ -1,8 +1,8 @@
 """Every statement on the ``tasks`` table that the task store runs: one home for the tasks SQL.
 
-The per-request ones (insert, get, find, compare-and-set, re-point) are compiled once for the driver's
-dialect and run on the raw driver (hotpath.py); scans and admin listings are SQLAlchemy statements the
-store runs on the engine.
+The per-request ones (insert, get, find, compare-and-set, re-point) are compiled once for the
+driver's dialect and run on the raw driver (hotpath.py); scans and admin listings are SQLAlchemy
+statements the store runs on the engine.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def _find() -> Select[Any]:
 
 
 def _repoint() -> ClauseElement:
-    """Only a queued row never submitted moves, and only from the account it is on (compare-and-set);
-    ``IS NOT DISTINCT FROM`` so a row on no account yet matches ``from_account`` None."""
+    """Only a queued row never submitted moves, and only from the account it is on
+    (compare-and-set); ``IS NOT DISTINCT FROM`` so a row on no account yet matches
+    ``from_account`` None."""
     return (
         update(tasks)
         .where(
@@ -72,8 +73,9 @@ def _repoint() -> ClauseElement:
 
 
 def webhook_once(dialect_name: str) -> ClauseElement:
-    """The delivery row of a status change, ignored when (task, status) has one: a change is announced
-    once, whoever moved the task (the unique index decides, not a read before the write)."""
+    """The delivery row of a status change, ignored when (task, status) has one: a
+    change is announced once, whoever moved the task (the unique index decides, not a
+    read before the write)."""
     ins = pg_insert if dialect_name == "postgresql" else sqlite_insert
     return ins(webhook_deliveries).on_conflict_do_nothing()
 
@@ -81,13 +83,23 @@ def webhook_once(dialect_name: str) -> ClauseElement:
 class TaskStatements:
     """The per-request statements, compiled for one driver."""
 
-    __slots__ = ("_announced", "_cas", "_hot", "event", "find", "get", "insert", "insert_row", "repoint")
+    __slots__ = (
+        "_announced",
+        "_cas",
+        "_hot",
+        "event",
+        "find",
+        "get",
+        "insert",
+        "insert_row",
+        "repoint",
+    )
 
     def __init__(self, hot: HotPath) -> None:
         self._hot = hot
         self.insert = hot.compile(insert(tasks))
-        # A row's insert parameters read straight off the record in the statement's order: one C call
-        # instead of a dict of 30 columns and a list built from it.
+        # A row's insert parameters read straight off the record in the statement's order: one C
+        # call instead of a dict of 30 columns and a list built from it.
         self.insert_row = attrgetter(*self.insert.names)
         self.get = hot.compile(select(tasks).where(tasks.c.id == bindparam("id")))
         self.find = hot.compile(_find())
@@ -97,7 +109,8 @@ class TaskStatements:
         self._announced: dict[tuple[str, ...], Compiled] = {}
 
     def cas(self, task_id: str, expected: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        """``UPDATE tasks SET … WHERE id = :id AND status = :expected``, compiled once per column set."""
+        """``UPDATE tasks SET … WHERE id = :id AND status = :expected``, compiled
+        once per column set."""
         key = tuple(sorted(values))
         compiled = self._cas.get(key)
         if compiled is None:
@@ -133,8 +146,8 @@ def _cas_params(task_id: str, expected: str, values: Mapping[str, Any]) -> dict[
 
 
 # ------------------------------------------------------------------------------- engine statements
-# Unfinished tasks per account. The status filter is the partial index's own predicate text, so SQLite
-# counts from that covering index instead of walking every task an account ever had (a bound
+# Unfinished tasks per account. The status filter is the partial index's own predicate text, so
+# SQLite counts from that covering index instead of walking every task an account ever had (a bound
 # ``IN (?, ?, ?)`` cannot be proven to imply the predicate).
 IN_FLIGHT = (
     select(tasks.c.upstream_account_id, func.count())
@@ -144,11 +157,14 @@ IN_FLIGHT = (
 
 
 def by_external_id(user_id: int, external_task_id: str) -> Select[Any]:
-    return select(tasks).where(tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id)
+    return select(tasks).where(
+        tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id
+    )
 
 
 def by_external_id_of_any_user(external_task_id: str, limit: int) -> Select[Any]:
-    """An operator's look-up without a user: no index leads with the id, so a scan (never per request)."""
+    """An operator's look-up without a user: no index leads with the id, so a scan
+    (never per request)."""
     return (
         select(tasks)
         .where(tasks.c.external_task_id == external_task_id)
@@ -176,8 +192,8 @@ def listing(limit: int, status: str | None, user_id: int | None) -> Select[Any]:
     return stmt
 
 
-# In-flight counts for the limits (limits.py): the status filter is the partial indexes' own predicate
-# text, never bound parameters, so the planner can prove the index applies.
+# In-flight counts for the limits (limits.py): the status filter is the partial indexes' own
+# predicate text, never bound parameters, so the planner can prove the index applies.
 def _active_count(*conds: ColumnElement[bool]) -> Any:
     return (
         select(func.count())

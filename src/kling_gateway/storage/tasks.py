@@ -1,5 +1,6 @@
-"""Task rows. Every status change is a compare-and-set on the expected status: when it matches no row,
-somebody else (a callback, another worker, another node) already moved the task and we do nothing."""
+"""Task rows. Every status change is a compare-and-set on the expected status: when
+it matches no row, somebody else (a callback, another worker, another node) already
+moved the task and we do nothing."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class DuplicateExternalId(Exception):
 
 
 class Refused(Exception):
-    """The insert's reserve was refused, nothing written: ``index`` 0 the balance, 1 the key's quota."""
+    """The insert's reserve was refused, nothing written: ``index`` 0 the balance, 1
+    the key's quota."""
 
     def __init__(self, index: int) -> None:
         super().__init__(index)
@@ -95,8 +97,9 @@ def _duplicate(record: TaskRecord, text: str) -> Exception:
 
 
 class TaskStore:
-    """Reads and writes of task rows. The per-request statements (insert, get, find, compare-and-set,
-    re-point) run on the raw driver (``HotPath``); scans and listings on the SQLAlchemy engine."""
+    """Reads and writes of task rows. The per-request statements (insert, get, find,
+    compare-and-set, re-point) run on the raw driver (``HotPath``); scans and
+    listings on the SQLAlchemy engine."""
 
     __slots__ = ("_engine", "_hot", "_money", "_paid_insert", "_sql")
 
@@ -116,8 +119,9 @@ class TaskStore:
         *,
         reserve: Reserve | None = None,
     ) -> None:
-        """Insert the row, with its ``reserve`` debited in the same transaction. Raises ``Refused(0)``
-        when the balance is too low, ``Refused(1)`` when the key's quota is (nothing is written)."""
+        """Insert the row, with its ``reserve`` debited in the same transaction.
+        Raises ``Refused(0)`` when the balance is too low, ``Refused(1)`` when the
+        key's quota is (nothing is written)."""
         try:
             if reserve is None:
                 await self._hot.execute(self._sql.insert.sql, self._sql.insert_row(record))
@@ -138,7 +142,11 @@ class TaskStore:
     async def _insert_paid_pg(self, record: TaskRecord, reserve: Reserve) -> None:
         with_key = reserve.key_id is not None
         stmt = self._paid_insert[with_key]
-        params: dict[str, Any] = {"uid": reserve.user_id, "kid": reserve.key_id, "amt": reserve.amount}
+        params: dict[str, Any] = {
+            "uid": reserve.user_id,
+            "kid": reserve.key_id,
+            "amt": reserve.amount,
+        }
         params.update(zip(_TASK_PARAMS, _task_values(record), strict=True))
         entry = reserve_entry(reserve, record.id)
         params.update((f"l_{name}", entry[name]) for name in LEDGER_COLUMNS)
@@ -180,9 +188,9 @@ class TaskStore:
         close: Close | None = None,
         **values: Any,
     ) -> bool:
-        """Compare-and-set: apply ``values`` only if the task is still in ``expected``. With ``event``,
-        the webhook delivery for this change is recorded in the same transaction (once per task and
-        status); with ``close``, the reserve is closed there too."""
+        """Compare-and-set: apply ``values`` only if the task is still in ``expected``. With
+        ``event``, the webhook delivery for this change is recorded in the same transaction (once
+        per task and status); with ``close``, the reserve is closed there too."""
         if event is not None and close is None and self._hot.postgres:
             sql, args = self._sql.cas_announced(task_id, expected.value, values, event)
             answer = await self._hot.fetchone(sql, args)
@@ -207,12 +215,16 @@ class TaskStore:
     async def due(self, now_ms: int, limit: int) -> list[TaskRecord]:
         return await self._all(task_sql.due(now_ms, limit))
 
-    async def claim_due(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
-        """Take up to ``limit`` due tasks under a lease, so no other worker or node reads them meanwhile.
+    async def claim_due(
+        self, now_ms: int, limit: int, owner: str, lease_ms: int
+    ) -> list[TaskRecord]:
+        """Take up to ``limit`` due tasks under a lease, so no other worker or node
+        reads them meanwhile.
 
-        One ``UPDATE … WHERE id IN (due and unleased) RETURNING``: on PostgreSQL the inner select takes
-        ``FOR UPDATE SKIP LOCKED`` (concurrent claimers pass over each other's rows instead of waiting);
-        on SQLite the statement runs under the database write lock, so it is a compare-and-set by itself.
+        One ``UPDATE … WHERE id IN (due and unleased) RETURNING``: on PostgreSQL the inner select
+        takes ``FOR UPDATE SKIP LOCKED`` (concurrent claimers pass over each other's rows instead of
+        waiting); on SQLite the statement runs under the database write lock, so it is a
+        compare-and-set by itself.
         """
         due = task_sql.due_unleased(now_ms, limit)
         if self._engine.dialect.name == "postgresql":
@@ -223,7 +235,9 @@ class TaskStore:
             rows = (await conn.execute(task_sql.claim(due, now_ms, owner, lease_ms))).all()
         return sorted((_record(r) for r in rows), key=lambda t: t.next_poll_at or 0)
 
-    async def reschedule(self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int) -> bool:
+    async def reschedule(
+        self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int
+    ) -> bool:
         return await self.transition(
             task_id,
             expected,
@@ -248,8 +262,8 @@ _task_values = attrgetter(*TASK_COLUMNS)
 
 
 async def any_row(engine: AsyncEngine, query: Select[Any]) -> bool:
-    """SQLite: look before claiming. An UPDATE takes the database's one write lock even when it matches
-    nothing, so an idle worker claiming every second would make request writes wait behind it (a tail of
-    tens of milliseconds under load); a read takes no lock."""
+    """SQLite: look before claiming. An UPDATE takes the database's one write lock even when it
+    matches nothing, so an idle worker claiming every second would make request writes wait behind
+    it (a tail of tens of milliseconds under load); a read takes no lock."""
     async with engine.connect() as conn:
         return (await conn.execute(query.limit(1))).first() is not None

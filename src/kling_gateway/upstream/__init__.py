@@ -1,1 +1,2 @@
-"""The only code that knows Kling: URLs, signing, JSON shapes, error codes. Everything else sees our types."""
+"""The only code that knows Kling: URLs, signing, JSON shapes, error codes.
+Everything else sees our types."""

@@ -1,7 +1,8 @@
-"""How the gateway proves itself to Kling: an AK/SK-signed HS256 JWT (kling-api.md §2.2) or a raw API key.
+"""How the gateway proves itself to Kling: an AK/SK-signed HS256 JWT (kling-api.md
+§2.2) or a raw API key.
 
-Signing costs ~20 µs; a token lives 30 minutes, so one is cached and re-signed a few minutes before ``exp``
-rather than per request (what Kling's own samples and well-behaved clients do).
+A token lives 30 minutes, so one is cached and re-signed a few minutes before ``exp`` rather than
+per request (what Kling's own samples and well-behaved clients do).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class Credentials:
 
     def __post_init__(self) -> None:
         if not self.api_key and not (self.access_key and self.secret_key):
-            raise ValueError("upstream credentials need an API key or both an access key and a secret key")
+            raise ValueError(
+                "upstream credentials need an API key or both an access key and a secret key"
+            )
 
     def __repr__(self) -> str:  # never let a secret reach a log line through repr()
         kind = "api_key" if self.api_key else f"access_key={self.access_key!r}"
@@ -35,15 +38,21 @@ class Credentials:
 
 def sign_jwt(access_key: str, secret_key: str, now: float) -> str:
     issued = int(now)
-    claims = {"iss": access_key, "exp": issued + TOKEN_LIFETIME_S, "nbf": issued - NOT_BEFORE_SKEW_S}
+    claims = {
+        "iss": access_key,
+        "exp": issued + TOKEN_LIFETIME_S,
+        "nbf": issued - NOT_BEFORE_SKEW_S,
+    }
     with warnings.catch_warnings():
-        # Kling issues the secret; its length is not ours to choose, so PyJWT's short-key advice is noise.
+        # Kling issues the secret; its length is not ours to choose, so PyJWT's
+        # short-key advice is noise.
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
         return jwt.encode(claims, secret_key, algorithm="HS256", headers={"typ": "JWT"})
 
 
 class Authorizer:
-    """Produces the ``Authorization`` header value, caching a JWT until shortly before it expires."""
+    """Produces the ``Authorization`` header value, caching a JWT until shortly
+    before it expires."""
 
     __slots__ = ("_clock", "_creds", "_expires", "_value")
 

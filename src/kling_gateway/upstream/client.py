@@ -9,7 +9,8 @@ refusal table in domain/refusals.py, whose row the error carries as ``refusal``)
     ABSENT     the request cannot have created a task (connect failed, 1xxx rejection, 5001)
     AMBIGUOUS  it may have (timeout or reset after sending, 5000, 5002, a non-Kling 5xx)
 
-so callers know when a retry is safe and when they must first look the task up by ``external_task_id``.
+so callers know when a retry is safe and when they must first look the task up by
+``external_task_id``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from .transport import HttpxTransport, Transport, TransportError
 
 TEXT2VIDEO_PATH = "/v1/videos/text2video"
 
-# Lookarounds, not \b: CJK characters count as word characters, and Kling's CN messages glue ids to them.
+# Lookarounds, not \b: CJK characters count as word characters, and Kling's CN
+# messages glue ids to them.
 _UPSTREAM_ID = re.compile(
     r"(?<![0-9])[0-9]{12,}(?![0-9])|(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-])"
 )
@@ -110,7 +112,9 @@ class KlingClient:
     ) -> None:
         self._observer = observer
         # An httpx.AsyncClient is accepted as is (tests and scripts); anything else is a Transport.
-        self._http: Transport = HttpxTransport(http) if isinstance(http, httpx.AsyncClient) else http
+        self._http: Transport = (
+            HttpxTransport(http) if isinstance(http, httpx.AsyncClient) else http
+        )
         self._base = base_url.rstrip("/")
         self._auth = authorizer
 
@@ -119,7 +123,9 @@ class KlingClient:
         payload["external_task_id"] = external_task_id
         data = await self._call("POST", TEXT2VIDEO_PATH, body=orjson.dumps(payload))
         if not isinstance(data, dict) or "task_id" not in data:
-            raise UpstreamError(Outcome.AMBIGUOUS, 5000, "upstream create answered without a task id")
+            raise UpstreamError(
+                Outcome.AMBIGUOUS, 5000, "upstream create answered without a task id"
+            )
         return UpstreamTask.from_wire(data)
 
     async def get(self, task_or_external_id: str) -> UpstreamTask:
@@ -142,10 +148,12 @@ class KlingClient:
         return [UpstreamTask.from_wire(d) for d in data] if isinstance(data, list) else []
 
     async def costs(self) -> Any:
-        """``GET /account/costs`` for the last day: free, authenticated and cheap, hence the health probe
-        (Kling asks for at most one per second per account)."""
+        """``GET /account/costs`` for the last day: free, authenticated and cheap, hence the health
+        probe (Kling asks for at most one per second per account)."""
         now = int(time.time() * 1000)
-        return await self._call("GET", f"/account/costs?start_time={now - 86_400_000}&end_time={now}")
+        return await self._call(
+            "GET", f"/account/costs?start_time={now - 86_400_000}&end_time={now}"
+        )
 
     async def _call(self, method: str, path: str, *, body: bytes | None = None) -> Any:
         if self._observer is None:

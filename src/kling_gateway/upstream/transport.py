@@ -1,11 +1,10 @@
-"""The one seam under KlingClient: send bytes, get (status, bytes) back, or say whether the request may
-have reached upstream.
+"""The one seam under KlingClient: send bytes, get (status, bytes) back, or say whether the request
+may have reached upstream.
 
 Two implementations. ``HttpxTransport`` wraps an ``httpx.AsyncClient``, so tests plug in
-``httpx.MockTransport`` fakes or the simulator's ASGI app. ``AiohttpTransport`` is the default for real
-traffic, chosen on evidence (docs/benchmarks.md): against the simulator on this machine an upstream call
-cost ~1.9–2.1 ms of CPU through httpx/httpcore and ~0.35 ms through aiohttp, and the upstream call is on
-every create.
+``httpx.MockTransport`` fakes or the simulator's ASGI app. ``AiohttpTransport`` is the default for
+real traffic: an upstream call is on every create, and costs several times less CPU through aiohttp
+than through httpx/httpcore (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -45,7 +44,8 @@ class HttpxTransport:
             resp = await self._client.request(method, url, content=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransportError(type(exc).__name__, maybe_sent=False) from exc
-        except httpx.HTTPError as exc:  # read/write timeout, reset, protocol error: it may have landed
+        # read/write timeout, reset, protocol error: it may have landed
+        except httpx.HTTPError as exc:
             raise TransportError(type(exc).__name__, maybe_sent=True) from exc
         return resp.status_code, resp.content
 
@@ -56,11 +56,16 @@ class HttpxTransport:
 class AiohttpTransport:
     __slots__ = ("_session",)
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, max_connections: int
+    ) -> None:
         import aiohttp
 
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+            total=None,
+            connect=connect_timeout,
+            sock_connect=connect_timeout,
+            sock_read=read_timeout,
         )
         connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=30)
         self._session = aiohttp.ClientSession(

@@ -1,5 +1,6 @@
-"""Alembic environment. The gateway runs migrations in-process on a connection it passes in
-(``config.attributes["connection"]``); the plain ``alembic`` command path builds its own async engine."""
+"""Alembic environment. The gateway runs migrations in-process on a connection it
+passes in (``config.attributes["connection"]``); the plain ``alembic`` command path
+builds its own async engine."""
 
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ class Authenticator:
         self._cache: dict[str, _Verified] = {}
 
     def authenticate(self, header: str | None) -> str:
-        """Return the account name for an ``Authorization`` header value, or raise SimFailure (1001–1004)."""
+        """Return the account name for an ``Authorization`` header value, or raise
+        SimFailure (1001–1004)."""
         if not header:
             raise SimFailure(1001, "Authorization is empty")
         scheme, _, token = header.partition(" ")

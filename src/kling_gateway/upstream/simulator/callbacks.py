@@ -1,13 +1,14 @@
 """Callback delivery (kling-api.md §6): bare task objects POSTed on every status change.
 
-Each task gets its own sequential "lane" so its submitted → processing → terminal notifications arrive
-in order even when a delivery is being retried, while lanes of different tasks run concurrently (a
-single global queue would serialise a 10k-task benchmark behind one slow receiver). The semaphore
-bounds sockets, not lanes, so a lane sleeping between retries holds no connection slot.
+Each task gets its own sequential "lane" so its submitted → processing → terminal
+notifications arrive in order even when a delivery is being retried, while lanes of
+different tasks run concurrently (a single global queue would serialise a 10k-task
+benchmark behind one slow receiver). The semaphore bounds sockets, not lanes, so a
+lane sleeping between retries holds no connection slot.
 
-Signatures use the wall clock, not the simulator clock: receivers check ``webhook-timestamp`` against
-their own real time (standardwebhooks rejects > 5 min skew), and a test's fake clock must not make
-valid deliveries look stale.
+Signatures use the wall clock, not the simulator clock: receivers check ``webhook-timestamp``
+against their own real time (standardwebhooks rejects > 5 min skew), and a test's fake clock must
+not make valid deliveries look stale.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ class CallbackDispatcher:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
-        # An httpx client handed in (tests: MockTransport / ASGI) is used as is; otherwise aiohttp, which
-        # costs a fraction of httpx's CPU per POST — at 10k tasks × 3 callbacks that decides the backlog.
+        # An httpx client handed in (tests: MockTransport / ASGI) is used as is;
+        # otherwise aiohttp, which costs a fraction of httpx's CPU per POST — at 10k
+        # tasks × 3 callbacks that decides the backlog.
         self._client: Transport | None = HttpxTransport(client) if client is not None else None
         self._owns_client = client is None
         self._wall_clock = wall_clock
@@ -67,7 +69,9 @@ class CallbackDispatcher:
 
     def enqueue(self, lane: str, url: str, body: bytes) -> None:
         """Queue one notification. Before ``start()`` it waits; delivery begins once running."""
-        self._queues.setdefault(lane, deque()).append(_Message(url, body, f"msg_{uuid.uuid4().hex}"))
+        self._queues.setdefault(lane, deque()).append(
+            _Message(url, body, f"msg_{uuid.uuid4().hex}")
+        )
         if self._running and lane not in self._lanes:
             self._lanes[lane] = asyncio.create_task(self._run_lane(lane))
 
@@ -89,7 +93,8 @@ class CallbackDispatcher:
                 self._lanes[lane] = asyncio.create_task(self._run_lane(lane))
 
     async def stop(self) -> None:
-        """Undelivered messages stay queued (a later ``start()`` resumes them); sockets are closed."""
+        """Undelivered messages stay queued (a later ``start()`` resumes them);
+        sockets are closed."""
         self._running = False
         lanes = list(self._lanes.values())
         for task in lanes:
@@ -151,4 +156,6 @@ class CallbackDispatcher:
                 logger.info("callback to %s failed (%s); retrying", message.url, problem)
                 await asyncio.sleep(self._config.callback_retry_delay_seconds * (2**attempt))
         self.failed += 1
-        logger.warning("callback to %s dropped after %d attempts (%s)", message.url, retries + 1, problem)
+        logger.warning(
+            "callback to %s dropped after %d attempts (%s)", message.url, retries + 1, problem
+        )

@@ -1,4 +1,5 @@
-"""A hand-driven clock for tests and scripted benchmarks; pass ``clock=ManualClock()`` to the app."""
+"""A hand-driven clock for tests and scripted benchmarks; pass
+``clock=ManualClock()`` to the app."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import time
 
 class ManualClock:
     def __init__(self, start: float | None = None) -> None:
-        # Defaults to real "now" so timestamps (JWT exp/nbf, created_at) look plausible to real code.
+        # Defaults to real "now" so timestamps (JWT exp/nbf, created_at) look
+        # plausible to real code.
         self.now = time.time() if start is None else start
 
     def __call__(self) -> float:

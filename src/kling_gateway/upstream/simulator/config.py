@@ -1,7 +1,7 @@
 """Simulator knobs. A plain mutable dataclass so tests and benchmarks can flip faults mid-run.
 
-Timing fields are read when a task is *created*, so changing them never rewrites the history of tasks
-already in flight (a real upstream would not retroactively change either).
+Timing fields are read when a task is *created*, so changing them never rewrites the history of
+tasks already in flight (a real upstream would not retroactively change either).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ class SimulatorConfig:
     # --- credentials -------------------------------------------------------------------------
     access_keys: dict[str, str] = field(default_factory=lambda: {"sim-ak": "sim-sk"})
     api_keys: set[str] = field(default_factory=set)
-    # Credential (AK or API key) -> account name. Unlisted credentials are their own account, so by
-    # default every AK/SK pair is a separate account. Map an API key to an AK to make them share one
-    # account (Kling: "all keys of an account share" concurrency and the external_task_id namespace).
+    # Credential (AK or API key) -> account name. Unlisted credentials are their own
+    # account, so by default every AK/SK pair is a separate account. Map an API key
+    # to an AK to make them share one account (Kling: "all keys of an account share"
+    # concurrency and the external_task_id namespace).
     account_of: dict[str, str] = field(default_factory=dict)
     # --- task lifecycle ----------------------------------------------------------------------
     submitted_seconds: float = 1.0
@@ -112,7 +113,8 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def apply_patch(config: SimulatorConfig, patch: dict[str, Any]) -> None:
-    """Validate the whole patch first and only then assign, so a bad field leaves config untouched."""
+    """Validate the whole patch first and only then assign, so a bad field leaves
+    config untouched."""
     coerced = {name: _coerce(name, value) for name, value in patch.items()}
     for name, value in coerced.items():
         setattr(config, name, value)

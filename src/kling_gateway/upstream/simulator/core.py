@@ -1,8 +1,10 @@
-"""The simulator's state and behaviour, independent of HTTP so tests can drive and inspect it directly.
+"""The simulator's state and behaviour, independent of HTTP so tests can drive and
+inspect it directly.
 
 ``app.state.sim`` is an instance of ``Simulator``. Tests typically use:
-``sim.tasks_created(account)``, ``sim.external_id_count(ext_id)``, ``sim.duplicate_attempts[ext_id]``,
-``sim.advance()`` after moving a fake clock, and ``await sim.callbacks.drain()``.
+``sim.tasks_created(account)``, ``sim.external_id_count(ext_id)``,
+``sim.duplicate_attempts[ext_id]``, ``sim.advance()`` after moving a fake clock, and
+``await sim.callbacks.drain()``.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ class Simulator:
             await asyncio.sleep(max(0.001, self.config.tick_seconds))
 
     def reset(self) -> None:
-        """Forget all tasks and counters (benchmarks between runs). Queued callbacks still go out."""
+        """Forget all tasks and counters (benchmarks between runs). Queued callbacks
+        still go out."""
         self.store.reset()
         self.counters.clear()
         self.duplicate_attempts.clear()
@@ -84,7 +87,8 @@ class Simulator:
         self.store.advance(self.clock())
 
     def roll(self, rate: float) -> bool:
-        """Skip the RNG entirely at rate 0 so enabling one fault doesn't reshuffle the others' draws."""
+        """Skip the RNG entirely at rate 0 so enabling one fault doesn't reshuffle
+        the others' draws."""
         return rate > 0 and self.rng.random() < rate
 
     def create_task(self, account: str, spec: CreateSpec) -> Task:

@@ -50,7 +50,11 @@ def ok(data: Any) -> Response:
 
 
 def fail(failure: SimFailure) -> Response:
-    body: dict[str, Any] = {"code": failure.code, "message": failure.message, "request_id": request_id()}
+    body: dict[str, Any] = {
+        "code": failure.code,
+        "message": failure.message,
+        "request_id": request_id(),
+    }
     # The official 1303 sample has no "data" key; other errors in the wild carry "data": null.
     if failure.code != 1303:
         body["data"] = None

@@ -1,10 +1,10 @@
 """A tiny but genuinely decodable MP4, assembled from first principles.
 
-Downstream code (download, hashing, content sniffing, maybe probing) must see a real ISO BMFF file, yet
-shipping a binary fixture or depending on ffmpeg is undesirable. H.264 has one macroblock type that
-needs no entropy coding at all — I_PCM carries raw samples — so a 16x16 picture is one macroblock
-written verbatim. Each frame is its own IDR slice; the container is the classic
-ftyp + moov(mvhd, trak(tkhd, mdia(mdhd, hdlr, minf(vmhd, dinf, stbl)))) + mdat layout with avc1/avcC.
+Downstream code (download, hashing, content sniffing, maybe probing) must see a real ISO BMFF file,
+yet shipping a binary fixture or depending on ffmpeg is undesirable. H.264 has one macroblock type
+that needs no entropy coding at all — I_PCM carries raw samples — so a 16x16 picture is one
+macroblock written verbatim. Each frame is its own IDR slice; the container is the classic ftyp +
+moov(mvhd, trak(tkhd, mdia(mdhd, hdlr, minf(vmhd, dinf, stbl)))) + mdat layout with avc1/avcC.
 """
 
 from __future__ import annotations
@@ -179,7 +179,10 @@ def _moov(sample_sizes: list[int], mdat_data_offset: int, sps: bytes, pps: bytes
         _full_box(b"stts", 0, 0, struct.pack(">III", 1, len(sample_sizes), FRAME_TICKS)),
         _full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, len(sample_sizes), 1)),
         _full_box(
-            b"stsz", 0, 0, struct.pack(f">II{len(sample_sizes)}I", 0, len(sample_sizes), *sample_sizes)
+            b"stsz",
+            0,
+            0,
+            struct.pack(f">II{len(sample_sizes)}I", 0, len(sample_sizes), *sample_sizes),
         ),
         _full_box(b"stco", 0, 0, struct.pack(">II", 1, mdat_data_offset)),
     )

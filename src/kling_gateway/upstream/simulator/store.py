@@ -1,8 +1,8 @@
 """In-memory task table whose statuses are a pure function of the clock.
 
-Every task's whole schedule (processing_at, done_at, fail or not) is fixed at creation. A min-heap of
-upcoming transitions is drained by ``advance(now)``, which runs at the start of every request and on
-the background timer; so reads are always current even without the timer (fake clocks), each
+Every task's whole schedule (processing_at, done_at, fail or not) is fixed at creation. A min-heap
+of upcoming transitions is drained by ``advance(now)``, which runs at the start of every request and
+on the background timer; so reads are always current even without the timer (fake clocks), each
 transition happens exactly once (one callback, one slot release), and idle cost is one comparison.
 """
 
@@ -48,14 +48,16 @@ class Task:
         return self.status in (SUCCEED, FAILED)
 
     def wire(self) -> dict[str, Any]:
-        """Task object as in kling-api.md §4.3. Built per read (~5 µs) rather than cached: a cached view
-        would triple per-task memory in 10k+-task benchmarks for a saving lost in HTTP overhead."""
+        """Task object as in kling-api.md §4.3. Built per read rather than cached: a cached view
+        would triple per-task memory in 10k-task benchmarks, for a saving lost in HTTP overhead."""
         spec = self.spec
         view: dict[str, Any] = {
             "task_id": self.task_id,
             "task_status": self.status,
             "task_status_msg": self.failure_message if self.status == FAILED else "",
-            "task_info": {"external_task_id": spec.external_task_id} if spec.external_task_id else {},
+            "task_info": {"external_task_id": spec.external_task_id}
+            if spec.external_task_id
+            else {},
             "created_at": int(self.created * 1000),
             "updated_at": int(self.updated * 1000),
         }
@@ -66,7 +68,9 @@ class Task:
                 "duration": f"{spec.duration}.1",
             }
             if spec.watermark:
-                video["watermark_url"] = f"{self.base_url}/results/{self.video_id}{WATERMARK_SUFFIX}.mp4"
+                video["watermark_url"] = (
+                    f"{self.base_url}/results/{self.video_id}{WATERMARK_SUFFIX}.mp4"
+                )
             view["task_result"] = {"videos": [video]}
         view["watermark_info"] = {"enabled": spec.watermark}
         if self.terminal:
@@ -93,8 +97,10 @@ class TaskStore:
         self.tasks: dict[str, Task] = {}
         self.videos: dict[str, Task] = {}
         self.status_counts: Counter[str] = Counter()
-        self.units_used: defaultdict[str, float] = defaultdict(float)  # account -> units of finished tasks
-        self.external_counts: Counter[str] = Counter()  # external_task_id -> tasks made, all accounts
+        # account -> units of finished tasks
+        self.units_used: defaultdict[str, float] = defaultdict(float)
+        # external_task_id -> tasks made, all accounts
+        self.external_counts: Counter[str] = Counter()
         self._by_account: dict[str, list[Task]] = {}
         self._by_external: dict[tuple[str, str], Task] = {}
         self._active: Counter[tuple[str, str]] = Counter()  # (account, model) -> non-terminal tasks
@@ -167,7 +173,8 @@ class TaskStore:
                 heapq.heappush(due, (task.done_at, next(self._order), task))
             else:
                 self._finish(task)
-            task.updated = when  # scheduled instant, not "now": identical histories for any poll rhythm
+            # scheduled instant, not "now": identical histories for any poll rhythm
+            task.updated = when
             self.status_counts[task.status] += 1
             self._on_transition(task)
 

@@ -1,9 +1,10 @@
-"""Kling's own create-body checks (kling-api.md §3), written independently of the gateway's domain model.
+"""Kling's own create-body checks (kling-api.md §3), written independently of the
+gateway's domain model.
 
 The simulator exists partly to catch a gateway that forwards something Kling would reject, so these
-rules are deliberately re-derived from the reference rather than imported. Where the sources disagree
-(camera-control model support, voice control per model) the simulator is lenient: it must never reject
-what the real service might accept.
+rules are deliberately re-derived from the reference rather than imported. Where the sources
+disagree (camera-control model support, voice control per model) the simulator is lenient: it must
+never reject what the real service might accept.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ _CLASSIC_DURATIONS = frozenset({"5", "10"})
 _V3_DURATIONS = frozenset(str(n) for n in range(3, 16))
 _SOUND_MODELS = frozenset({"kling-v2-6", "kling-v3"})
 _ASPECT_RATIOS = frozenset({"16:9", "9:16", "1:1"})
-_CAMERA_TYPES = frozenset({"simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"})
+_CAMERA_TYPES = frozenset(
+    {"simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"}
+)
 _CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 MAX_PROMPT = 2500
 MAX_SHOT_PROMPT = 512
 
-# Units per generated second; sound doubles nothing on the wire but costs 1.5x (kling-api.md §7 gives
-# v3 std 0.6/pro 0.8 silent, 0.9/1.2 with audio — rounded here to 0.5/0.8 so a 5 s std clip costs the
-# "2.5" seen in the docs' examples).
+# Units per generated second; sound doubles nothing on the wire but costs 1.5x (kling-api.md §7
+# gives v3 std 0.6/pro 0.8 silent, 0.9/1.2 with audio — rounded here to 0.5/0.8 so a 5 s std clip
+# costs the "2.5" seen in the docs' examples).
 UNITS_PER_SECOND = {"std": 0.5, "pro": 0.8, "4k": 1.6}
 SOUND_MULTIPLIER = 1.5
 
@@ -52,7 +55,9 @@ class CreateSpec:
 
     @property
     def units(self) -> str:
-        amount = UNITS_PER_SECOND[self.mode] * self.duration * (SOUND_MULTIPLIER if self.sound else 1.0)
+        amount = (
+            UNITS_PER_SECOND[self.mode] * self.duration * (SOUND_MULTIPLIER if self.sound else 1.0)
+        )
         return format(round(amount, 3), "g")
 
 
@@ -119,8 +124,14 @@ def _check_multi_prompt(value: Any, total: int) -> None:
         if not isinstance(index, int) or isinstance(index, bool):
             raise _bad(f"{where}.index must be an integer")
         if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_SHOT_PROMPT:
-            raise _bad(f"{where}.prompt must be a non-empty string of at most {MAX_SHOT_PROMPT} characters")
-        if not isinstance(duration, str) or not duration.isdigit() or not 1 <= int(duration) <= total:
+            raise _bad(
+                f"{where}.prompt must be a non-empty string of at most {MAX_SHOT_PROMPT} characters"
+            )
+        if (
+            not isinstance(duration, str)
+            or not duration.isdigit()
+            or not 1 <= int(duration) <= total
+        ):
             raise _bad(f"{where}.duration must be a string of whole seconds between 1 and {total}")
         seconds += int(duration)
     if seconds != total:
@@ -132,7 +143,8 @@ def validate_create(body: Any, *, allow_4k: bool = True) -> CreateSpec:
         raise SimFailure(1200, "request body must be a JSON object")
     model = body.get("model_name")
     if model is None or model == "":
-        model = "kling-v1"  # `model` (the old field name) is documented to act like an empty model_name
+        # `model` (the old field name) is documented to act like an empty model_name
+        model = "kling-v1"
     if not isinstance(model, str) or model not in MODELS:
         raise _bad(f"model_name value '{model}' is invalid")
     is_v3 = model == "kling-v3"
@@ -197,4 +209,6 @@ def validate_create(body: Any, *, allow_4k: bool = True) -> CreateSpec:
     if callback_url is not None and not callback_url.startswith(("http://", "https://")):
         raise _bad("callback_url must be an http(s) URL")
     external_task_id = _opt_str(body, "external_task_id") or None
-    return CreateSpec(model, mode, int(duration_text), sound, enabled, external_task_id, callback_url)
+    return CreateSpec(
+        model, mode, int(duration_text), sound, enabled, external_task_id, callback_url
+    )

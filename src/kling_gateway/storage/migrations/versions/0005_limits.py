@@ -14,10 +14,10 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Only tasks in flight are indexed, so each index is as small as the work in progress. The predicate is
-# the exact text the count queries use (storage/limits.py): SQLite uses a partial index only when the query
-# repeats its predicate. ``status`` is the last column so SQLite can count from the index alone (it
-# re-checks the predicate's column; PostgreSQL would do an index-only scan without it).
+# Only tasks in flight are indexed, so each index is as small as the work in progress. The predicate
+# is the exact text the count queries use (storage/limits.py): SQLite uses a partial index only when
+# the query repeats its predicate. ``status`` is the last column so SQLite can count from the index
+# alone (it re-checks the predicate's column; PostgreSQL would do an index-only scan without it).
 _ACTIVE = sa.text("status IN ('queued', 'submitted', 'processing')")
 
 
@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("key_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("tokens_nano", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name=op.f("fk_rate_buckets_key_id_api_keys")),
+        sa.ForeignKeyConstraint(
+            ["key_id"], ["api_keys.id"], name=op.f("fk_rate_buckets_key_id_api_keys")
+        ),
         sa.PrimaryKeyConstraint("key_id", name=op.f("pk_rate_buckets")),
     )
     op.create_index(

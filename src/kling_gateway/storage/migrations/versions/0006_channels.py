@@ -1,10 +1,10 @@
-"""channels: several upstream accounts with priority, weight, models, caps, cooldowns, probes and keys
+"""channels: upstream accounts with priority, weight, models, caps, cooldowns, probes, keys
 
 Revision ID: 0006
 Revises: 0005
 
-Credentials move from ``upstream_accounts`` to ``upstream_keys`` (an account may hold several keys that
-traffic rotates over); existing credentials are copied over as each account's first key.
+Credentials move from ``upstream_accounts`` to ``upstream_keys`` (an account may hold several keys
+that traffic rotates over); existing credentials are copied over as each account's first key.
 """
 
 from collections.abc import Sequence
@@ -41,7 +41,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_upstream_keys")),
     )
     with op.batch_alter_table("upstream_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_upstream_keys_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_upstream_keys_account_id"), ["account_id"], unique=False
+        )
 
     with op.batch_alter_table("upstream_accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), server_default="0", nullable=False))
@@ -58,10 +60,12 @@ def upgrade() -> None:
     op.execute(
         "INSERT INTO upstream_keys "
         "(account_id, access_key_enc, secret_key_enc, api_key_enc, hint, enabled, created_at) "
-        "SELECT id, access_key_enc, secret_key_enc, api_key_enc, '', TRUE, created_at FROM upstream_accounts "
+        "SELECT id, access_key_enc, secret_key_enc, api_key_enc, '', TRUE, created_at "
+        "FROM upstream_accounts "
         "WHERE access_key_enc IS NOT NULL OR api_key_enc IS NOT NULL"
     )
-    # SQLite ≥ 3.35 drops a column in place; no table rebuild, so the tasks → accounts key is untouched.
+    # SQLite ≥ 3.35 drops a column in place; no table rebuild, so the tasks →
+    # accounts key is untouched.
     for column in _CREDENTIALS:
         op.drop_column("upstream_accounts", column)
 

@@ -3,15 +3,15 @@
 Revision ID: 0007
 Revises: 0006
 
-SQLite evaluates ``status IN ('queued', 'submitted', 'processing')`` in a partial index's predicate by
-building a temporary b-tree of the three values — every time a row is inserted or its indexed columns
-change, once per index: three on each task insert, six on each compare-and-set of its status (EXPLAIN
-shows the ``OpenEphemeral`` opcodes). The same test written as ORs of equalities is plain comparisons. In
-a replay of a create's statements under callgrind that was half of the SQL's instructions (with RETURNING
-gone too: 748k → 366k per create). PostgreSQL treats both spellings alike; the indexes are rebuilt on both
-so one predicate text serves the count queries (storage/limits.py) everywhere. On PostgreSQL each
-``CREATE INDEX`` reads the whole ``tasks`` table while holding off writes to it (the index itself holds
-only tasks in flight): on a large table, run ``kling-gateway db upgrade`` as its own deploy step.
+SQLite evaluates ``status IN ('queued', 'submitted', 'processing')`` in a partial index's predicate
+by building a temporary b-tree of the three values — every time a row is inserted or its indexed
+columns change, once per index: three on each task insert, six on each compare-and-set of its status
+(EXPLAIN shows the ``OpenEphemeral`` opcodes). The same test written as ORs of equalities is plain
+comparisons, half of the SQL's work per create (docs/benchmarks.md). PostgreSQL treats both
+spellings alike; the indexes are rebuilt on both so one predicate text serves the count queries
+(storage/limits.py) everywhere. On PostgreSQL each ``CREATE INDEX`` reads the whole ``tasks`` table
+while holding off writes to it (the index itself holds only tasks in flight): on a large table, run
+``kling-gateway db upgrade`` as its own deploy step.
 """
 
 from collections.abc import Sequence
