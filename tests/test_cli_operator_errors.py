@@ -97,6 +97,31 @@ def test_serve_with_both_ports_taken_names_both(home: Home, taken: int, taken_to
     assert "KGW_SIMULATOR_PORT" in line and str(taken_too) in line
 
 
+EARLY = """
+import sys
+from kling_gateway.cli import main
+sys.argv = ["kling-gateway", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    heavy = [m for m in ("kling_gateway.cli.tree", "sqlalchemy", "fastapi") if m in sys.modules]
+    print(exc.code, heavy)
+"""
+
+
+def test_a_taken_port_is_answered_before_the_gateway_is_imported(home: Home, taken: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY, "serve", "--port", str(taken)],
+        env=home.env,
+        cwd=home.path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.stdout.strip() == "2 []", (done.stdout, done.stderr)
+    assert f"port {taken} for the gateway is in use: set KGW_PORT" in done.stderr
+
+
 def test_serve_workers_with_a_port_taken_exits_at_once(home: Home, taken: int) -> None:
     home.fails("serve", "--workers", "2", "--port", str(taken), naming="KGW_PORT")
     assert not list(home.path.iterdir())

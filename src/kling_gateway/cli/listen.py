@@ -28,13 +28,14 @@ def wanted(settings: Settings) -> list[Wanted]:
     return out
 
 
-def _bind(want: Wanted) -> socket.socket:
+def _bind(want: Wanted, backlog: int | None) -> socket.socket:
     family = socket.AF_INET6 if ":" in want.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         sock.bind((want.host, want.port))
-        sock.listen(2048)  # uvicorn's backlog: connections queue from here on, before it accepts
+        if backlog is not None:  # uvicorn's: connections queue from here on, before it accepts
+            sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
@@ -49,13 +50,20 @@ def _problem(want: Wanted, exc: OSError) -> str:
     return f"cannot listen on {where} ({exc.strerror}): check KGW_HOST and {want.setting}"
 
 
-def bind_all(wants: list[Wanted]) -> list[socket.socket]:
+def probe(wants: list[Wanted]) -> None:
+    """Refuse, as ``bind_all`` would, when a port is taken; nothing stays bound. A bind without
+    listen takes no connections, and another listener's port still refuses it."""
+    for sock in bind_all(wants, backlog=None):
+        sock.close()
+
+
+def bind_all(wants: list[Wanted], *, backlog: int | None = 2048) -> list[socket.socket]:
     """Every socket bound; or none (closing those bound) and one ConfigError naming each failure."""
     bound: list[socket.socket] = []
     problems: list[str] = []
     for want in wants:
         try:
-            bound.append(_bind(want))
+            bound.append(_bind(want, backlog))
         except OSError as exc:
             problems.append(_problem(want, exc))
     if problems:

@@ -86,8 +86,7 @@ def parse_seconds(value: object, field: str) -> int:
         fail(field, f"out of range (got {show(value)})")
     fail(
         field,
-        "must be a whole number of seconds, as an integer or a string like '5'"
-        f" (got {show(value)})",
+        f"must be a whole number of seconds, as an integer or a string like '5' (got {show(value)})",
     )
 
 

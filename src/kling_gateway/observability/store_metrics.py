@@ -39,9 +39,7 @@ _WEBHOOK_DUE = text(
     "SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= :now THEN next_attempt_at END) "
     "FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL"
 )
-_LEDGER = text(
-    "SELECT reason, COUNT(*), COALESCE(SUM(amount_micro), 0) FROM ledger_entries GROUP BY reason"
-)
+_LEDGER = text("SELECT reason, COUNT(*), COALESCE(SUM(amount_micro), 0) FROM ledger_entries GROUP BY reason")
 
 
 @dataclass(slots=True)
@@ -117,8 +115,7 @@ class StoreCollector:
         )
         yield GaugeMetricFamily(
             "kgw_poll_lag_seconds",
-            "How far past its due time the most overdue task's next upstream read is"
-            " (0 when none is due)",
+            "How far past its due time the most overdue task's next upstream read is (0 when none is due)",
             value=snap.poll_lag_seconds,
         )
         yield GaugeMetricFamily(
@@ -132,13 +129,10 @@ class StoreCollector:
             value=snap.webhook_lag_seconds,
         )
         if snap.ledger is not None:
-            entries = GaugeMetricFamily(
-                "kgw_ledger_entries", "Ledger entries by reason", labels=["reason"]
-            )
+            entries = GaugeMetricFamily("kgw_ledger_entries", "Ledger entries by reason", labels=["reason"])
             amount = GaugeMetricFamily(
                 "kgw_ledger_amount_micro",
-                "Signed sum of ledger amounts by reason, in micro-credits"
-                " (negative = taken from balances)",
+                "Signed sum of ledger amounts by reason, in micro-credits (negative = taken from balances)",
                 labels=["reason"],
             )
             for reason, (count, total) in sorted(snap.ledger.items()):

@@ -205,9 +205,7 @@ tasks = Table(
         sqlite_where=_ACTIVE,
         postgresql_where=_ACTIVE,
     ),
-    Index(
-        "ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE
-    ),
+    Index("ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
     Index(
         "ix_tasks_active_upstream",
         "upstream_account_id",
@@ -247,9 +245,7 @@ webhook_attempts = Table(
     "webhook_attempts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True
-    ),
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
     Column("attempted_at", BigInteger, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
