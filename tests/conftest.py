@@ -22,7 +22,12 @@ from kling_gateway.http.app import create_app
 from kling_gateway.services import admin, money
 from kling_gateway.services.gateway import Gateway
 from kling_gateway.settings import Settings
-from kling_gateway.upstream.simulator import ManualClock, Simulator, SimulatorConfig, create_simulator_app
+from kling_gateway.upstream.simulator import (
+    ManualClock,
+    Simulator,
+    SimulatorConfig,
+    create_simulator_app,
+)
 from kling_gateway.worker.poller import Poller
 from tests.postgres import drop_run_database, reset_schema, run_database
 
@@ -38,7 +43,9 @@ class TimeoutASGITransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(request)
         try:
-            return await asyncio.wait_for(self.inner.handle_async_request(request), self.read_timeout)
+            return await asyncio.wait_for(
+                self.inner.handle_async_request(request), self.read_timeout
+            )
         except TimeoutError:
             raise httpx.ReadTimeout("simulated read timeout", request=request) from None
 

@@ -23,7 +23,9 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-SERVER_URL = os.environ.get("KGW_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+SERVER_URL = os.environ.get(
+    "KGW_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
 CONNECT_SECONDS = 5.0  # an unreachable host skips in seconds, not asyncpg's default minute
 PREFIX = "kgw_test_"
 _NAME = re.compile(rf"^{PREFIX}([0-9a-f]{{8}})_(\d+)_[0-9a-f]{{6}}$")
@@ -66,7 +68,10 @@ _run = _Run()
 
 def _engine(url: str) -> AsyncEngine:
     return create_async_engine(
-        url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"timeout": CONNECT_SECONDS}
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"timeout": CONNECT_SECONDS},
     )
 
 

@@ -204,7 +204,17 @@ def test_keys_create_aksk_prints_access_and_secret(cli: Cli) -> None:
 
 def test_keys_create_with_models_and_expiry(cli: Cli) -> None:
     cli("users", "create", "alice")
-    cli("keys", "create", "alice", "--model", "kling-v3", "--model", "kling-v1", "--expires-days", "2")
+    cli(
+        "keys",
+        "create",
+        "alice",
+        "--model",
+        "kling-v3",
+        "--model",
+        "kling-v1",
+        "--expires-days",
+        "2",
+    )
     listed = cli("keys", "list", "--user", "alice").output
     row = listed.splitlines()[2]
     assert "kling-v1,kling-v3" in row
@@ -297,7 +307,9 @@ def test_tasks_list_and_show(cli: Cli) -> None:
     task_id = insert_task(cli, "alice", external_task_id="fox-1")
 
     listed = cli("tasks", "list").output
-    assert task_id in listed and "my-fast" in listed and "processing" in listed and "fox-1" in listed
+    assert (
+        task_id in listed and "my-fast" in listed and "processing" in listed and "fox-1" in listed
+    )
     assert task_id in cli("tasks", "list", "--user", "alice").output
     assert task_id not in cli("tasks", "list", "--user", "bob").output
     assert task_id in cli("tasks", "list", "--status", "processing").output
@@ -305,7 +317,10 @@ def test_tasks_list_and_show(cli: Cli) -> None:
     assert "no user named 'ghost'" in cli("tasks", "list", "--user", "ghost", expect=1).stderr
 
     shown = cli("tasks", "show", task_id).output
-    fields = {k.strip(): v for k, v in (line.split(": ", 1) for line in shown.splitlines() if ": " in line)}
+    fields = {
+        k.strip(): v
+        for k, v in (line.split(": ", 1) for line in shown.splitlines() if ": " in line)
+    }
     assert fields["task id"] == task_id
     assert fields["model"] == "my-fast" and fields["upstream model"] == "kling-v2-5-turbo"
     assert fields["status"] == "processing" and fields["message"] == "rendering"

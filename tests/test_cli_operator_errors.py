@@ -46,7 +46,9 @@ class Home:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("KGW_")}
         self.env.update(KGW_HOME=str(path), KGW_SIMULATOR_PORT=str(free_port()))
 
-    def run(self, *args: str, timeout: float = TIMEOUT, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = TIMEOUT, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN), *args],
             env={**self.env, **env},

@@ -106,7 +106,9 @@ def task_with_two_attempts(cli: Cli) -> tuple[str, str]:
                 poll_attempts=0,
             )
             await gw.tasks.insert(record)
-            assert await move(gw, record, TaskStatus.QUEUED, status="submitted", upstream_task_id="up-1")
+            assert await move(
+                gw, record, TaskStatus.QUEUED, status="submitted", upstream_task_id="up-1"
+            )
             worker = WebhookWorker(gw, sender=FlakySender())
             assert await worker.run_once() == 1
             clock.advance(60)

@@ -25,7 +25,9 @@ def settings(key_file: Path, master_key: str | None = None) -> Settings:
     return Settings(_env_file=None, master_key=master_key, master_key_file=key_file)
 
 
-@pytest.mark.parametrize("plain", ["", "sk-live-secret", "ключ 秘密 🔑", "x" * 10_000, "line1\nline2\x00"])
+@pytest.mark.parametrize(
+    "plain", ["", "sk-live-secret", "ключ 秘密 🔑", "x" * 10_000, "line1\nline2\x00"]
+)
 def test_round_trip(plain: str) -> None:
     box = SecretBox(Fernet.generate_key())
     token = box.encrypt(plain)

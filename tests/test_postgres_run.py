@@ -30,7 +30,10 @@ ALIVE = {100, 200}
     [
         (database_name(HOST_TAG, 999, "abcdef"), True),  # this host, process gone
         (database_name(HOST_TAG, 100, "abcdef"), False),  # this host, process alive: another run
-        (database_name("0badc0de", 999, "abcdef"), False),  # another host: its pids mean nothing here
+        (
+            database_name("0badc0de", 999, "abcdef"),
+            False,
+        ),  # another host: its pids mean nothing here
         (f"{PREFIX}{HOST_TAG}_999", False),  # not a run database's name
         ("test", False),
         ("kgw_h6", False),

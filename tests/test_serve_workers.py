@@ -77,7 +77,11 @@ def test_two_workers_share_the_port_and_finish_every_task(tmp_path: Path) -> Non
             for i in range(12):
                 res = client.post(
                     "/kling/v1/videos/text2video",
-                    json={"model_name": "kling-v2-6", "prompt": f"fox {i}", "external_task_id": f"w-{i}"},
+                    json={
+                        "model_name": "kling-v2-6",
+                        "prompt": f"fox {i}",
+                        "external_task_id": f"w-{i}",
+                    },
                 )
                 assert res.status_code == 200, res.text
                 ids.append(res.json()["data"]["task_id"])
@@ -86,7 +90,9 @@ def test_two_workers_share_the_port_and_finish_every_task(tmp_path: Path) -> Non
             while pending and time.monotonic() < deadline:
                 for task_id in list(pending):
                     if (
-                        client.get(f"/kling/v1/videos/text2video/{task_id}").json()["data"]["task_status"]
+                        client.get(f"/kling/v1/videos/text2video/{task_id}").json()["data"][
+                            "task_status"
+                        ]
                         == "succeed"
                     ):
                         pending.discard(task_id)

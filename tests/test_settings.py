@@ -90,7 +90,11 @@ def test_bad_database_url(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["sqlite+aiosqlite:///./a.db", "sqlite+aiosqlite:///:memory:", "postgresql+asyncpg://u:p@h:5432/db"],
+    [
+        "sqlite+aiosqlite:///./a.db",
+        "sqlite+aiosqlite:///:memory:",
+        "postgresql+asyncpg://u:p@h:5432/db",
+    ],
 )
 def test_good_database_url(url: str) -> None:
     assert make(database_url=url).database_url == url
@@ -163,7 +167,12 @@ def test_credential_errors_do_not_echo_secrets() -> None:
         ({"upstream": "kling", "kling_api_key": "k"}, True, False),
         ({"upstream": "kling", "kling_access_key": "ak", "kling_secret_key": "sk"}, True, False),
         (
-            {"upstream": "kling", "kling_api_key": "k", "kling_access_key": "a", "kling_secret_key": "s"},
+            {
+                "upstream": "kling",
+                "kling_api_key": "k",
+                "kling_access_key": "a",
+                "kling_secret_key": "s",
+            },
             True,
             False,
         ),

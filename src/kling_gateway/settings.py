@@ -111,9 +111,15 @@ class Settings(BaseSettings):
         description="first look at a task after scale × its expected render seconds (at least "
         "first_poll_seconds); default 12 against Kling, 0 against the simulator",
     )
-    poll_jitter: float = Field(0.1, ge=0, le=1, description="± fraction of each poll delay, spreads load")
-    poll_concurrency_per_account: int = Field(8, ge=1, description="in-flight upstream reads per account")
-    lease_seconds: float = Field(30.0, gt=0, description="how long a poller holds a task it is reading")
+    poll_jitter: float = Field(
+        0.1, ge=0, le=1, description="± fraction of each poll delay, spreads load"
+    )
+    poll_concurrency_per_account: int = Field(
+        8, ge=1, description="in-flight upstream reads per account"
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="how long a poller holds a task it is reading"
+    )
     task_timeout_seconds: float = Field(
         86_400.0, gt=0, description="a task with no terminal state after this long becomes failed"
     )
@@ -128,7 +134,9 @@ class Settings(BaseSettings):
 
     # --- outbound webhooks to the client's callback_url
     webhook_timeout_seconds: float = Field(10.0, gt=0)
-    webhook_max_age_seconds: float = Field(86_400.0, gt=0, description="retry a delivery for this long")
+    webhook_max_age_seconds: float = Field(
+        86_400.0, gt=0, description="retry a delivery for this long"
+    )
     webhook_concurrency: int = Field(16, ge=1)
     outbound_allow: str = Field(
         "",
@@ -145,7 +153,9 @@ class Settings(BaseSettings):
     mirror_url_ttl_seconds: int = Field(86_400, ge=60)
 
     # --- money
-    billing: bool = Field(True, description="reserve, settle and refund credits per task (off: no money)")
+    billing: bool = Field(
+        True, description="reserve, settle and refund credits per task (off: no money)"
+    )
     billing_policy: Literal["requested", "actual"] = Field(
         "requested",
         description="bill the requested seconds, or the video's real duration rounded up",
@@ -154,11 +164,17 @@ class Settings(BaseSettings):
         None,
         description="JSON prices ({model: {mode: {silent|sound|voice: credits per second}}}) loaded at start",
     )
-    bootstrap_credits: str = Field("1000", description="credits given to the first-start user 'default'")
+    bootstrap_credits: str = Field(
+        "1000", description="credits given to the first-start user 'default'"
+    )
 
     # --- limits (all off when unset)
-    user_max_in_flight: int | None = Field(None, ge=1, description="unfinished tasks per user → 429/1303")
-    key_max_in_flight: int | None = Field(None, ge=1, description="unfinished tasks per API key → 429/1303")
+    user_max_in_flight: int | None = Field(
+        None, ge=1, description="unfinished tasks per user → 429/1303"
+    )
+    key_max_in_flight: int | None = Field(
+        None, ge=1, description="unfinished tasks per API key → 429/1303"
+    )
     key_rate_per_second: float | None = Field(
         None, gt=0, description="token-bucket refill per key → 429/1302"
     )
@@ -172,7 +188,9 @@ class Settings(BaseSettings):
         le=60,
         description="how long a create may wait for an upstream slot before 429/1303",
     )
-    redis_url: SecretStr | None = Field(None, description="Redis for rate-limit buckets (default: the DB)")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for rate-limit buckets (default: the DB)"
+    )
 
     # --- operators
     admin_token: SecretStr | None = Field(
@@ -263,4 +281,6 @@ class Settings(BaseSettings):
 
     @property
     def use_simulator(self) -> bool:
-        return self.upstream == "simulator" or (self.upstream == "auto" and not self.has_kling_credentials)
+        return self.upstream == "simulator" or (
+            self.upstream == "auto" and not self.has_kling_credentials
+        )

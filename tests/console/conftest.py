@@ -26,7 +26,9 @@ def browser() -> Iterator[Browser]:
         try:
             b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         except Exception as exc:
-            pytest.fail(f"Chromium ({CHROMIUM}) did not start: install it (apt-get install chromium): {exc}")
+            pytest.fail(
+                f"Chromium ({CHROMIUM}) did not start: install it (apt-get install chromium): {exc}"
+            )
         try:
             yield b
         finally:

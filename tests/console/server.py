@@ -70,7 +70,9 @@ def serve(tmp: Path, **overrides: Any) -> Served:
         **overrides,
     )
     sim_config = SimulatorConfig(
-        submitted_seconds=0.3, processing_seconds=0.7, public_base_url=f"http://127.0.0.1:{sim_port}"
+        submitted_seconds=0.3,
+        processing_seconds=0.7,
+        public_base_url=f"http://127.0.0.1:{sim_port}",
     )
     ready: dict[str, Any] = {}
     started, stop = threading.Event(), threading.Event()
@@ -80,7 +82,10 @@ def serve(tmp: Path, **overrides: Any) -> Served:
         issued = await admin.bootstrap(gw)
         ready["token"] = await bootstrap_token(gw)
         ready["key"] = issued.api_key if issued else ""
-        servers = [_server(create_app(settings, gateway=gw)), _server(create_simulator_app(sim_config))]
+        servers = [
+            _server(create_app(settings, gateway=gw)),
+            _server(create_simulator_app(sim_config)),
+        ]
         tasks = [
             asyncio.ensure_future(s.serve(sockets=[sock]))
             for s, sock in zip(servers, (gw_sock, sim_sock), strict=True)

@@ -47,7 +47,11 @@ def test_session_cookie_is_strict_and_hidden_from_scripts(
 ) -> None:
     sign_in(page, served)
     (cookie,) = [c for c in context.cookies() if c["name"] == "kgw_console"]
-    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"
+    assert (
+        cookie["httpOnly"] is True
+        and cookie["sameSite"] == "Strict"
+        and cookie["path"] == "/console"
+    )
     assert "kgw_console" not in page.evaluate("document.cookie")
 
 
@@ -154,7 +158,9 @@ def test_forged_cross_origin_post_does_nothing(page: Page, served: Served) -> No
         f"<input name=name value='{victim}'></form>"
         "<script>document.getElementById('f').submit()</script></body></html>"
     )
-    page.route("http://evil.example/", lambda route: route.fulfill(body=evil, content_type="text/html"))
+    page.route(
+        "http://evil.example/", lambda route: route.fulfill(body=evil, content_type="text/html")
+    )
     page.goto("http://evil.example/")
     page.wait_for_load_state()
     # SameSite=Strict: the cookie did not go along, so the console answered with its sign-in page.

@@ -52,7 +52,11 @@ def test_console_token_notes_that_the_env_token_rules(cli: Cli) -> None:
     ],
 )
 def test_banner_shows_the_console_and_how_to_sign_in(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], token: str | None, env_token: bool, expected: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    token: str | None,
+    env_token: bool,
+    expected: str,
 ) -> None:
     settings = make_settings(tmp_path, admin_token="t" if env_token else None)
     print_banner(settings, None, console_token=token)

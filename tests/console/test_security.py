@@ -65,7 +65,9 @@ async def test_nothing_without_a_session(env: Env, method: str, path: str) -> No
 async def test_a_polling_page_without_a_session_is_sent_to_sign_in(env: Env) -> None:
     async with await _client(env) as client:
         res = await client.get("/console/overview/figures", headers={"HX-Request": "true"})
-    assert res.status_code == 401 and res.headers["HX-Redirect"] == "/console/login" and res.text == ""
+    assert (
+        res.status_code == 401 and res.headers["HX-Redirect"] == "/console/login" and res.text == ""
+    )
 
 
 async def test_admin_api_takes_the_stored_operator_token(env: Env) -> None:
@@ -74,8 +76,12 @@ async def test_admin_api_takes_the_stored_operator_token(env: Env) -> None:
         assert off.status_code == 404  # no token anywhere: no admin API
         token = await issue_token(env.gw)
         ok = await client.get("/admin/v1/channels", headers={"Authorization": f"Bearer {token}"})
-        bad = await client.get("/admin/v1/channels", headers={"Authorization": "Bearer kgw-op-nope"})
-        odd = await client.get("/admin/v1/channels", headers={b"Authorization": "Bearer é".encode()})
+        bad = await client.get(
+            "/admin/v1/channels", headers={"Authorization": "Bearer kgw-op-nope"}
+        )
+        odd = await client.get(
+            "/admin/v1/channels", headers={b"Authorization": "Bearer é".encode()}
+        )
         newer = await issue_token(env.gw)
         old = await client.get("/admin/v1/channels", headers={"Authorization": f"Bearer {token}"})
         new = await client.get("/admin/v1/channels", headers={"Authorization": f"Bearer {newer}"})
@@ -86,11 +92,15 @@ async def test_admin_api_takes_the_stored_operator_token(env: Env) -> None:
 
 
 @pytest.mark.parametrize("settings_overrides", [{"admin_token": "env-admin-token"}])
-async def test_env_token_overrides_the_stored_one(env: Env, settings_overrides: dict[str, Any]) -> None:
+async def test_env_token_overrides_the_stored_one(
+    env: Env, settings_overrides: dict[str, Any]
+) -> None:
     stored = await issue_token(env.gw)
     async with await _client(env) as client:
         api = await client.get("/admin/v1/channels", headers={"Authorization": f"Bearer {stored}"})
-        login = await client.post("/console/login", data={"token": stored}, headers={"Origin": ORIGIN})
+        login = await client.post(
+            "/console/login", data={"token": stored}, headers={"Origin": ORIGIN}
+        )
         env_login = await client.post(
             "/console/login", data={"token": "env-admin-token"}, headers={"Origin": ORIGIN}
         )
@@ -101,7 +111,9 @@ async def test_env_token_overrides_the_stored_one(env: Env, settings_overrides: 
 async def test_failed_sign_ins_are_throttled_per_address(env: Env, token: str) -> None:
     async with await _client(env, "10.0.0.7") as client:
         for _ in range(5):
-            res = await client.post("/console/login", data={"token": "wrong"}, headers={"Origin": ORIGIN})
+            res = await client.post(
+                "/console/login", data={"token": "wrong"}, headers={"Origin": ORIGIN}
+            )
             assert res.status_code == 401
         res = await client.post("/console/login", data={"token": token}, headers={"Origin": ORIGIN})
         assert res.status_code == 429 and int(res.headers["Retry-After"]) >= 1
@@ -144,7 +156,9 @@ async def test_writes_need_the_csrf_token_and_our_origin(
     assert (await env.gw.accounts.get_user("mallory") is not None) is created
 
 
-async def test_a_wrong_csrf_token_is_refused(env: Env, signed_in: tuple[httpx.AsyncClient, str]) -> None:
+async def test_a_wrong_csrf_token_is_refused(
+    env: Env, signed_in: tuple[httpx.AsyncClient, str]
+) -> None:
     client, csrf = signed_in
     res = await client.post(
         "/console/money",
@@ -154,9 +168,17 @@ async def test_a_wrong_csrf_token_is_refused(env: Env, signed_in: tuple[httpx.As
     assert res.status_code == 403 and "CSRF" in res.text
 
 
-async def test_every_page_sends_the_security_headers(signed_in: tuple[httpx.AsyncClient, str]) -> None:
+async def test_every_page_sends_the_security_headers(
+    signed_in: tuple[httpx.AsyncClient, str],
+) -> None:
     client, _ = signed_in
-    for path in ("/console/login", "/console/", "/console/tasks", "/console/users", "/console/channels"):
+    for path in (
+        "/console/login",
+        "/console/",
+        "/console/tasks",
+        "/console/users",
+        "/console/channels",
+    ):
         res = await client.get(path)
         csp = res.headers["Content-Security-Policy"]
         assert "default-src 'self'" in csp and "script-src 'self'" in csp, path
@@ -182,10 +204,16 @@ async def test_user_strings_are_escaped(env: Env, signed_in: tuple[httpx.AsyncCl
         assert "<img src=x" not in page and "&lt;img src=x onerror=" in page
 
 
-async def test_channel_secrets_are_never_rendered(env: Env, signed_in: tuple[httpx.AsyncClient, str]) -> None:
+async def test_channel_secrets_are_never_rendered(
+    env: Env, signed_in: tuple[httpx.AsyncClient, str]
+) -> None:
     client, csrf = signed_in
     await channel_admin.add(
-        env.gw, "sg", "http://127.0.0.1:9", access_key="ak-visible-1234", secret_key="very-secret-sk"
+        env.gw,
+        "sg",
+        "http://127.0.0.1:9",
+        access_key="ak-visible-1234",
+        secret_key="very-secret-sk",
     )
     page = (await client.get("/console/channels")).text
     assert "very-secret-sk" not in page and "ak-visible-1234" not in page and "sg" in page
@@ -241,7 +269,9 @@ async def test_forms_show_the_services_errors_next_to_their_fields(
     )
     tasks = await client.get("/console/tasks?status=bogus&since=yesterday&user=nobody")
     assert money.status_code == 400 and 'id="error-amount"' in money.text
-    assert key.status_code == 400 and 'id="error-models"' in key.text and "no-such-model" in key.text
+    assert (
+        key.status_code == 400 and 'id="error-models"' in key.text and "no-such-model" in key.text
+    )
     assert tasks.status_code == 400
     for field in ("status", "since", "user"):
         assert f'id="error-{field}"' in tasks.text

@@ -18,7 +18,9 @@ from kling_gateway.console.throttle import SignInThrottle
         (list(range(1000, 101_000, 1000)), 99, 99.0),
     ],
 )
-def test_percentile_is_nearest_rank_in_seconds(values: list[int], p: int, expected: float | None) -> None:
+def test_percentile_is_nearest_rank_in_seconds(
+    values: list[int], p: int, expected: float | None
+) -> None:
     assert percentile(values, p) == expected
 
 
@@ -31,7 +33,9 @@ def test_percentile_is_nearest_rank_in_seconds(values: list[int], p: int, expect
         ({"failed": 2}, 0.0),
     ],
 )
-def test_success_rate_counts_finished_tasks_only(counts: dict[str, int], expected: float | None) -> None:
+def test_success_rate_counts_finished_tasks_only(
+    counts: dict[str, int], expected: float | None
+) -> None:
     assert success_rate(counts) == expected
 
 

@@ -31,7 +31,9 @@ D = Defaults(user_max_in_flight=10, key_max_in_flight=4, rate_per_second=2.0, ra
         (Overrides(daily_spend_micro=7), Overrides(daily_spend_micro=3), (10, 4, 2.0, 20, 7, 3)),
     ],
 )
-def test_key_then_user_then_default(user: Overrides, key: Overrides, expected: tuple[object, ...]) -> None:
+def test_key_then_user_then_default(
+    user: Overrides, key: Overrides, expected: tuple[object, ...]
+) -> None:
     e = effective(D, user, key)
     got = (
         e.user_max_in_flight,
@@ -109,7 +111,10 @@ def test_ip_allowed(address: str | None, cidrs: tuple[str, ...], allowed: bool) 
 
 
 def test_networks_are_normalised_and_checked() -> None:
-    assert parse_networks(["10.1.2.3/8", "127.0.0.1", "127.0.0.1"]) == ("10.0.0.0/8", "127.0.0.1/32")
+    assert parse_networks(["10.1.2.3/8", "127.0.0.1", "127.0.0.1"]) == (
+        "10.0.0.0/8",
+        "127.0.0.1/32",
+    )
     for bad in ([], ["10.0.0.300"], [5], ["x"] * 0):
         with pytest.raises(ValueError, match=r"^allowed_ips:"):
             parse_networks(bad)
@@ -133,7 +138,14 @@ def test_task_filter_refusals_name_the_parameter(query: dict[str, str], field: s
 
 def test_task_filter_reads_every_parameter() -> None:
     f = parse_filter(
-        {"status": "succeed", "user": "a", "model": "m", "kind": "text2video", "since": "5", "until": "9"}
+        {
+            "status": "succeed",
+            "user": "a",
+            "model": "m",
+            "kind": "text2video",
+            "since": "5",
+            "until": "9",
+        }
         | {"external_task_id": "e", "page": "2", "page_size": "10"}
     )
     assert (f.status, f.user, f.model, f.since_ms, f.until_ms, f.page, f.page_size) == (

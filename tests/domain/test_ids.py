@@ -16,7 +16,9 @@ def minter(seed: int = 1) -> IdMinter:
     return IdMinter(random.Random(seed))
 
 
-@pytest.mark.parametrize("now_ms", [EPOCH_MS, EPOCH_MS + 1, NOW, NOW + 10 * YEAR_MS, EPOCH_MS + 27 * YEAR_MS])
+@pytest.mark.parametrize(
+    "now_ms", [EPOCH_MS, EPOCH_MS + 1, NOW, NOW + 10 * YEAR_MS, EPOCH_MS + 27 * YEAR_MS]
+)
 def test_ids_are_18_digits(now_ms: int) -> None:
     ids = [minter().mint(now_ms) for _ in range(3)]
     for public_id in ids:

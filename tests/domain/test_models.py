@@ -57,7 +57,11 @@ def test_default_table_holds_the_official_models_in_doc_order() -> None:
         ("kling-v2-6", "multi_shot", False),
         ("kling-v2-6", "durations", frozenset({5, 10})),
         ("kling-v3", "durations", frozenset(range(3, 16))),
-        ("kling-v3", "modes", frozenset({"std", "pro"})),  # no "4k" by default (§3.4, low confidence)
+        (
+            "kling-v3",
+            "modes",
+            frozenset({"std", "pro"}),
+        ),  # no "4k" by default (§3.4, low confidence)
         ("kling-v3", "sound", True),
         ("kling-v3", "sound_requires_pro", False),
         ("kling-v3", "multi_shot", True),
@@ -66,7 +70,9 @@ def test_default_table_holds_the_official_models_in_doc_order() -> None:
         ("kling-v3", "camera_control", False),
     ],
 )
-def test_default_capabilities_follow_the_reference_table(model: str, field: str, expected: object) -> None:
+def test_default_capabilities_follow_the_reference_table(
+    model: str, field: str, expected: object
+) -> None:
     caps = DEFAULT_CAPABILITIES.get(model)
     assert caps is not None
     assert getattr(caps, field) == expected
@@ -144,7 +150,9 @@ def test_override_can_switch_voice_control_off() -> None:
 
 
 def test_override_can_add_a_model_with_conservative_defaults() -> None:
-    table = DEFAULT_CAPABILITIES.with_overrides({"kling-v3-turbo": {"durations": [5, 10], "sound": True}})
+    table = DEFAULT_CAPABILITIES.with_overrides(
+        {"kling-v3-turbo": {"durations": [5, 10], "sound": True}}
+    )
     assert table.names() == [*OFFICIAL, "kling-v3-turbo"]
     caps = table["kling-v3-turbo"]
     assert caps.durations == frozenset({5, 10})

@@ -75,7 +75,11 @@ def test_quotes(
 
 @pytest.mark.parametrize(
     ("model", "mode", "sound", "voice"),
-    [("kling-v3", "pro", False, False), ("kling-v3", "std", True, False), ("kling-v9", "std", False, False)],
+    [
+        ("kling-v3", "pro", False, False),
+        ("kling-v3", "std", True, False),
+        ("kling-v9", "std", False, False),
+    ],
 )
 def test_unpriced_combinations_are_refused_naming_the_field(
     model: str, mode: str, sound: bool, voice: bool

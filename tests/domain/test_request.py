@@ -26,7 +26,9 @@ def body(model: str = "kling-v1", /, **fields: Any) -> dict[str, Any]:
     return out
 
 
-def validate(data: Any, table: CapabilityTable = DEFAULT_CAPABILITIES, **kwargs: Any) -> Text2VideoRequest:
+def validate(
+    data: Any, table: CapabilityTable = DEFAULT_CAPABILITIES, **kwargs: Any
+) -> Text2VideoRequest:
     name = extract_model_name(data)
     caps = table.get(name)
     assert caps is not None, name
@@ -85,9 +87,14 @@ ACCEPTED = {
     "6 shots of 1s": v3_custom("6", shots(1, 1, 1, 1, 1, 1)),
     "1 shot of full length": v3_custom(15, shots("15")),
     "shot prompt 512 chars": v3_custom("5", shots("5", prompt="s" * 512)),
-    "intelligence without multi_prompt": body("kling-v3", multi_shot=True, shot_type="intelligence"),
+    "intelligence without multi_prompt": body(
+        "kling-v3", multi_shot=True, shot_type="intelligence"
+    ),
     "2 voices": body(
-        "kling-v3", voice_list=[{"voice_id": "a"}, {"voice_id": "b"}], sound="on", prompt="x<<<voice_2>>>"
+        "kling-v3",
+        voice_list=[{"voice_id": "a"}, {"voice_id": "b"}],
+        sound="on",
+        prompt="x<<<voice_2>>>",
     ),
     "voices without reference, sound on": body(
         "kling-v2-6", voice_list=[{"voice_id": "a"}], sound="on", mode="pro"
@@ -97,7 +104,9 @@ ACCEPTED = {
     "camera pan -10": body(camera_control=camera(pan=-10, zoom=0)),
     "camera float": body(camera_control=camera(tilt=0.5)),
     "camera preset, config {}": body(camera_control={"type": "down_back", "config": {}}),
-    "camera preset, config null": body(camera_control={"type": "left_turn_forward", "config": None}),
+    "camera preset, config null": body(
+        camera_control={"type": "left_turn_forward", "config": None}
+    ),
     "watermark false": body(watermark_info={"enabled": False}),
     "callback http": body(callback_url="http://example.com/cb"),
     "callback 2048 chars": body(callback_url="https://example.com/" + "a" * (2048 - 20)),
@@ -150,25 +159,43 @@ def test_reference_examples_validate(name: str) -> None:
 MODEL = "for model kling-v1"
 REJECTED: dict[str, tuple[Any, str]] = {
     # model name
-    "model_name number": ({"model_name": 5, "prompt": "p"}, "model_name: must be a non-empty string (got 5)"),
+    "model_name number": (
+        {"model_name": 5, "prompt": "p"},
+        "model_name: must be a non-empty string (got 5)",
+    ),
     "model_name empty": (
         {"model_name": " ", "prompt": "p"},
         "model_name: must be a non-empty string (got ' ')",
     ),
-    "legacy model empty": ({"model": "", "prompt": "p"}, "model: must be a non-empty string (got '')"),
+    "legacy model empty": (
+        {"model": "", "prompt": "p"},
+        "model: must be a non-empty string (got '')",
+    ),
     # prompt
     "prompt 2501": (body(prompt="x" * 2501), "prompt: must be at most 2500 characters (got 2501)"),
     "prompt number": (body(prompt=5), "prompt: must be a string (got 5)"),
-    "prompt missing": (body(prompt=DROP), "prompt: required and must not be empty when multi_shot is false"),
-    "prompt blank": (body(prompt="  "), "prompt: required and must not be empty when multi_shot is false"),
-    "prompt null": (body(prompt=None), "prompt: required and must not be empty when multi_shot is false"),
+    "prompt missing": (
+        body(prompt=DROP),
+        "prompt: required and must not be empty when multi_shot is false",
+    ),
+    "prompt blank": (
+        body(prompt="  "),
+        "prompt: required and must not be empty when multi_shot is false",
+    ),
+    "prompt null": (
+        body(prompt=None),
+        "prompt: required and must not be empty when multi_shot is false",
+    ),
     "negative 2501": (
         body(negative_prompt="n" * 2501),
         "negative_prompt: must be at most 2500 characters (got 2501)",
     ),
     "negative list": (body(negative_prompt=["x"]), "negative_prompt: must be a string (got array)"),
     # mode
-    "mode unknown": (body(mode="ultra"), f"mode: 'ultra' is not allowed {MODEL} (allowed: std, pro)"),
+    "mode unknown": (
+        body(mode="ultra"),
+        f"mode: 'ultra' is not allowed {MODEL} (allowed: std, pro)",
+    ),
     "mode number": (body(mode=1), "mode: must be a string (got 1)"),
     "mode 4k on v3 default": (
         body("kling-v3", mode="4k"),
@@ -179,8 +206,14 @@ REJECTED: dict[str, tuple[Any, str]] = {
         "mode: must be one of std, pro (got '4k')",
     ),
     # aspect ratio
-    "aspect 4:3": (body(aspect_ratio="4:3"), "aspect_ratio: must be one of 16:9, 9:16, 1:1 (got '4:3')"),
-    "aspect number": (body(aspect_ratio=1), "aspect_ratio: must be a string, one of 16:9, 9:16, 1:1 (got 1)"),
+    "aspect 4:3": (
+        body(aspect_ratio="4:3"),
+        "aspect_ratio: must be one of 16:9, 9:16, 1:1 (got '4:3')",
+    ),
+    "aspect number": (
+        body(aspect_ratio=1),
+        "aspect_ratio: must be a string, one of 16:9, 9:16, 1:1 (got 1)",
+    ),
     # duration types
     "duration 5.5": (
         body(duration=5.5),
@@ -199,14 +232,26 @@ REJECTED: dict[str, tuple[Any, str]] = {
         body(duration=True),
         "duration: must be a whole number of seconds, as an integer or a string like '5' (got boolean)",
     ),
-    "duration fullwidth digit": (body(duration="５"), "duration: must be a whole number of seconds"),
+    "duration fullwidth digit": (
+        body(duration="５"),
+        "duration: must be a whole number of seconds",
+    ),
     "duration huge string": (body(duration="9" * 5000), "duration: out of range (got '9999999999"),
-    "duration huge int": (body(duration=10**5000), "duration: out of range (got a very large number)"),
+    "duration huge int": (
+        body(duration=10**5000),
+        "duration: out of range (got a very large number)",
+    ),
     "duration 7 digits": (body(duration="1000000"), "duration: out of range (got '1000000')"),
-    "duration 6 digits": (body(duration="999999"), "duration: '999999' is not allowed for model kling-v1"),
+    "duration 6 digits": (
+        body(duration="999999"),
+        "duration: '999999' is not allowed for model kling-v1",
+    ),
     # sound
     "sound yes": (body("kling-v3", sound="yes"), "sound: must be one of on, off (got 'yes')"),
-    "sound true": (body("kling-v3", sound=True), "sound: must be a string, one of on, off (got boolean)"),
+    "sound true": (
+        body("kling-v3", sound=True),
+        "sound: must be a string, one of on, off (got boolean)",
+    ),
     "sound on v1": (body(sound="on"), "sound: 'on' is not supported for model kling-v1"),
     "sound on v2-6 std": (
         body("kling-v2-6", sound="on"),
@@ -219,7 +264,10 @@ REJECTED: dict[str, tuple[Any, str]] = {
     "cfg nan": (body(cfg_scale=math.nan), "cfg_scale: must be between 0 and 1 (got nan)"),
     "cfg bool": (body(cfg_scale=True), "cfg_scale: must be a number (got boolean)"),
     "cfg string": (body(cfg_scale="0.5"), "cfg_scale: must be a number (got '0.5')"),
-    "cfg on v2-6": (body("kling-v2-6", cfg_scale=0.5), "cfg_scale: not supported for model kling-v2-6"),
+    "cfg on v2-6": (
+        body("kling-v2-6", cfg_scale=0.5),
+        "cfg_scale: not supported for model kling-v2-6",
+    ),
     "cfg on v3": (body("kling-v3", cfg_scale=0), "cfg_scale: not supported for model kling-v3"),
     # multi_shot / shot_type
     "multi_shot string": (
@@ -231,7 +279,10 @@ REJECTED: dict[str, tuple[Any, str]] = {
         body("kling-v2-6", multi_shot=True, shot_type="intelligence"),
         "multi_shot: true is not supported for model kling-v2-6",
     ),
-    "shot_type missing": (body("kling-v3", multi_shot=True), "shot_type: required when multi_shot is true"),
+    "shot_type missing": (
+        body("kling-v3", multi_shot=True),
+        "shot_type: required when multi_shot is true",
+    ),
     "shot_type bad": (
         body("kling-v3", multi_shot=True, shot_type="auto"),
         "shot_type: must be one of customize, intelligence (got 'auto')",
@@ -250,7 +301,10 @@ REJECTED: dict[str, tuple[Any, str]] = {
         "multi_prompt: must be an array of shots (got object)",
     ),
     "0 shots": (v3_custom("5", []), "multi_prompt: must hold 1 to 6 shots (got 0)"),
-    "7 shots": (v3_custom("7", shots(1, 1, 1, 1, 1, 1, 1)), "multi_prompt: must hold 1 to 6 shots (got 7)"),
+    "7 shots": (
+        v3_custom("7", shots(1, 1, 1, 1, 1, 1, 1)),
+        "multi_prompt: must hold 1 to 6 shots (got 7)",
+    ),
     "shot not object": (
         v3_custom("5", ["x"]),
         "multi_prompt[0]: must be an object with index, prompt and duration",
@@ -269,7 +323,11 @@ REJECTED: dict[str, tuple[Any, str]] = {
     ),
     "shot index duplicate": (
         v3_custom(
-            "5", [{"index": 1, "prompt": "p", "duration": 2}, {"index": 1, "prompt": "p", "duration": 3}]
+            "5",
+            [
+                {"index": 1, "prompt": "p", "duration": 2},
+                {"index": 1, "prompt": "p", "duration": 3},
+            ],
         ),
         "multi_prompt[1].index: 1 is used by an earlier shot; indexes must be unique",
     ),
@@ -363,7 +421,9 @@ REJECTED: dict[str, tuple[Any, str]] = {
         "voice_list: a non-empty voice_list requires sound 'on'",
     ),
     "voice ref in shot beyond list": (
-        v3_custom("5", shots("5", prompt="<<<voice_3>>> hi"), voice_list=[{"voice_id": "a"}], sound="on"),
+        v3_custom(
+            "5", shots("5", prompt="<<<voice_3>>> hi"), voice_list=[{"voice_id": "a"}], sound="on"
+        ),
         "multi_prompt[0].prompt: <<<voice_3>>> refers to a voice",
     ),
     # camera_control
@@ -406,12 +466,18 @@ REJECTED: dict[str, tuple[Any, str]] = {
         body(camera_control={"type": "forward_up", "config": {"zoom": 1}}),
         "camera_control.config: must be empty or absent when type is forward_up (a preset move)",
     ),
-    "camera type missing": (body(camera_control={"config": {"zoom": 1}}), "camera_control.type: required"),
+    "camera type missing": (
+        body(camera_control={"config": {"zoom": 1}}),
+        "camera_control.type: required",
+    ),
     "camera type bad": (
         body(camera_control={"type": "orbit"}),
         "camera_control.type: must be one of simple, ",
     ),
-    "camera not object": (body(camera_control="simple"), "camera_control: must be an object (got 'simple')"),
+    "camera not object": (
+        body(camera_control="simple"),
+        "camera_control: must be an object (got 'simple')",
+    ),
     "camera on pro": (
         body(mode="pro", camera_control=camera(zoom=1)),
         "camera_control: needs mode std for model kling-v1 (got mode 'pro')",
@@ -457,7 +523,10 @@ REJECTED: dict[str, tuple[Any, str]] = {
         "callback_url: must not contain spaces or",
     ),
     "callback bad ipv6": (body(callback_url="http://[::1/cb"), "callback_url: is not a valid URL"),
-    "callback bad port": (body(callback_url="http://example.com:99999/"), "callback_url: is not a valid URL"),
+    "callback bad port": (
+        body(callback_url="http://example.com:99999/"),
+        "callback_url: is not a valid URL",
+    ),
     "callback number": (body(callback_url=1), "callback_url: must be a string (got 1)"),
     # external_task_id
     "external id 65": (
@@ -494,7 +563,8 @@ def test_duration_per_model(model: str, seconds: int, allowed: bool, as_string: 
     else:
         listed = ", ".join(str(d) for d in sorted(DEFAULT_CAPABILITIES[model].durations))
         assert (
-            rejection(data) == f"duration: '{seconds}' is not allowed for model {model} (allowed: {listed})"
+            rejection(data)
+            == f"duration: '{seconds}' is not allowed for model {model} (allowed: {listed})"
         )
 
 
@@ -585,7 +655,9 @@ def test_strict_rejects_unknown_fields_before_anything_else() -> None:
 
 
 def test_multi_shot_false_drops_storyboard_fields() -> None:
-    result = validate(body("kling-v3", multi_shot=False, shot_type="customize", multi_prompt="junk"))
+    result = validate(
+        body("kling-v3", multi_shot=False, shot_type="customize", multi_prompt="junk")
+    )
     assert result.multi_shot is False
     assert "shot_type" not in result.upstream_body
     assert "multi_prompt" not in result.upstream_body
@@ -611,12 +683,25 @@ def test_customize_normalises_shot_durations_and_keeps_the_empty_prompt() -> Non
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (body("kling-v3", voice_list=[{"voice_id": "a"}], sound="on", prompt="A<<<voice_1>>> says hi"), True),
-        (body("kling-v3", voice_list=[{"voice_id": "a"}], sound="on", prompt="no reference"), False),
+        (
+            body(
+                "kling-v3",
+                voice_list=[{"voice_id": "a"}],
+                sound="on",
+                prompt="A<<<voice_1>>> says hi",
+            ),
+            True,
+        ),
+        (
+            body("kling-v3", voice_list=[{"voice_id": "a"}], sound="on", prompt="no reference"),
+            False,
+        ),
         (body("kling-v3", voice_list=[], prompt="plain"), False),
         (body("kling-v3", prompt="plain"), False),
         (
-            v3_custom("5", shots(5, prompt="<<<voice_1>>> hi"), voice_list=[{"voice_id": "a"}], sound="on"),
+            v3_custom(
+                "5", shots(5, prompt="<<<voice_1>>> hi"), voice_list=[{"voice_id": "a"}], sound="on"
+            ),
             True,
         ),
     ],
@@ -651,7 +736,11 @@ def test_operator_override_enables_4k_on_kling_v3() -> None:
 @pytest.mark.parametrize(
     ("override", "data", "expected"),
     [
-        ({"modes": ["pro"]}, body("acme"), "mode: required for model acme, which has no 'std' default"),
+        (
+            {"modes": ["pro"]},
+            body("acme"),
+            "mode: required for model acme, which has no 'std' default",
+        ),
         (
             {"durations": [8]},
             body("acme"),
@@ -667,7 +756,10 @@ def test_defaults_outside_an_operator_table_are_refused(
 
 
 def test_custom_external_id_limit() -> None:
-    assert validate(body(external_task_id="e" * 10), max_external_id_len=10).external_task_id == "e" * 10
+    assert (
+        validate(body(external_task_id="e" * 10), max_external_id_len=10).external_task_id
+        == "e" * 10
+    )
     assert rejection(body(external_task_id="e" * 11), max_external_id_len=10) == (
         "external_task_id: must be at most 10 characters (got 11)"
     )

@@ -40,7 +40,9 @@ def test_default_factor(attempts: int, expected: float) -> None:
         (3, 2.0, 100.0, 1.0, 2.0),  # factor 1: constant
     ],
 )
-def test_growth_and_cap(attempts: int, first: float, cap: float, factor: float, expected: float) -> None:
+def test_growth_and_cap(
+    attempts: int, first: float, cap: float, factor: float, expected: float
+) -> None:
     assert next_poll_delay(attempts, first=first, cap=cap, factor=factor) == pytest.approx(expected)
 
 

@@ -28,7 +28,9 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -38,7 +40,9 @@ def maybe(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(plausible, plausible, plausible, json_values)
 
 
-seconds = st.sampled_from(["3", "4", "5", "6", "10", "15", "0", "05", "5.0", " 5"]) | st.integers(-2, 20)
+seconds = st.sampled_from(["3", "4", "5", "6", "10", "15", "0", "05", "5.0", " 5"]) | st.integers(
+    -2, 20
+)
 prompts = st.text(max_size=30) | st.sampled_from(["a fox <<<voice_1>>> sings", "  ", "x" * 2501])
 shot = st.fixed_dictionaries(
     {"index": maybe(st.integers(0, 7)), "prompt": maybe(prompts), "duration": maybe(seconds)}
@@ -71,20 +75,25 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "shot_type": st.sampled_from(["customize", "intelligence", "auto"]),
     "multi_prompt": st.lists(shot, max_size=7),
     "voice_list": st.lists(
-        st.fixed_dictionaries({"voice_id": maybe(st.text(string.ascii_lowercase, max_size=6))}), max_size=3
+        st.fixed_dictionaries({"voice_id": maybe(st.text(string.ascii_lowercase, max_size=6))}),
+        max_size=3,
     ),
     "watermark_info": st.fixed_dictionaries({}, optional={"enabled": maybe(st.booleans())}),
     "callback_url": st.sampled_from(["https://hooks.example/cb", "ftp://x", "", "http://[::1"])
     | st.text(max_size=10),
     "external_task_id": st.text(max_size=70),
 }
-assert set(FIELD_VALUES) == KNOWN_FIELDS  # a new field in the validator should get a plausible strategy here
+assert (
+    set(FIELD_VALUES) == KNOWN_FIELDS
+)  # a new field in the validator should get a plausible strategy here
 
 nearly_valid = st.fixed_dictionaries(
     {"prompt": maybe(prompts)},
     optional={name: maybe(values) for name, values in FIELD_VALUES.items() if name != "prompt"},
 ).flatmap(
-    lambda body: st.dictionaries(st.text(max_size=6), json_values, max_size=2).map(lambda x: {**x, **body})
+    lambda body: st.dictionaries(st.text(max_size=6), json_values, max_size=2).map(
+        lambda x: {**x, **body}
+    )
 )
 
 
@@ -107,7 +116,13 @@ def valid_leaning(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         body.update(mode="pro", sound="on")
     if caps.cfg_scale and draw(st.booleans()):
         body["cfg_scale"] = draw(st.floats(0, 1))
-    for name in ("aspect_ratio", "watermark_info", "callback_url", "external_task_id", "negative_prompt"):
+    for name in (
+        "aspect_ratio",
+        "watermark_info",
+        "callback_url",
+        "external_task_id",
+        "negative_prompt",
+    ):
         if draw(st.booleans()):
             body[name] = draw(FIELD_VALUES[name])
     if draw(st.integers(0, 3)) == 0:

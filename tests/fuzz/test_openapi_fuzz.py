@@ -54,7 +54,9 @@ class RequestArgs(TypedDict, total=False):
     content: bytes | str
 
 
-SPEC = create_app(make_settings(Path("unused")), run_poller=False).openapi()  # no lifespan: schema only
+SPEC = create_app(
+    make_settings(Path("unused")), run_poller=False
+).openapi()  # no lifespan: schema only
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 OPERATIONS = {
     f"{op.method.upper()} {op.path}": op
@@ -129,9 +131,13 @@ def check(label: str, args: RequestArgs, status: int, headers: Any, content: byt
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
 @FUZZ
 @given(data=st.data())
-async def test_kling_routes_answer_kling_envelopes(env: Env, label: str, data: st.DataObject) -> None:
+async def test_kling_routes_answer_kling_envelopes(
+    env: Env, label: str, data: st.DataObject
+) -> None:
     op = OPERATIONS[label]
-    mode = data.draw(st.sampled_from([GenerationMode.POSITIVE, GenerationMode.NEGATIVE]), label="mode")
+    mode = data.draw(
+        st.sampled_from([GenerationMode.POSITIVE, GenerationMode.NEGATIVE]), label="mode"
+    )
     case = data.draw(op.as_strategy(generation_mode=mode), label="case")
     auth = data.draw(st.sampled_from(["key", "key", "key", "none", "garbage"]), label="auth")
     args = request_args(case, env, auth)
@@ -142,7 +148,9 @@ async def test_kling_routes_answer_kling_envelopes(env: Env, label: str, data: s
 
 @FUZZ
 @given(drawn=valid_leaning())
-async def test_creates_that_pass_validation_go_all_the_way_through(env: Env, drawn: tuple[str, Any]) -> None:
+async def test_creates_that_pass_validation_go_all_the_way_through(
+    env: Env, drawn: tuple[str, Any]
+) -> None:
     """Schemathesis' bodies rarely pass validation, so these reach the DB insert and the upstream call
     with plausible but odd values (unicode external ids, callback URLs, cfg_scale edges)."""
     _, body = drawn

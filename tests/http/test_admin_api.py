@@ -85,7 +85,9 @@ async def test_keys_issue_list_masked_expire_and_revoke(env: Env) -> None:
     assert sk["api_key"] not in listed.text and pair["secret_key"] not in listed.text
     assert "api_key" not in listed.json()["data"][1]
     auth = {"Authorization": f"Bearer {sk['api_key']}"}
-    assert (await env.client.post("/kling/v1/videos/text2video", json=BODY, headers=auth)).status_code == 200
+    assert (
+        await env.client.post("/kling/v1/videos/text2video", json=BODY, headers=auth)
+    ).status_code == 200
     past = env.gw.now_ms() - 1
     res = await call(env, "PATCH", f"/keys/{sk['id']}", json={"expires_at": past})
     assert res.json()["data"]["expires_at"] == past
@@ -99,11 +101,15 @@ async def test_keys_issue_list_masked_expire_and_revoke(env: Env) -> None:
     assert (await call(env, "DELETE", "/keys/99999")).status_code == 404
     assert (await call(env, "POST", "/users/nobody/keys", json={})).status_code == 404
     field_error(await call(env, "POST", "/users/bob/keys", json={"kind": "jwt"}), "kind")
-    field_error(await call(env, "PATCH", f"/keys/{sk['id']}", json={"expires_at": "soon"}), "expires_at")
+    field_error(
+        await call(env, "PATCH", f"/keys/{sk['id']}", json={"expires_at": "soon"}), "expires_at"
+    )
 
 
 async def test_key_model_allow_list(env: Env) -> None:
-    key = (await call(env, "POST", "/users/bob/keys", json={"models": ["kling-v2-6"]})).json()["data"]
+    key = (await call(env, "POST", "/users/bob/keys", json={"models": ["kling-v2-6"]})).json()[
+        "data"
+    ]
     assert key["models"] == ["kling-v2-6"]
     auth = {"Authorization": f"Bearer {key['api_key']}"}
     res = await env.client.post("/kling/v1/videos/text2video", json=BODY, headers=auth)
@@ -118,11 +124,17 @@ async def test_key_ip_allow_list_is_enforced_for_both_key_kinds(env: Env) -> Non
     assert res.json()["data"]["allowed_ips"] == ["10.0.0.0/8"]
     refused = await env.create(BODY)
     assert refused.status_code == 429 and refused.json()["code"] == 1304
-    assert (await env.client.get("/kling/v1/videos/text2video", headers=env.auth())).status_code == 429
-    await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"allowed_ips": ["10.0.0.0/8", "127.0.0.1"]})
+    assert (
+        await env.client.get("/kling/v1/videos/text2video", headers=env.auth())
+    ).status_code == 429
+    await call(
+        env, "PATCH", f"/keys/{keys[0]['id']}", json={"allowed_ips": ["10.0.0.0/8", "127.0.0.1"]}
+    )
     assert (await env.create(BODY)).status_code == 200
     pair = (
-        await call(env, "POST", "/users/alice/keys", json={"kind": "aksk", "allowed_ips": ["::1/128"]})
+        await call(
+            env, "POST", "/users/alice/keys", json={"kind": "aksk", "allowed_ips": ["::1/128"]}
+        )
     ).json()["data"]
     token = _jwt(pair["access_key"], pair["secret_key"], env.gw.now_ms() // 1000)
     res = await env.client.post(
@@ -133,7 +145,9 @@ async def test_key_ip_allow_list_is_enforced_for_both_key_kinds(env: Env) -> Non
         await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"allowed_ips": ["10.0.0.300"]}),
         "allowed_ips",
     )
-    field_error(await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"allowed_ips": []}), "allowed_ips")
+    field_error(
+        await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"allowed_ips": []}), "allowed_ips"
+    )
 
 
 def _jwt(ak: str, sk: str, now: int) -> str:
@@ -164,7 +178,9 @@ async def test_money_credit_debit_balance_statement_and_multiplier(env: Env) -> 
     res = await call(env, "PUT", "/users/dan/multiplier", json={"multiplier": "0.8"})
     assert res.json()["data"]["price_multiplier"] == "0.8"
     assert (await call(env, "GET", "/users/dan")).json()["data"]["price_multiplier"] == "0.8"
-    field_error(await call(env, "PUT", "/users/dan/multiplier", json={"multiplier": "x"}), "multiplier")
+    field_error(
+        await call(env, "PUT", "/users/dan/multiplier", json={"multiplier": "x"}), "multiplier"
+    )
     assert (await call(env, "GET", "/users/nobody/balance")).status_code == 404
 
 
@@ -177,11 +193,14 @@ async def test_per_user_in_flight_override(env: Env) -> None:
     assert (await env.create(BODY, user="bob")).status_code == 200  # the default: no limit
     await call(env, "PATCH", "/users/alice", json={"max_in_flight": None})
     assert (await env.create({**BODY, "external_task_id": "b"})).status_code == 200
-    field_error(await call(env, "PATCH", "/users/alice", json={"max_in_flight": 0}), "max_in_flight")
+    field_error(
+        await call(env, "PATCH", "/users/alice", json={"max_in_flight": 0}), "max_in_flight"
+    )
 
 
 @pytest.mark.parametrize(
-    "settings_overrides", [{"admin_token": ADMIN, "channel_probe_seconds": 0, "key_max_in_flight": 1}]
+    "settings_overrides",
+    [{"admin_token": ADMIN, "channel_probe_seconds": 0, "key_max_in_flight": 1}],
 )
 async def test_per_key_override_beats_the_global_default(env: Env) -> None:
     keys = (await call(env, "GET", "/users/alice/keys")).json()["data"]
@@ -193,7 +212,9 @@ async def test_per_key_override_beats_the_global_default(env: Env) -> None:
 
 async def test_per_key_rate_override(env: Env) -> None:
     keys = (await call(env, "GET", "/users/alice/keys")).json()["data"]
-    res = await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"rate_per_second": 1, "rate_burst": 2})
+    res = await call(
+        env, "PATCH", f"/keys/{keys[0]['id']}", json={"rate_per_second": 1, "rate_burst": 2}
+    )
     assert res.json()["data"]["limits"]["rate_per_second"] == "1"
     codes = [(await env.create(BODY)).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
@@ -201,7 +222,8 @@ async def test_per_key_rate_override(env: Env) -> None:
     env.clock.advance(1.1)
     assert (await env.create(BODY)).status_code == 200
     field_error(
-        await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"rate_per_second": 0}), "rate_per_second"
+        await call(env, "PATCH", f"/keys/{keys[0]['id']}", json={"rate_per_second": 0}),
+        "rate_per_second",
     )
 
 
@@ -231,7 +253,8 @@ async def test_prices_and_models(env: Env) -> None:
     assert row in res.json()["data"]
     field_error(await call(env, "PUT", "/prices", json={**row, "kind": "loud"}), "kind")
     field_error(
-        await call(env, "PUT", "/prices", json={**row, "credits_per_second": "x"}), "credits_per_second"
+        await call(env, "PUT", "/prices", json={**row, "credits_per_second": "x"}),
+        "credits_per_second",
     )
     res = await call(env, "DELETE", "/prices/kling-v1/*/voice")
     assert row not in res.json()["data"]
@@ -254,9 +277,13 @@ async def test_task_search_detail_and_overview(env: Env) -> None:
     assert page["items"][0]["upstream_account"] == "simulator"
     both = (await call(env, "GET", "/tasks?page_size=1")).json()["data"]
     assert len(both["items"]) == 1 and both["has_more"] is True
-    assert (await call(env, "GET", "/tasks?model=kling-v2-6")).json()["data"]["items"][0]["user"] == "bob"
+    assert (await call(env, "GET", "/tasks?model=kling-v2-6")).json()["data"]["items"][0][
+        "user"
+    ] == "bob"
     assert (await call(env, "GET", "/tasks?status=failed")).json()["data"]["items"] == []
-    assert (await call(env, "GET", f"/tasks?until={env.gw.now_ms() - 60_000}")).json()["data"]["items"] == []
+    assert (await call(env, "GET", f"/tasks?until={env.gw.now_ms() - 60_000}")).json()["data"][
+        "items"
+    ] == []
     field_error(await call(env, "GET", "/tasks?kind=image2video"), "kind")
     field_error(await call(env, "GET", "/tasks?status=done"), "status")
     field_error(await call(env, "GET", "/tasks?since=yesterday"), "since")

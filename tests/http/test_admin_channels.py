@@ -58,7 +58,12 @@ async def test_figures_count_calls_and_tasks_in_flight(env: Env) -> None:
     res = await env.create({"model_name": "kling-v2-6", "prompt": "fox"})
     assert res.status_code == 200
     (sim,) = (await env.client.get("/admin/v1/channels", headers=admin())).json()["data"]
-    assert sim["in_flight"] == 1 and sim["calls"] >= 1 and sim["errors"] == 0 and sim["latency_ms"] >= 0
+    assert (
+        sim["in_flight"] == 1
+        and sim["calls"] >= 1
+        and sim["errors"] == 0
+        and sim["latency_ms"] >= 0
+    )
 
 
 async def test_keys_are_added_and_removed(env: Env) -> None:
@@ -68,7 +73,9 @@ async def test_keys_are_added_and_removed(env: Env) -> None:
     )
     assert res.status_code == 200
     keys = res.json()["data"]["keys"]
-    assert len(keys) == 2 and "api-key-0123456789" not in res.text and keys[1]["hint"] == "api-…6789"
+    assert (
+        len(keys) == 2 and "api-key-0123456789" not in res.text and keys[1]["hint"] == "api-…6789"
+    )
     res = await env.client.delete(f"/admin/v1/channels/sg/keys/{keys[0]['id']}", headers=admin())
     assert [k["id"] for k in res.json()["data"]["keys"]] == [keys[1]["id"]]
     res = await env.client.delete(f"/admin/v1/channels/sg/keys/{keys[0]['id']}", headers=admin())
@@ -78,7 +85,12 @@ async def test_keys_are_added_and_removed(env: Env) -> None:
 async def test_probe_records_latency_or_error(env: Env) -> None:
     res = await env.client.post("/admin/v1/channels/simulator/probe", headers=admin())
     probe = res.json()["data"]["probe"]
-    assert res.status_code == 200 and probe["error"] is None and probe["latency_ms"] >= 0 and probe["at"]
+    assert (
+        res.status_code == 200
+        and probe["error"] is None
+        and probe["latency_ms"] >= 0
+        and probe["at"]
+    )
     await _add(env, secret_key="wrong-secret-key-for-sim-ak")
     res = await env.client.post("/admin/v1/channels/sg/probe", headers=admin())
     view = res.json()["data"]

@@ -39,12 +39,19 @@ async def test_jwt_like_kling_clients_is_accepted(env: Env) -> None:
     ak, sk = await _aksk(env)
     # iat and other claims are fine; a header without typ too (Kling's Java sample sets only alg).
     token = jwt.encode(
-        {"iss": ak, "exp": int(time.time()) + 1800, "nbf": int(time.time()) - 5, "iat": int(time.time())},
+        {
+            "iss": ak,
+            "exp": int(time.time()) + 1800,
+            "nbf": int(time.time()) - 5,
+            "iat": int(time.time()),
+        },
         sk,
         algorithm="HS256",
         headers={"alg": "HS256"},
     )
-    resp = await env.client.post(TEXT2VIDEO, json=BODY, headers={"Authorization": f"Bearer {token}"})
+    resp = await env.client.post(
+        TEXT2VIDEO, json=BODY, headers={"Authorization": f"Bearer {token}"}
+    )
     assert resp.status_code == 200, resp.text
     task_id = resp.json()["data"]["task_id"]
     # the same user sees it with their sk- key too
@@ -84,14 +91,18 @@ async def test_bad_authorization(env: Env, header: str | None, code: int) -> Non
 async def test_jwt_failures(env: Env, claims: dict[str, Any], code: int) -> None:
     ak, sk = await _aksk(env)
     token = _token(ak, sk, **claims)
-    resp = await env.client.post(TEXT2VIDEO, json=BODY, headers={"Authorization": f"Bearer {token}"})
+    resp = await env.client.post(
+        TEXT2VIDEO, json=BODY, headers={"Authorization": f"Bearer {token}"}
+    )
     _assert_kling_error(resp, 401, code)
 
 
 async def test_jwt_signed_with_another_secret(env: Env) -> None:
     ak, _ = await _aksk(env)
     token = _token(ak, "x" * 40)
-    resp = await env.client.post(TEXT2VIDEO, json=BODY, headers={"Authorization": f"Bearer {token}"})
+    resp = await env.client.post(
+        TEXT2VIDEO, json=BODY, headers={"Authorization": f"Bearer {token}"}
+    )
     _assert_kling_error(resp, 401, 1002)
 
 
@@ -99,7 +110,9 @@ async def test_model_allow_list(env: Env) -> None:
     issued = await admin.create_key(env.gw, "alice", models=["kling-v1"])
     headers = {"Authorization": f"Bearer {issued.api_key}"}
     assert (await env.client.post(TEXT2VIDEO, json=BODY, headers=headers)).status_code == 200
-    resp = await env.client.post(TEXT2VIDEO, json={**BODY, "model_name": "kling-v3"}, headers=headers)
+    resp = await env.client.post(
+        TEXT2VIDEO, json={**BODY, "model_name": "kling-v3"}, headers=headers
+    )
     _assert_kling_error(resp, 403, 1103)
 
 
@@ -133,7 +146,9 @@ async def test_revoked_and_expired_keys(env: Env) -> None:
         (b'{"model_name": "kling-v1", "prompt": "x", "callback_url": "ftp://x"}', 400, 1201),
     ],
 )
-async def test_bad_bodies_get_kling_errors(env: Env, content: bytes, status: int, code: int) -> None:
+async def test_bad_bodies_get_kling_errors(
+    env: Env, content: bytes, status: int, code: int
+) -> None:
     headers = {**env.auth(), "Content-Type": "application/json"}
     resp = await env.client.post(TEXT2VIDEO, content=content, headers=headers)
     _assert_kling_error(resp, status, code)
@@ -172,7 +187,9 @@ async def test_unknown_route_and_method(env: Env) -> None:
 
 async def test_health_and_docs(env: Env) -> None:
     health = await env.client.get("/healthz")
-    assert health.status_code == 200 and health.json()["request_id"] == health.headers["x-request-id"]
+    assert (
+        health.status_code == 200 and health.json()["request_id"] == health.headers["x-request-id"]
+    )
     ready = await env.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     spec = (await env.client.get("/openapi.json")).json()

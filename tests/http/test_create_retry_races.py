@@ -21,7 +21,11 @@ from kling_gateway.storage.money import MoneyStore
 from kling_gateway.upstream.simulator import SimulatorConfig
 from tests.conftest import TEXT2VIDEO, Env
 
-BODY: dict[str, Any] = {"model_name": "kling-v1", "prompt": "a lighthouse", "external_task_id": "mine-1"}
+BODY: dict[str, Any] = {
+    "model_name": "kling-v1",
+    "prompt": "a lighthouse",
+    "external_task_id": "mine-1",
+}
 
 
 async def _money_is_exact(env: Env) -> None:
@@ -48,7 +52,9 @@ async def test_retry_after_a_crash_mid_create_adopts_the_upstream_task(env: Env)
     assert resp.status_code == 200, resp.text
     assert resp.json()["data"]["task_id"] == record.id
     row = await gw.tasks.get(record.id)
-    assert row is not None and row.status == TaskStatus.SUBMITTED and row.upstream_task_id is not None
+    assert (
+        row is not None and row.status == TaskStatus.SUBMITTED and row.upstream_task_id is not None
+    )
     assert env.sim.external_id_count(record.id) == 1 and env.sim.tasks_created() == 1
     await env.run_until_idle(8)
     assert (await env.get("mine-1")).json()["data"]["task_status"] == "succeed"
@@ -57,7 +63,9 @@ async def test_retry_after_a_crash_mid_create_adopts_the_upstream_task(env: Env)
 
 @pytest.mark.parametrize("sim_config", [SimulatorConfig(hang_rate=1.0, hang_seconds=30, seed=3)])
 async def test_retry_while_the_first_create_waits_on_upstream(env: Env) -> None:
-    first = asyncio.create_task(env.create(BODY))  # upstream makes the task, then hangs past the timeout
+    first = asyncio.create_task(
+        env.create(BODY)
+    )  # upstream makes the task, then hangs past the timeout
     for _ in range(200):  # until upstream holds the task (bounded: the hang alone is 30 s)
         if env.sim.tasks_created():
             break

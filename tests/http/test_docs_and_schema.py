@@ -23,7 +23,12 @@ async def _spec(env: Env) -> dict[str, Any]:
 
 
 def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(path, m, op) for path, ops in spec["paths"].items() for m, op in ops.items() if m in METHODS]
+    return [
+        (path, m, op)
+        for path, ops in spec["paths"].items()
+        for m, op in ops.items()
+        if m in METHODS
+    ]
 
 
 async def test_docs_use_only_same_origin_assets_and_they_are_served(env: Env) -> None:
@@ -38,7 +43,10 @@ async def test_docs_use_only_same_origin_assets_and_they_are_served(env: Env) ->
         assert got.status_code == 200, url
     assert "cdn" not in page.text.lower() and "https://" not in page.text
     js = await env.client.get("/docs/assets/swagger-ui-bundle.js")
-    assert js.headers["content-type"].startswith("text/javascript") and b"SwaggerUIBundle" in js.content
+    assert (
+        js.headers["content-type"].startswith("text/javascript")
+        and b"SwaggerUIBundle" in js.content
+    )
 
 
 async def test_an_unknown_asset_is_a_kling_404(env: Env) -> None:
@@ -71,7 +79,12 @@ async def test_query_parameters_are_declared(env: Env) -> None:
         return {p["name"]: p for p in declared if p["in"] == "query"}
 
     paging = params("/kling/v1/videos/text2video")
-    assert paging["pageNum"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1}
+    assert paging["pageNum"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+        "default": 1,
+    }
     assert paging["pageSize"]["schema"]["maximum"] == 500
     costs = params("/account/costs")
     assert costs["start_time"]["required"] and costs["end_time"]["required"]
@@ -110,7 +123,8 @@ async def test_undeclared_methods_on_documented_paths_are_405_with_allow(env: En
                 assert set(resp.headers["allow"].split(", ")) >= declared, where
             else:  # another documented template takes this method on the same concrete path
                 assert any(
-                    method.lower() in other and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), concrete)
+                    method.lower() in other
+                    and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), concrete)
                     for p, other in spec["paths"].items()
                     if p != path
                 ), (where, resp.status_code)
@@ -122,4 +136,7 @@ async def test_docs_and_schema_are_counted_under_their_own_route(env: Env, path:
     assert (await env.client.get(url)).status_code == 200
     samples = await scrape(env)
     assert value(samples, "kgw_http_requests_total", method="GET", route=path, code="200") == 1
-    assert value(samples, "kgw_http_requests_total", method="GET", route="unmatched", code="200") is None
+    assert (
+        value(samples, "kgw_http_requests_total", method="GET", route="unmatched", code="200")
+        is None
+    )

@@ -35,7 +35,10 @@ async def test_the_body_is_counted_as_it_arrives() -> None:
     parts = ({"type": "http.request", "body": b"x" * 6, "more_body": True},) * 2
     with pytest.raises(BodyTooLarge, match="exceeds"):
         await edge.read_body(_scope(), _channel(*parts), 10)
-    ok = ({"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"c"})
+    ok = (
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"c"},
+    )
     assert await edge.read_body(_scope("3"), _channel(*ok), 10) == b"abc"
 
 

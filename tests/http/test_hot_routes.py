@@ -22,7 +22,9 @@ _VOLATILE = ("request_id", "task_id", "created_at", "updated_at")
 
 
 def _normal(resp: httpx.Response) -> tuple[int, list[tuple[str, str]], Any]:
-    headers = [(k, v) for k, v in resp.headers.items() if k not in ("x-request-id", "content-length")]
+    headers = [
+        (k, v) for k, v in resp.headers.items() if k not in ("x-request-id", "content-length")
+    ]
     body = resp.json()
     if isinstance(body, dict):
         for key in _VOLATILE:
@@ -51,7 +53,9 @@ async def _get_by_external(env: Env) -> httpx.Response:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "create": _post(b'{"model_name": "kling-v1", "prompt": "a fox"}', **{"content-type": "application/json"}),
+    "create": _post(
+        b'{"model_name": "kling-v1", "prompt": "a fox"}', **{"content-type": "application/json"}
+    ),
     "create on /v1": lambda env: env.client.post(
         "/v1/videos/text2video", json={"model_name": "kling-v1", "prompt": "x"}, headers=env.auth()
     ),
@@ -60,7 +64,9 @@ SCENARIOS: dict[str, Scenario] = {
     "not an object": _post(b"[1]"),
     "unknown model": _post(b'{"model_name": "nope", "prompt": "x"}'),
     "too large": _post(b'{"prompt": "' + b"x" * 2_000_000 + b'"}'),
-    "no auth": lambda env: env.client.post(TEXT2VIDEO, json={"model_name": "kling-v1", "prompt": "x"}),
+    "no auth": lambda env: env.client.post(
+        TEXT2VIDEO, json={"model_name": "kling-v1", "prompt": "x"}
+    ),
     "bad key": lambda env: env.client.post(
         TEXT2VIDEO, json={"model_name": "kling-v1"}, headers={"Authorization": "Bearer sk-nope"}
     ),
@@ -148,4 +154,6 @@ async def test_an_unexpected_error_is_answered_as_fastapi_answers_it(
     assert fast.status_code == 500 and fast.json()["code"] == 5000
     assert _normal(fast) == _normal(slow)
     assert fast.json()["request_id"] == fast.headers["x-request-id"]
-    assert slow.json()["request_id"] == slow.headers["x-request-id"]  # FastAPI's 500s carry the header now
+    assert (
+        slow.json()["request_id"] == slow.headers["x-request-id"]
+    )  # FastAPI's 500s carry the header now

@@ -11,7 +11,9 @@ database_url = both_databases
 
 
 async def test_create_reaches_succeed_and_is_readable_by_both_ids(env: Env) -> None:
-    resp = await env.create({"model_name": "kling-v2-6", "prompt": "a fox", "external_task_id": "mine-1"})
+    resp = await env.create(
+        {"model_name": "kling-v2-6", "prompt": "a fox", "external_task_id": "mine-1"}
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["code"] == 0 and body["message"] == "SUCCEED"
@@ -24,7 +26,9 @@ async def test_create_reaches_succeed_and_is_readable_by_both_ids(env: Env) -> N
 
     upstream = next(iter(env.sim.store.tasks.values()))
     assert upstream.task_id != task_id
-    assert env.sim.external_id_count(task_id) == 1  # our public id went upstream as external_task_id
+    assert (
+        env.sim.external_id_count(task_id) == 1
+    )  # our public id went upstream as external_task_id
     assert env.sim.external_id_count("mine-1") == 0  # the client's own id stayed with us
 
     await env.run_until_idle(8)
@@ -47,7 +51,8 @@ async def test_root_prefix_and_get_with_json_content_type(env: Env) -> None:
     assert resp.status_code == 200
     task_id = resp.json()["data"]["task_id"]
     got = await env.client.get(
-        f"/v1/videos/text2video/{task_id}", headers={**env.auth(), "Content-Type": "application/json"}
+        f"/v1/videos/text2video/{task_id}",
+        headers={**env.auth(), "Content-Type": "application/json"},
     )
     assert got.status_code == 200 and got.json()["data"]["task_id"] == task_id
 
@@ -90,11 +95,15 @@ async def test_list_paging_bounds(env: Env, params: dict[str, int | str], field:
 
 async def test_list_paging_accepts_the_edges(env: Env) -> None:
     for params in ({"pageNum": 1000, "pageSize": 500}, {"pageNum": 1, "pageSize": 1}):
-        assert (await env.client.get(TEXT2VIDEO, params=params, headers=env.auth())).status_code == 200
+        assert (
+            await env.client.get(TEXT2VIDEO, params=params, headers=env.auth())
+        ).status_code == 200
 
 
 async def test_other_users_tasks_look_absent(env: Env) -> None:
-    resp = await env.create({"model_name": "kling-v1", "prompt": "x", "external_task_id": "shared-name"})
+    resp = await env.create(
+        {"model_name": "kling-v1", "prompt": "x", "external_task_id": "shared-name"}
+    )
     task_id = resp.json()["data"]["task_id"]
     for ident in (task_id, "shared-name"):
         got = await env.get(ident, user="bob")
@@ -107,7 +116,9 @@ async def test_other_users_tasks_look_absent(env: Env) -> None:
 
 async def test_same_external_id_is_per_user(env: Env) -> None:
     a = await env.create({"model_name": "kling-v1", "prompt": "x", "external_task_id": "e"})
-    b = await env.create({"model_name": "kling-v1", "prompt": "x", "external_task_id": "e"}, user="bob")
+    b = await env.create(
+        {"model_name": "kling-v1", "prompt": "x", "external_task_id": "e"}, user="bob"
+    )
     assert a.status_code == b.status_code == 200
     assert a.json()["data"]["task_id"] != b.json()["data"]["task_id"]
 
@@ -127,7 +138,9 @@ async def test_idempotent_retry_and_conflicting_body(env: Env) -> None:
 
 async def test_failed_task_reports_reason(env: Env) -> None:
     env.sim.config.task_failure_rate = 1.0
-    task_id = (await env.create({"model_name": "kling-v1", "prompt": "x"})).json()["data"]["task_id"]
+    task_id = (await env.create({"model_name": "kling-v1", "prompt": "x"})).json()["data"][
+        "task_id"
+    ]
     await env.run_until_idle(8)
     got = (await env.get(task_id)).json()["data"]
     assert got["task_status"] == "failed"

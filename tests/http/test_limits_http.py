@@ -17,8 +17,13 @@ async def test_in_flight_cap_per_key(env: Env) -> None:
     second = await env.create({**BODY, "external_task_id": "b"})
     assert second.status_code == 429 and second.json()["code"] == 1303
     retry = await env.create({**BODY, "external_task_id": "a"})  # the same request again
-    assert retry.status_code == 200 and retry.json()["data"]["task_id"] == first.json()["data"]["task_id"]
-    assert (await env.create(BODY, user="bob")).status_code == 200  # another user's key is unaffected
+    assert (
+        retry.status_code == 200
+        and retry.json()["data"]["task_id"] == first.json()["data"]["task_id"]
+    )
+    assert (
+        await env.create(BODY, user="bob")
+    ).status_code == 200  # another user's key is unaffected
     await env.run_until_idle(8)
     assert (await env.create({**BODY, "external_task_id": "b"})).status_code == 200
     assert env.sim.tasks_created() == 3

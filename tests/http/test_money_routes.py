@@ -21,11 +21,19 @@ async def test_quote_prices_without_creating(env: Env) -> None:
     resp = await env.client.post(f"{TEXT2VIDEO}/quote", json=V3, headers=env.auth())
     assert resp.status_code == 200, resp.text
     data = resp.json()["data"]
-    assert data["price"] == "12" and data["credits_per_second"] == "1.2" and data["duration"] == "10"
+    assert (
+        data["price"] == "12" and data["credits_per_second"] == "1.2" and data["duration"] == "10"
+    )
     assert data["billing"] == "on" and "message" not in data
     assert env.sim.tasks_created() == 0 and await env.gw.tasks.list_all(5) == []
-    bad = await env.client.post(f"{TEXT2VIDEO}/quote", json={**V3, "duration": "99"}, headers=env.auth())
-    assert bad.status_code == 400 and bad.json()["code"] == 1201 and "duration" in bad.json()["message"]
+    bad = await env.client.post(
+        f"{TEXT2VIDEO}/quote", json={**V3, "duration": "99"}, headers=env.auth()
+    )
+    assert (
+        bad.status_code == 400
+        and bad.json()["code"] == 1201
+        and "duration" in bad.json()["message"]
+    )
     root = await env.client.post("/v1/videos/text2video/quote", json=V3, headers=env.auth())
     assert root.json()["data"]["price"] == "12"
 
@@ -34,7 +42,9 @@ async def test_balance_and_usage(env: Env) -> None:
     before = (await env.client.get("/kling/v1/account/balance", headers=env.auth())).json()["data"]
     assert before == {"balance": "1000000", "currency": "credits"}
     await env.create(V3)
-    await env.create({**V3, "model_name": "kling-v1", "mode": "std", "sound": "off", "duration": "5"})
+    await env.create(
+        {**V3, "model_name": "kling-v1", "mode": "std", "sound": "off", "duration": "5"}
+    )
     await env.run_until_idle(8)
     after = (await env.client.get("/kling/v1/account/balance", headers=env.auth())).json()["data"]
     assert after["balance"] == "999987"  # 12 + 1
@@ -48,7 +58,9 @@ async def test_balance_and_usage(env: Env) -> None:
     assert bad.status_code == 400 and "start_time" in bad.json()["message"]
 
 
-@pytest.mark.parametrize("path", ["/account/costs", "/kling/account/costs", "/kling/v1/account/costs"])
+@pytest.mark.parametrize(
+    "path", ["/account/costs", "/kling/account/costs", "/kling/v1/account/costs"]
+)
 async def test_account_costs_in_klings_shape_with_a_kling_jwt(env: Env, path: str) -> None:
     issued = await admin.create_key(env.gw, "alice", aksk=True)
     assert issued.secret_key

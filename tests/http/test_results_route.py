@@ -102,12 +102,16 @@ async def test_tampered_link(ctx: Ctx, field: str) -> None:
 
 
 async def test_link_of_one_task_does_not_open_another(ctx: Ctx) -> None:
-    other = await insert_succeeded(ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url("video.mp4"))])
+    other = await insert_succeeded(
+        ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url("video.mp4"))]
+    )
     await mirror_task(ctx.parts.gw, ctx.parts.mirror, other)
     stolen = ctx.url.replace(ctx.task.id, other.id)
     assert_kling_error(await ctx.client.get(stolen), 403, 1103, "not valid")
     for slot in ("1", "0-wm"):
-        assert_kling_error(await ctx.client.get(ctx.url.replace("/0.mp4?", f"/{slot}.mp4?")), 403, 1103, "")
+        assert_kling_error(
+            await ctx.client.get(ctx.url.replace("/0.mp4?", f"/{slot}.mp4?")), 403, 1103, ""
+        )
 
 
 @pytest.mark.parametrize(
@@ -119,7 +123,12 @@ async def test_unsigned_link(ctx: Ctx, query: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/kling/v1/results/abc/0.mp4", "/kling/v1/results/{id}/01.mp4", "/kling/v1/results/{id}/x.mp4"]
+    "path",
+    [
+        "/kling/v1/results/abc/0.mp4",
+        "/kling/v1/results/{id}/01.mp4",
+        "/kling/v1/results/{id}/x.mp4",
+    ],
 )
 async def test_malformed_paths_are_404(ctx: Ctx, path: str) -> None:
     resp = await ctx.client.get(path.format(id=ctx.task.id) + "?expires=1&sig=" + "a" * 64)
@@ -139,7 +148,9 @@ async def test_deleted_by_retention(ctx: Ctx) -> None:
 
 
 async def test_pending_task_streams_from_the_origin(ctx: Ctx) -> None:
-    pending = await insert_succeeded(ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url("chunked.mp4"))])
+    pending = await insert_succeeded(
+        ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url("chunked.mp4"))]
+    )
     videos = public_videos(ctx.parts.gw, pending, "http://gw")
     assert videos is not None and "127.0.0.1" not in videos[0]["url"]
     resp = await ctx.client.get(videos[0]["url"])
@@ -148,16 +159,24 @@ async def test_pending_task_streams_from_the_origin(ctx: Ctx) -> None:
     assert not (ctx.parts.media / media_key(pending.id, 0)).exists()
 
 
-@pytest.mark.parametrize(("name", "status", "code"), [("gone.mp4", 404, 1203), ("busy.mp4", 500, 5000)])
+@pytest.mark.parametrize(
+    ("name", "status", "code"), [("gone.mp4", 404, 1203), ("busy.mp4", 500, 5000)]
+)
 async def test_pending_task_origin_errors(ctx: Ctx, name: str, status: int, code: int) -> None:
     pending = await insert_succeeded(ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url(name))])
-    url = signed_url(ctx.parts.mirror.signer, "http://gw", pending.id, 0, expiry(ctx.parts.clock(), 600))
+    url = signed_url(
+        ctx.parts.mirror.signer, "http://gw", pending.id, 0, expiry(ctx.parts.clock(), 600)
+    )
     assert_kling_error(await ctx.client.get(url), status, code, "upstream")
 
 
 async def test_given_up_task_redirects_to_the_origin(ctx: Ctx) -> None:
-    gone = await insert_succeeded(ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url("gone.mp4"))])
-    url = signed_url(ctx.parts.mirror.signer, "http://gw", gone.id, 0, expiry(ctx.parts.clock(), 600))
+    gone = await insert_succeeded(
+        ctx.parts.gw, ctx.parts.user_id, [video(ctx.origin.url("gone.mp4"))]
+    )
+    url = signed_url(
+        ctx.parts.mirror.signer, "http://gw", gone.id, 0, expiry(ctx.parts.clock(), 600)
+    )
     assert await mirror_task(ctx.parts.gw, ctx.parts.mirror, gone) is Outcome.GAVE_UP
     row = await ctx.parts.gw.tasks.get(gone.id)
     assert row is not None
@@ -169,7 +188,9 @@ async def test_given_up_task_redirects_to_the_origin(ctx: Ctx) -> None:
 async def test_mirrored_links_outlive_switching_mirroring_off(tmp_path: Path) -> None:
     async with origin_server() as origin, gateway_with_mirror(tmp_path) as parts:
         task = await insert_succeeded(parts.gw, parts.user_id, [video(origin.url("video.mp4"))])
-        pending_off = await insert_succeeded(parts.gw, parts.user_id, [video(origin.url("video.mp4"))])
+        pending_off = await insert_succeeded(
+            parts.gw, parts.user_id, [video(origin.url("video.mp4"))]
+        )
         await mirror_task(parts.gw, parts.mirror, task)
         row = await parts.gw.tasks.get(task.id)
         assert row is not None

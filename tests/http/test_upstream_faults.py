@@ -98,8 +98,14 @@ async def test_unknown_outcome_is_accepted_then_reconciled_by_the_refresher(env:
     task_id = resp.json()["data"]["task_id"]
     assert resp.json()["data"]["task_status"] == "submitted"
     record = await env.gw.tasks.get(task_id)
-    assert record is not None and record.status == TaskStatus.QUEUED and record.upstream_task_id is None
-    await env.run_until_idle(3)  # upstream still failing: the task waits, it is not failed or resent
+    assert (
+        record is not None
+        and record.status == TaskStatus.QUEUED
+        and record.upstream_task_id is None
+    )
+    await env.run_until_idle(
+        3
+    )  # upstream still failing: the task waits, it is not failed or resent
     assert env.sim.external_id_count(task_id) == 1
     env.sim.config.hang_rate = 0.0
     env.sim.config.get_error_rate = 0.0
@@ -157,7 +163,9 @@ async def test_status_never_moves_backwards(env: Env) -> None:
     assert (await env.get(task_id)).json()["data"]["task_status"] == "succeed"
 
 
-async def test_retry_after_a_crash_between_upstream_create_and_cas_gets_the_same_task(env: Env) -> None:
+async def test_retry_after_a_crash_between_upstream_create_and_cas_gets_the_same_task(
+    env: Env,
+) -> None:
     """A node killed after upstream created the task, but before the row learned its upstream id, leaves a
     queued row whose public id upstream already holds. The client's idempotent retry (same body, same
     external_task_id) on another node must attach that task: upstream refuses a second create with that

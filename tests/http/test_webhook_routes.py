@@ -48,7 +48,9 @@ async def api(env: Env) -> AsyncIterator[httpx.AsyncClient]:
     app.add_exception_handler(KlingError, envelope.on_kling_error)
     app.add_exception_handler(HTTPException, envelope.on_http_error)
     app.include_router(router(lambda: env.gw))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw"
+    ) as client:
         yield client
 
 
@@ -65,9 +67,9 @@ async def test_secret_read_and_rotate(env: Env, api: httpx.AsyncClient) -> None:
     assert secret.startswith("whsec_")
     again = await api.get("/kling/v1/account/webhook-secret", headers=env.auth())
     assert again.json()["data"]["secret"] == secret
-    assert (await api.get("/kling/v1/account/webhook-secret", headers=env.auth("bob"))).json()["data"][
-        "secret"
-    ] != secret
+    assert (await api.get("/kling/v1/account/webhook-secret", headers=env.auth("bob"))).json()[
+        "data"
+    ]["secret"] != secret
 
     rotated = await api.post("/kling/v1/account/webhook-secret/rotate", headers=env.auth())
     new = rotated.json()["data"]["secret"]
@@ -79,7 +81,9 @@ async def test_secret_read_and_rotate(env: Env, api: httpx.AsyncClient) -> None:
 async def test_secret_routes_need_a_key(api: httpx.AsyncClient) -> None:
     resp = await api.get("/kling/v1/account/webhook-secret")
     assert resp.status_code == 401 and resp.json()["code"] in (1000, 1001, 1002)
-    resp = await api.post("/kling/v1/account/webhook-secret/rotate", headers={"Authorization": "Bearer sk-x"})
+    resp = await api.post(
+        "/kling/v1/account/webhook-secret/rotate", headers={"Authorization": "Bearer sk-x"}
+    )
     assert resp.status_code == 401
 
 
@@ -108,7 +112,9 @@ async def test_user_sees_own_task_deliveries_only(env: Env, api: httpx.AsyncClie
         assert {d["delivery_id"] for d in data} == {h["webhook-id"] for h in sender.posts}
 
     for who, ident in (("bob", task_id), ("alice", "no-such-task")):
-        resp = await api.get(f"/kling/v1/videos/text2video/{ident}/deliveries", headers=env.auth(who))
+        resp = await api.get(
+            f"/kling/v1/videos/text2video/{ident}/deliveries", headers=env.auth(who)
+        )
         assert resp.status_code == 404 and resp.json()["code"] == 1203
 
 
@@ -135,8 +141,12 @@ async def test_admin_log_and_redeliver(env: Env, api: httpx.AsyncClient) -> None
         "next_attempt_at": env.gw.now_ms(),
     }
     assert await worker.run_once() == 1
-    (entry,) = (await api.get(f"/admin/v1/tasks/{task_id}/deliveries", headers=admin())).json()["data"]
-    assert entry["status"] == "delivered" and entry["attempts"] == 2 and len(entry["attempt_log"]) == 2
+    (entry,) = (await api.get(f"/admin/v1/tasks/{task_id}/deliveries", headers=admin())).json()[
+        "data"
+    ]
+    assert (
+        entry["status"] == "delivered" and entry["attempts"] == 2 and len(entry["attempt_log"]) == 2
+    )
 
     for path, method in (
         ("/admin/v1/tasks/123/deliveries", "GET"),

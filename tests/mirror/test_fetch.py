@@ -56,7 +56,9 @@ async def test_downloads_the_real_mp4(
     assert leftovers(tmp_path) == [tmp_path / KEY]
 
 
-@pytest.mark.parametrize("name", ["video.mp4", "chunked.mp4"])  # declared length, then counted bytes
+@pytest.mark.parametrize(
+    "name", ["video.mp4", "chunked.mp4"]
+)  # declared length, then counted bytes
 async def test_size_cap_keeps_nothing(
     tmp_path: Path, origin: Origin, fetcher: AiohttpFetcher, name: str
 ) -> None:
@@ -67,9 +69,13 @@ async def test_size_cap_keeps_nothing(
     assert leftovers(tmp_path) == []
 
 
-async def test_exactly_the_cap_is_allowed(tmp_path: Path, origin: Origin, fetcher: AiohttpFetcher) -> None:
+async def test_exactly_the_cap_is_allowed(
+    tmp_path: Path, origin: Origin, fetcher: AiohttpFetcher
+) -> None:
     store = LocalDirStore(tmp_path)
-    size = await download(fetcher, origin.url("chunked.mp4"), store, KEY, max_bytes=len(MP4), timeout=5)
+    size = await download(
+        fetcher, origin.url("chunked.mp4"), store, KEY, max_bytes=len(MP4), timeout=5
+    )
     assert size == len(MP4)
 
 
@@ -88,7 +94,9 @@ async def test_origin_status(
     tmp_path: Path, origin: Origin, fetcher: AiohttpFetcher, name: str, permanent: bool
 ) -> None:
     with pytest.raises(BadStatus) as caught:
-        await download(fetcher, origin.url(name), LocalDirStore(tmp_path), KEY, max_bytes=1 << 20, timeout=5)
+        await download(
+            fetcher, origin.url(name), LocalDirStore(tmp_path), KEY, max_bytes=1 << 20, timeout=5
+        )
     assert caught.value.permanent is permanent
     assert leftovers(tmp_path) == []
 
@@ -99,18 +107,30 @@ async def test_connection_refused_is_transient(tmp_path: Path, fetcher: AiohttpF
         port = s.getsockname()[1]
     with pytest.raises(FetchFailed) as caught:
         await download(
-            fetcher, f"http://127.0.0.1:{port}/x.mp4", LocalDirStore(tmp_path), KEY, max_bytes=1024, timeout=5
+            fetcher,
+            f"http://127.0.0.1:{port}/x.mp4",
+            LocalDirStore(tmp_path),
+            KEY,
+            max_bytes=1024,
+            timeout=5,
         )
     assert not caught.value.permanent
 
 
-async def test_injected_aiohttp_session_is_used_and_left_open(tmp_path: Path, origin: Origin) -> None:
+async def test_injected_aiohttp_session_is_used_and_left_open(
+    tmp_path: Path, origin: Origin
+) -> None:
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
         fetcher = AiohttpFetcher(session)
         await download(
-            fetcher, origin.url("video.mp4"), LocalDirStore(tmp_path), KEY, max_bytes=1 << 20, timeout=5
+            fetcher,
+            origin.url("video.mp4"),
+            LocalDirStore(tmp_path),
+            KEY,
+            max_bytes=1 << 20,
+            timeout=5,
         )
         await fetcher.aclose()
         assert not session.closed  # its owner closes it

@@ -69,7 +69,9 @@ async def test_mirrors_the_simulator_mp4(env: Env, mirror: Mirror) -> None:
 
     after = await env.gw.tasks.get(done.record.id)
     assert after is not None
-    assert orjson.loads(after.origin_result_json or "") == orjson.loads(done.record.result_json or "")
+    assert orjson.loads(after.origin_result_json or "") == orjson.loads(
+        done.record.result_json or ""
+    )
     stored = orjson.loads(after.result_json or "")
     assert stored == [{**orjson.loads(done.record.result_json or "")[0], "url": MARKER + "0"}]
     assert after.updated_at == done.record.updated_at  # mirroring is not a status change
@@ -79,7 +81,9 @@ async def test_mirrors_the_simulator_mp4(env: Env, mirror: Mirror) -> None:
     for secret in (*done.origin_urls, done.upstream_id):
         assert secret not in text
     videos = public_videos(env.gw, after, "http://gw")
-    assert videos is not None and videos[0]["url"].startswith(f"http://gw/kling/v1/results/{after.id}/0.mp4?")
+    assert videos is not None and videos[0]["url"].startswith(
+        f"http://gw/kling/v1/results/{after.id}/0.mp4?"
+    )
     assert videos[0]["id"] == stored[0]["id"] and videos[0]["duration"] == stored[0]["duration"]
 
     async with results_client(env.gw, mirror) as client:
@@ -105,7 +109,9 @@ async def test_watermarked_copy_is_mirrored_too(env: Env, mirror: Mirror) -> Non
         assert (await client.get(videos[0]["watermark_url"])).content == tiny_mp4()
 
 
-async def test_pending_task_is_streamed_through_without_the_origin_url(env: Env, mirror: Mirror) -> None:
+async def test_pending_task_is_streamed_through_without_the_origin_url(
+    env: Env, mirror: Mirror
+) -> None:
     """Between succeed and the copy landing, clients already get a working gateway link."""
     done = await succeeded(env)
     videos = public_videos(env.gw, done.record, "http://gw")
@@ -114,7 +120,9 @@ async def test_pending_task_is_streamed_through_without_the_origin_url(env: Env,
     async with results_client(env.gw, mirror) as client:
         got = await client.get(videos[0]["url"])
     assert got.status_code == 200 and got.content == tiny_mp4()
-    assert not (env.gw.settings.mirror_dir / media_key(done.record.id, 0)).exists()  # relayed, not stored
+    assert not (
+        env.gw.settings.mirror_dir / media_key(done.record.id, 0)
+    ).exists()  # relayed, not stored
 
 
 async def test_operator_view_keeps_the_origin(env: Env, mirror: Mirror) -> None:
@@ -144,7 +152,9 @@ async def test_client_get_serves_signed_gateway_links(env: Env, mirror: Mirror) 
 _HOOKED_CALLBACK = "gw" in inspect.signature(transitions.callback_body).parameters
 
 
-@pytest.mark.skipif(not _HOOKED_CALLBACK, reason="transitions.callback_body(t, gw) hook not applied yet")
+@pytest.mark.skipif(
+    not _HOOKED_CALLBACK, reason="transitions.callback_body(t, gw) hook not applied yet"
+)
 async def test_callback_payload_carries_gateway_links(env: Env, mirror: Mirror) -> None:
     """The succeed event is frozen before the copy lands: it must already carry a gateway link."""
     done = await succeeded(env)

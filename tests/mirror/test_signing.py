@@ -67,7 +67,9 @@ def test_expiry_lasts_at_least_the_ttl_and_is_stable_within_a_bucket() -> None:
     for now in (1_700_000_000.0, 1_700_000_123.4, 1_700_003_599.9):
         exp = expiry(now, 86_400)
         assert now + 86_400 <= exp < now + 86_400 + 3600
-    assert expiry(1_700_000_041.0, 600) == expiry(1_700_000_099.0, 600)  # bucket: a tenth of the TTL
+    assert expiry(1_700_000_041.0, 600) == expiry(
+        1_700_000_099.0, 600
+    )  # bucket: a tenth of the TTL
 
 
 def test_slot_names() -> None:

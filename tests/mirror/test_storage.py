@@ -54,7 +54,9 @@ async def test_failing_source_leaves_nothing_and_keeps_the_previous_file(tmp_pat
 
     with pytest.raises(RuntimeError):
         await store.put("a/0.mp4", broken())
-    assert files_under(tmp_path) == ["a/0.mp4"]  # no .part file; readers still see the whole old file
+    assert files_under(tmp_path) == [
+        "a/0.mp4"
+    ]  # no .part file; readers still see the whole old file
     assert (tmp_path / "a" / "0.mp4").read_bytes() == b"old"
 
 
@@ -79,7 +81,17 @@ async def test_cancelled_write_leaves_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "key",
-    ["../x.mp4", "a/../../x.mp4", "/etc/passwd", "a//b.mp4", ".hidden", "a/.x.part", "a\\b", "", "a/b/"],
+    [
+        "../x.mp4",
+        "a/../../x.mp4",
+        "/etc/passwd",
+        "a//b.mp4",
+        ".hidden",
+        "a/.x.part",
+        "a\\b",
+        "",
+        "a/b/",
+    ],
 )
 async def test_unsafe_keys_are_refused(tmp_path: Path, key: str) -> None:
     store = LocalDirStore(tmp_path / "root")

@@ -37,7 +37,9 @@ CLI_SECONDS = 60.0
 _SK = re.compile(r"\bsk-[A-Za-z0-9_-]+")
 _PR_SET_PDEATHSIG = 1
 _TEST_PID = os.getpid()
-_prctl: Any = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the forked child only calls it
+_prctl: Any = ctypes.CDLL(
+    None, use_errno=True
+).prctl  # looked up here: the forked child only calls it
 
 
 def die_with_parent() -> None:
@@ -56,7 +58,9 @@ _STALE = "without sending a response"
 
 def client(max_connections: int = 100) -> httpx.AsyncClient:
     """The tests' HTTP client to the cluster's processes: pooled connections expire before the servers'."""
-    limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=CLIENT_KEEPALIVE_SECONDS)
+    limits = httpx.Limits(
+        max_connections=max_connections, keepalive_expiry=CLIENT_KEEPALIVE_SECONDS
+    )
     return httpx.AsyncClient(limits=limits)
 
 
@@ -85,7 +89,9 @@ def sim_token(ttl: int = 3600) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return jwt.encode(
-            {"iss": SIM_ACCESS_KEY, "exp": now + ttl, "nbf": now - 5}, SIM_SECRET_KEY, algorithm="HS256"
+            {"iss": SIM_ACCESS_KEY, "exp": now + ttl, "nbf": now - 5},
+            SIM_SECRET_KEY,
+            algorithm="HS256",
         )
 
 
@@ -134,7 +140,9 @@ class Child:
                 if (await client.get(self.ready_url, timeout=2.0)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"{self.name} not ready after {READY_SECONDS:.0f} s:\n{self.log_tail()}")
+        raise AssertionError(
+            f"{self.name} not ready after {READY_SECONDS:.0f} s:\n{self.log_tail()}"
+        )
 
     def sigkill(self) -> int:
         """Kill without warning (no lifespan shutdown, no lease release); returns the dead pid."""

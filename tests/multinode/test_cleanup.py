@@ -47,7 +47,9 @@ async def test_sigterm_to_pytest_leaves_no_gateway_or_simulator(tmp_path: Path) 
     try:
         deadline = time.monotonic() + READY_SECONDS
         while not out.exists():
-            assert probe.returncode is None and time.monotonic() < deadline, "the probe never started"
+            assert probe.returncode is None and time.monotonic() < deadline, (
+                "the probe never started"
+            )
             await asyncio.sleep(0.2)
         pids = [int(p) for p in out.read_text().split()]
         assert len(pids) == 2 and all(running(p) for p in pids), pids
@@ -68,4 +70,6 @@ async def test_a_failing_multinode_test_reports_its_childrens_logs(tmp_path: Pat
     output, _ = await asyncio.wait_for(probe.communicate(), READY_SECONDS)
     text = output.decode(errors="replace")
     assert probe.returncode == 1, text
-    assert "multinode logs (call)" in text and "--- simulator-0" in text and "--- gateway-0" in text, text
+    assert (
+        "multinode logs (call)" in text and "--- simulator-0" in text and "--- gateway-0" in text
+    ), text

@@ -39,7 +39,9 @@ async def dropping_server() -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}/"
 
 
-async def test_a_read_on_a_connection_closed_without_an_answer_is_sent_again(dropping_server: str) -> None:
+async def test_a_read_on_a_connection_closed_without_an_answer_is_sent_again(
+    dropping_server: str,
+) -> None:
     async with client() as http:
         assert (await read(http, dropping_server)).text == "ok"
         with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):

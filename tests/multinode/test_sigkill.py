@@ -128,7 +128,9 @@ class Load:
     connect_refused: int = 0
     by_node: Counter[int] = field(default_factory=Counter)
 
-    async def run(self, subs: Sequence[Submission], on_answer: Callable[[int], None] | None = None) -> None:
+    async def run(
+        self, subs: Sequence[Submission], on_answer: Callable[[int], None] | None = None
+    ) -> None:
         pending = iter(subs)
 
         async def worker() -> None:
@@ -232,7 +234,9 @@ async def all_sims_config(client: httpx.AsyncClient, cluster: Cluster, **patch: 
 
 async def active_leases_of(engine: AsyncEngine, pid: int) -> list[str]:
     """Tasks a dead process still holds: its poller's worker id is ``host:pid:random``."""
-    stmt = select(tasks.c.id).where(tasks.c.lease_owner.like(f"%:{pid}:%"), tasks.c.status.in_(ACTIVE))
+    stmt = select(tasks.c.id).where(
+        tasks.c.lease_owner.like(f"%:{pid}:%"), tasks.c.status.in_(ACTIVE)
+    )
     async with engine.connect() as conn:
         return list((await conn.execute(stmt)).scalars())
 
@@ -252,7 +256,9 @@ async def wait_terminal(engine: AsyncEngine, cluster: Cluster) -> dict[str, int]
         await asyncio.sleep(0.5)
 
 
-async def upstream_tasks(client: httpx.AsyncClient, cluster: Cluster, sim: int) -> list[dict[str, Any]]:
+async def upstream_tasks(
+    client: httpx.AsyncClient, cluster: Cluster, sim: int
+) -> list[dict[str, Any]]:
     """Every task one simulator holds for the gateway's account, through Kling's own list route."""
     found: list[dict[str, Any]] = []
     headers = {"Authorization": f"Bearer {sim_token()}"}
@@ -281,7 +287,9 @@ async def client_views(
         async with sem:
             url = f"{cluster.gateway_url(sub.index % len(cluster.ports))}{TEXT2VIDEO}/{sub.ext_id}"
             data = (await read(client, url, headers=headers, timeout=20.0)).json()["data"]
-        assert data["task_id"] == sub.task_id, f"{sub.ext_id} reads as {data['task_id']}, not {sub.task_id}"
+        assert data["task_id"] == sub.task_id, (
+            f"{sub.ext_id} reads as {data['task_id']}, not {sub.task_id}"
+        )
         return str(data["task_status"])
 
     # A task group, not gather: on a failure the other reads stop before the client closes under them
@@ -300,12 +308,16 @@ async def check_ledger(engine: AsyncEngine, rows: Sequence[Any]) -> int:
     reserved = {e.task_id: -e.amount_micro for e in entries if e.kind == "reserve"}
     closed = {e.task_id: e.amount_micro for e in entries if e.kind == "close"}
     for t in rows:
-        assert kinds[(t.id, "reserve")] == 1 and kinds[(t.id, "close")] == 1, f"task {t.id}: {kinds}"
+        assert kinds[(t.id, "reserve")] == 1 and kinds[(t.id, "close")] == 1, (
+            f"task {t.id}: {kinds}"
+        )
         assert reserved[t.id] == t.reserved_micro > 0
         expected = t.reserved_micro if t.status == "succeed" else 0  # requested-seconds billing
         assert t.charged_micro == expected, f"task {t.id} ({t.status}) charged {t.charged_micro}"
         assert closed[t.id] == t.reserved_micro - expected
-    assert set(kinds) <= {(t.id, k) for t in rows for k in ("reserve", "close")}, "ledger rows of no task"
+    assert set(kinds) <= {(t.id, k) for t in rows for k in ("reserve", "close")}, (
+        "ledger rows of no task"
+    )
     for user_id, balance in balances.items():
         assert balance == sum(e.amount_micro for e in entries if e.user_id == user_id) >= 0
     return sum(t.charged_micro or 0 for t in rows)
@@ -367,7 +379,9 @@ async def run_sigkill(cluster: Cluster) -> Run:
             submitted_s = time.monotonic() - started
 
             refused = [f"{s.ext_id}: {s.refused}" for s in subs if s.refused]
-            assert not refused, f"{len(refused)} creates refused, e.g. {refused[:5]}\n{cluster.logs()}"
+            assert not refused, (
+                f"{len(refused)} creates refused, e.g. {refused[:5]}\n{cluster.logs()}"
+            )
             counts = await wait_terminal(engine, cluster)
             settled_s = time.monotonic() - started
 
@@ -380,7 +394,9 @@ async def run_sigkill(cluster: Cluster) -> Run:
                     ).all()
                 }
             by_ext = {r.external_task_id: r for r in rows}
-            assert len(rows) == TASKS == len(by_ext), f"{len(rows)} task rows for {TASKS} creates: {counts}"
+            assert len(rows) == TASKS == len(by_ext), (
+                f"{len(rows)} task rows for {TASKS} creates: {counts}"
+            )
             for s in subs:
                 row = by_ext[s.ext_id]
                 assert row.id == s.task_id and row.status in ("succeed", "failed"), (s, row.status)
@@ -391,7 +407,8 @@ async def run_sigkill(cluster: Cluster) -> Run:
             sims = range(len(cluster.sims))
             held = [await upstream_tasks(client, cluster, i) for i in sims]
             stats = [
-                (await read(client, f"{cluster.sim_url_of(i)}/__sim/stats")).json()["data"] for i in sims
+                (await read(client, f"{cluster.sim_url_of(i)}/__sim/stats")).json()["data"]
+                for i in sims
             ]
         ours = {r.id: r for r in rows}
         # The simulator for account i is the one the operator configured for it: "default" from the
@@ -406,7 +423,10 @@ async def run_sigkill(cluster: Cluster) -> Run:
             for ext in ids:
                 duplicates += ext in holder  # one task on two accounts: a create sent twice
                 holder[ext] = i
-        assert duplicates == 0 and len(holder) == sum(len(f) for f in held) == TASKS, (duplicates, stats)
+        assert duplicates == 0 and len(holder) == sum(len(f) for f in held) == TASKS, (
+            duplicates,
+            stats,
+        )
         assert set(holder) == set(ours), "upstream tasks and ours differ"
         for i, found in enumerate(held):
             for u in found:
@@ -446,7 +466,9 @@ async def test_sigkill_one_of_three_nodes_loses_and_doubles_nothing(cluster: Clu
 
 
 @pytest.mark.parametrize("cluster", [2], indirect=True, ids=["two-accounts"])
-async def test_sigkill_with_two_accounts_failing_over_places_each_task_once(cluster: Cluster) -> None:
+async def test_sigkill_with_two_accounts_failing_over_places_each_task_once(
+    cluster: Cluster,
+) -> None:
     run = await run_sigkill(cluster)
     default, second = run.account_ids["default"], run.account_ids[SECOND]
     on_default, on_second = (len(f) for f in run.held)
@@ -462,10 +484,14 @@ async def test_sigkill_with_two_accounts_failing_over_places_each_task_once(clus
     # account holds (the second refused it, so it can hold nothing under that id). A node killed while
     # a refusal was on its way logged nothing for it, hence at most, not exactly, the refusals counted.
     refusals = run.stats[1]["create_errors_injected"]
-    failed_over = {m.group(1) for g in cluster.gateways for m in _FAILOVER.finditer(g.log_path.read_text())}
+    failed_over = {
+        m.group(1) for g in cluster.gateways for m in _FAILOVER.finditer(g.log_path.read_text())
+    }
     assert failed_over, f"no create failed over ({refusals} refusals by {SECOND})\n{cluster.logs()}"
     assert 0 < len(failed_over) <= refusals, (len(failed_over), refusals)
-    assert all(by_id[t].upstream_account_id == default for t in failed_over), "a failed-over task moved back"
+    assert all(by_id[t].upstream_account_id == default for t in failed_over), (
+        "a failed-over task moved back"
+    )
     print(
         f"\nmultinode, two accounts: {run.summary}; {SECOND} refused {refusals} creates with 1303, "
         f"{len(failed_over)} logged failovers to default; tasks default {on_default}, {SECOND} {on_second}"

@@ -14,7 +14,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from kling_gateway.netguard import GuardResolver, Resolver, UrlGuard, UrlRefused, fetch, guarded_session
+from kling_gateway.netguard import (
+    GuardResolver,
+    Resolver,
+    UrlGuard,
+    UrlRefused,
+    fetch,
+    guarded_session,
+)
 
 TIMEOUT = aiohttp.ClientTimeout(total=5, connect=2)
 
@@ -37,7 +44,9 @@ async def server() -> AsyncIterator[Server]:
     state = Server(port=0)
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        state.hits.append((request.method, request.path, await request.read(), dict(request.headers)))
+        state.hits.append(
+            (request.method, request.path, await request.read(), dict(request.headers))
+        )
         if request.path in state.redirect_to:
             status, location = state.redirect_to[request.path]
             return web.Response(status=status, headers={"Location": location})
@@ -121,15 +130,19 @@ async def test_dns_rebinding_between_check_and_connect(server: Server) -> None:
 
 
 async def test_connector_drops_refused_addresses_and_keeps_allowed(server: Server) -> None:
-    guard = UrlGuard(["127.0.0.1"], resolver=dns({"mixed.example.com": [["10.0.0.1", "127.0.0.1"]]}))
+    guard = UrlGuard(
+        ["127.0.0.1"], resolver=dns({"mixed.example.com": [["10.0.0.1", "127.0.0.1"]]})
+    )
     resolver = GuardResolver(guard)
-    assert [r["host"] for r in await resolver.resolve("mixed.example.com", 80, socket.AF_UNSPEC)] == [
-        "127.0.0.1"
-    ]
+    assert [
+        r["host"] for r in await resolver.resolve("mixed.example.com", 80, socket.AF_UNSPEC)
+    ] == ["127.0.0.1"]
     async with guarded_session(guard, timeout=TIMEOUT) as session:
         async with session.get(server.url("/hook", host="mixed.example.com")) as response:
             assert response.status == 200
-        with pytest.raises(UrlRefused) as exc:  # fetch's own check is stricter: mixed answers are refused
+        with pytest.raises(
+            UrlRefused
+        ) as exc:  # fetch's own check is stricter: mixed answers are refused
             async with fetch(session, guard, "GET", server.url("/hook", host="mixed.example.com")):
                 pass
     assert exc.value.rule == "private"
@@ -149,7 +162,9 @@ async def test_connector_drops_refused_addresses_and_keeps_allowed(server: Serve
         ("http://user:pw@93.184.216.34/", "userinfo"),
     ],
 )
-async def test_redirect_to_refused_target_is_refused(server: Server, location: str, rule: str) -> None:
+async def test_redirect_to_refused_target_is_refused(
+    server: Server, location: str, rule: str
+) -> None:
     server.redirect_to["/start"] = (302, location)
     guard = UrlGuard(["127.0.0.1"])
     async with guarded_session(guard, timeout=TIMEOUT) as session:

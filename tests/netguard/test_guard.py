@@ -217,7 +217,9 @@ def test_message_names_field_host_and_rule() -> None:
 )
 async def test_dns_answers_are_judged(answer: list[str], rule: str) -> None:
     guard = UrlGuard(resolver=resolver_of({"hooks.example.com": answer}))
-    guard.check_syntax("https://hooks.example.com/x")  # the name itself is fine; DNS is not consulted
+    guard.check_syntax(
+        "https://hooks.example.com/x"
+    )  # the name itself is fine; DNS is not consulted
     with pytest.raises(UrlRefused) as exc:
         await guard.check("https://hooks.example.com/x")
     assert exc.value.rule == rule
@@ -229,7 +231,10 @@ async def test_dns_public_only_returns_addresses() -> None:
     guard = UrlGuard(
         resolver=resolver_of({"hooks.example.com": ["93.184.216.34", "2606:2800:220:1::1"]}, calls)
     )
-    assert await guard.check("https://Hooks.Example.com./x") == ["93.184.216.34", "2606:2800:220:1::1"]
+    assert await guard.check("https://Hooks.Example.com./x") == [
+        "93.184.216.34",
+        "2606:2800:220:1::1",
+    ]
     assert calls == ["hooks.example.com"]
 
 

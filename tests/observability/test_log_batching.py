@@ -83,7 +83,10 @@ async def test_other_threads_write_at_once_in_order_and_detach_writes_what_is_pe
     worker = threading.Thread(target=logger.info, args=("from a thread",))
     worker.start()
     worker.join()
-    assert stream.messages() == ["pending", "from a thread"]  # at once, after what was made before it
+    assert stream.messages() == [
+        "pending",
+        "from a thread",
+    ]  # at once, after what was made before it
     logger.info("pending again")
     detach()  # the turn never ended: the line is written now, not lost
     assert stream.messages()[-1] == "pending again"

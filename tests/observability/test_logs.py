@@ -48,7 +48,9 @@ def lines() -> Iterator[Lines]:
 
 
 def fmt(msg: str, *args: Any, exc: BaseException | None = None, **extra: Any) -> dict[str, Any]:
-    record = logging.LogRecord("kling_gateway.test", logging.WARNING, __file__, 1, msg, args or None, None)
+    record = logging.LogRecord(
+        "kling_gateway.test", logging.WARNING, __file__, 1, msg, args or None, None
+    )
     if exc is not None:
         record.exc_info = (type(exc), exc, exc.__traceback__)
     record.__dict__.update(extra)
@@ -84,11 +86,19 @@ async def test_one_access_line_per_request_and_transition_lines_share_its_reques
     assert get["request_id"] != rid
 
     [moved] = lines.of("kling_gateway.transitions")
-    assert moved == {**moved, "task_id": task_id, "from": "queued", "to": "submitted", "request_id": rid}
+    assert moved == {
+        **moved,
+        "task_id": task_id,
+        "from": "queued",
+        "to": "submitted",
+        "request_id": rid,
+    }
     assert "my very private prompt" not in lines.stream.getvalue()
 
 
-async def test_transitions_made_by_the_refresher_carry_no_request_id(env: Env, lines: Lines) -> None:
+async def test_transitions_made_by_the_refresher_carry_no_request_id(
+    env: Env, lines: Lines
+) -> None:
     task_id = (await env.create(BODY)).json()["data"]["task_id"]
     await env.run_until_idle(10)
     moves = [m for m in lines.of("kling_gateway.transitions") if m["from"] != "queued"]
@@ -152,7 +162,10 @@ def test_structured_fields_lose_credentials_and_prompts() -> None:
             ["eyJhbGci", "c2lnbmF0"],
         ),
         ("token=tok-1 and api_key: k-2, password=hunter2", ["tok-1", "k-2", "hunter2"]),
-        ('body {"model_name": "kling-v1", "prompt": "hello \\"world\\"", "mode": "std"}', ["hello"]),
+        (
+            'body {"model_name": "kling-v1", "prompt": "hello \\"world\\"", "mode": "std"}',
+            ["hello"],
+        ),
         ("body {'negative_prompt': 'blurry faces', 'mode': 'pro'}", ["blurry faces"]),
         ("key sk-AbCdEf123456_-x revoked", ["AbCdEf123456"]),
     ],
@@ -166,7 +179,11 @@ def test_free_text_is_scrubbed(raw: str, gone: list[str]) -> None:
 
 
 def test_harmless_text_is_left_alone() -> None:
-    for raw in ("task 812345678901234567 moved to succeed", "pageNum=2&pageSize=30", "key 5 revoked"):
+    for raw in (
+        "task 812345678901234567 moved to succeed",
+        "pageNum=2&pageSize=30",
+        "key 5 revoked",
+    ):
         assert scrub_text(raw) == raw
     assert scrub_text("https://x.example/r?exp=10") == "https://x.example/r?exp=10"
     assert redact({"key_id": 5, "task_id": "1"}) == {"key_id": 5, "task_id": "1"}
@@ -196,7 +213,9 @@ def test_configure_logging_replaces_root_handlers() -> None:
     try:
         configure_logging(logging.INFO, stream)
         assert root.handlers == [root.handlers[0]]
-        logging.getLogger("kling_gateway.x").info("hello %s", "world", extra={"authorization": "Basic Zm9v"})
+        logging.getLogger("kling_gateway.x").info(
+            "hello %s", "world", extra={"authorization": "Basic Zm9v"}
+        )
         logging.getLogger("httpx").info("noise")
         for name in ("alembic.runtime.plugins", "alembic.runtime.migration"):
             logging.getLogger(name).info("noise")

@@ -58,9 +58,17 @@ async def test_task_gauges_transitions_and_upstream_calls(env: Env) -> None:
     ids = [(await env.create(BODY)).json()["data"]["task_id"] for _ in range(2)]
     samples = await scrape(env)
     assert value(samples, "kgw_tasks", status="submitted") == 2
-    assert value(samples, "kgw_tasks", status="succeed") == 0  # every status is present, zeros included
-    assert value(samples, "kgw_task_transitions_total", from_status="queued", to_status="submitted") == 2
-    assert value(samples, "kgw_upstream_calls_total", account="simulator", op="create", outcome="ok") == 2
+    assert (
+        value(samples, "kgw_tasks", status="succeed") == 0
+    )  # every status is present, zeros included
+    assert (
+        value(samples, "kgw_task_transitions_total", from_status="queued", to_status="submitted")
+        == 2
+    )
+    assert (
+        value(samples, "kgw_upstream_calls_total", account="simulator", op="create", outcome="ok")
+        == 2
+    )
 
     await env.run_until_idle(10)
     assert [(await env.get(i)).json()["data"]["task_status"] for i in ids] == ["succeed", "succeed"]
@@ -73,9 +81,13 @@ async def test_task_gauges_transitions_and_upstream_calls(env: Env) -> None:
         if name == "kgw_task_transitions_total" and ("to_status", "succeed") in labels
     )
     assert into_succeed == 2
-    queries = value(samples, "kgw_upstream_calls_total", account="simulator", op="query", outcome="ok")
+    queries = value(
+        samples, "kgw_upstream_calls_total", account="simulator", op="query", outcome="ok"
+    )
     assert queries is not None and queries >= 2
-    count = value(samples, "kgw_upstream_call_duration_seconds_count", account="simulator", op="create")
+    count = value(
+        samples, "kgw_upstream_call_duration_seconds_count", account="simulator", op="create"
+    )
     assert count == 2
     assert value(samples, "kgw_poll_due_tasks") == 0
     assert value(samples, "kgw_poll_lag_seconds") == 0
@@ -99,7 +111,9 @@ async def test_poll_lag_is_how_late_the_oldest_due_task_is(env: Env) -> None:
     task_id = (await env.create(BODY)).json()["data"]["task_id"]
     record = await env.gw.tasks.get(task_id)
     assert record is not None and record.next_poll_at is not None
-    env.clock.advance((record.next_poll_at - env.gw.now_ms()) / 1000 + 7)  # 7 s past due, nobody polled
+    env.clock.advance(
+        (record.next_poll_at - env.gw.now_ms()) / 1000 + 7
+    )  # 7 s past due, nobody polled
     samples = await scrape(env)
     assert value(samples, "kgw_poll_due_tasks") == 1
     assert value(samples, "kgw_poll_lag_seconds") == pytest.approx(7, abs=0.01)
@@ -174,7 +188,9 @@ async def test_a_failed_database_read_keeps_the_process_metrics(
     samples = await scrape(env)
     assert value(samples, "kgw_store_read_ok") == 0
     assert "kgw_tasks" not in names(samples)
-    assert value(samples, "kgw_http_requests_total", method="POST", route=TEXT2VIDEO, code="200") == 1
+    assert (
+        value(samples, "kgw_http_requests_total", method="POST", route=TEXT2VIDEO, code="200") == 1
+    )
     assert "reading the database-derived gauges failed" in caplog.text
 
 

@@ -91,7 +91,12 @@ async def test_create_sk_key_stores_only_the_hash(gw: Gateway) -> None:
     assert issued.access_key is None and issued.secret_key is None
     assert issued.api_key.startswith(issued.prefix) and issued.prefix != issued.api_key
     record = await gw.accounts.key_by_hash(hash_key(issued.api_key))
-    assert record is not None and record.id == issued.id and record.name == "ci" and record.kind == "sk"
+    assert (
+        record is not None
+        and record.id == issued.id
+        and record.name == "ci"
+        and record.kind == "sk"
+    )
     assert record.expires_at is None and record.allowed_models is None
     principal = await gw.auth.authenticate(f"Bearer {issued.api_key}")
     assert principal.user_id == record.user_id

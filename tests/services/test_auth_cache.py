@@ -94,7 +94,9 @@ async def test_a_busy_key_is_reloaded_ahead_without_anyone_waiting(
     assert store.lookups == 2
     store.gate = None
     await store.set_key_disabled(key_id, True)
-    clock.now += TTL * 0.1  # the first entry's end: the reloaded one (fresh from its start) is served
+    clock.now += (
+        TTL * 0.1
+    )  # the first entry's end: the reloaded one (fresh from its start) is served
     assert (await auth.authenticate(header)).key.id == key_id
     assert store.lookups == 2
     clock.now += TTL * 0.8  # the reload's own last fifth: reloaded again, now seeing it disabled

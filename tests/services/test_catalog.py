@@ -69,7 +69,9 @@ def test_dead_end_message_lists_known_models() -> None:
     assert all(name in str(info.value) for name in OFFICIAL)
 
 
-@pytest.mark.parametrize(("hops", "ok"), [(1, True), (MAX_CHAIN - 1, True), (MAX_CHAIN, False), (40, False)])
+@pytest.mark.parametrize(
+    ("hops", "ok"), [(1, True), (MAX_CHAIN - 1, True), (MAX_CHAIN, False), (40, False)]
+)
 def test_chain_length_limit(hops: int, ok: bool) -> None:
     routes = chain(hops)
     if ok:
@@ -81,12 +83,17 @@ def test_chain_length_limit(hops: int, ok: bool) -> None:
 
 def test_check_routes_resolves_every_public_name() -> None:
     routes = {"a": "b", "b": "kling-v3", "fast": "kling-v2-5-turbo"}
-    assert check_routes(routes, TABLE) == {"a": "kling-v3", "b": "kling-v3", "fast": "kling-v2-5-turbo"}
+    assert check_routes(routes, TABLE) == {
+        "a": "kling-v3",
+        "b": "kling-v3",
+        "fast": "kling-v2-5-turbo",
+    }
     assert check_routes({}, TABLE) == {}
 
 
 @pytest.mark.parametrize(
-    "routes", [{"ok": "kling-v3", "bad": "nope"}, {"ok": "kling-v3", "a": "b", "b": "a"}, chain(MAX_CHAIN)]
+    "routes",
+    [{"ok": "kling-v3", "bad": "nope"}, {"ok": "kling-v3", "a": "b", "b": "a"}, chain(MAX_CHAIN)],
 )
 def test_check_routes_and_catalog_refuse_any_bad_route(routes: dict[str, str]) -> None:
     with pytest.raises(ConfigError):

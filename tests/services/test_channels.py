@@ -20,7 +20,12 @@ import pytest
 from kling_gateway.http.app import create_app
 from kling_gateway.services import admin, channel_admin, money
 from kling_gateway.services.channels import Channel
-from kling_gateway.upstream.simulator import ManualClock, Simulator, SimulatorConfig, create_simulator_app
+from kling_gateway.upstream.simulator import (
+    ManualClock,
+    Simulator,
+    SimulatorConfig,
+    create_simulator_app,
+)
 from tests.conftest import Env, TimeoutASGITransport, make_settings
 from tests.postgres import reset_schema
 
@@ -53,7 +58,9 @@ class Duo:
 
     def held(self, sim: Simulator) -> list[str]:
         """External ids (our public task ids) of every task a simulator holds."""
-        return [t.spec.external_task_id for t in sim.store.tasks.values() if t.spec.external_task_id]
+        return [
+            t.spec.external_task_id for t in sim.store.tasks.values() if t.spec.external_task_id
+        ]
 
     def channel(self, name: str) -> Channel:
         return next(c for c in self.env.gw.upstream.all() if c.name == name)
@@ -65,7 +72,9 @@ async def duo(tmp_path: Path, clock: ManualClock, both_databases: str) -> AsyncI
         await reset_schema(both_databases)
     settings = make_settings(tmp_path, both_databases, channel_probe_seconds=0)
     apps = [
-        create_simulator_app(SimulatorConfig(submitted_seconds=1.0, processing_seconds=3.0), clock=clock)
+        create_simulator_app(
+            SimulatorConfig(submitted_seconds=1.0, processing_seconds=3.0), clock=clock
+        )
         for _ in "ab"
     ]
     ta, tb = (TimeoutASGITransport(app, settings.upstream_read_timeout) for app in apps)
@@ -80,7 +89,9 @@ async def duo(tmp_path: Path, clock: ManualClock, both_databases: str) -> AsyncI
         await money.adjust(gw, user.id, "1000000", debit=False, note="test funds")
         issued = await admin.create_key(gw, "alice")
         assert issued.api_key is not None
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as client:
             env = Env(gw, apps[0].state.sim, client, clock, ta, {"alice": issued.api_key})
             yield Duo(env, apps[0].state.sim, apps[1].state.sim, router)
 
@@ -93,7 +104,9 @@ async def _task(duo: Duo, body: dict[str, Any] | None = None) -> tuple[int, dict
 async def _account_of(duo: Duo, task_id: str) -> str:
     record = await duo.env.gw.tasks.get(task_id)
     assert record is not None
-    return next(c.name for c in duo.env.gw.upstream.all() if c.account_id == record.upstream_account_id)
+    return next(
+        c.name for c in duo.env.gw.upstream.all() if c.account_id == record.upstream_account_id
+    )
 
 
 async def test_highest_priority_tier_takes_all_traffic(duo: Duo) -> None:
@@ -129,11 +142,15 @@ async def test_unreachable_account_is_skipped_until_it_answers_again(duo: Duo) -
     duo.router.routes["127.0.0.1"] = None
     status, body = await _task(duo)
     assert status == 200 and duo.held(duo.b) == [body["data"]["task_id"]]
-    calls_to_a = sum(1 for host, method, _ in duo.router.log if host == "127.0.0.1" and method == "POST")
+    calls_to_a = sum(
+        1 for host, method, _ in duo.router.log if host == "127.0.0.1" and method == "POST"
+    )
     status, _ = await _task(duo)
     assert status == 200
     # benched for a while: the second create did not try A at all
-    assert sum(1 for host, m, _ in duo.router.log if host == "127.0.0.1" and m == "POST") == calls_to_a
+    assert (
+        sum(1 for host, m, _ in duo.router.log if host == "127.0.0.1" and m == "POST") == calls_to_a
+    )
     assert "unreachable" in (duo.channel("simulator").benched(duo.env.gw.now_ms()) or "")
 
 
@@ -253,7 +270,9 @@ async def test_model_offer_and_mapping_per_account(duo: Duo) -> None:
     await channel_admin.update(gw, "b", model_map={"kling-v2-6": "kling-v2-5-turbo"})
     status, body = await _task(duo)
     assert status == 200
-    sent = [t for t in duo.b.store.tasks.values() if t.spec.external_task_id == body["data"]["task_id"]]
+    sent = [
+        t for t in duo.b.store.tasks.values() if t.spec.external_task_id == body["data"]["task_id"]
+    ]
     assert sent and sent[0].spec.model == "kling-v2-5-turbo"
 
 
@@ -267,7 +286,9 @@ async def test_keys_rotate_and_a_refused_key_sits_out_alone(duo: Duo) -> None:
     duo.a.config.access_keys["ak-two"] = "sk-two-long-enough-secret"
     duo.a.config.account_of["ak-two"] = "sim-ak"  # both keys belong to one Kling account
     await channel_admin.update(gw, "b", enabled=False)
-    await channel_admin.add_key(gw, "simulator", access_key="ak-two", secret_key="sk-two-long-enough-secret")
+    await channel_admin.add_key(
+        gw, "simulator", access_key="ak-two", secret_key="sk-two-long-enough-secret"
+    )
     for _ in range(4):
         assert (await _task(duo))[0] == 200
     posts = [r for r in duo.env.upstream.sent if r.method == "POST"]
@@ -317,7 +338,9 @@ async def test_a_retry_of_a_queued_row_goes_only_to_the_account_that_may_hold_it
     duo.a.config.ambiguous_error_rate = duo.a.config.get_error_rate = 0.0
     status, again = await _task(duo, body)  # the client's retry of the same request
     assert status == 200 and again["data"]["task_id"] == first
-    assert duo.held(duo.a) == [first] and duo.held(duo.b) == []  # adopted on A (1201 → lookup), not resent
+    assert (
+        duo.held(duo.a) == [first] and duo.held(duo.b) == []
+    )  # adopted on A (1201 → lookup), not resent
     record = await gw.tasks.get(first)
     assert record is not None and record.upstream_task_id is not None
 
@@ -331,7 +354,11 @@ class RefusePosts(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
-            body = {"code": self.code, "message": "parallel task over resource pack limit", "request_id": "r"}
+            body = {
+                "code": self.code,
+                "message": "parallel task over resource pack limit",
+                "request_id": "r",
+            }
             return httpx.Response(429, json=body)
         return await self.inner.handle_async_request(request)
 
@@ -353,7 +380,9 @@ async def test_a_retried_row_refused_as_busy_is_looked_up_before_any_failover(du
     assert record is not None and record.upstream_task_id is not None
 
 
-async def test_a_client_retry_never_moves_a_row_its_first_request_may_still_create(duo: Duo) -> None:
+async def test_a_client_retry_never_moves_a_row_its_first_request_may_still_create(
+    duo: Duo,
+) -> None:
     """The retry finds A busy and holding nothing *yet*: the first request may still land there, so the
     retry is answered as accepted and the row stays on A until the refresher's own look."""
     gw = duo.env.gw
@@ -379,7 +408,9 @@ async def test_a_client_retry_never_moves_a_row_its_first_request_may_still_crea
         and after.upstream_account_id == before.upstream_account_id
     )
     assert after.next_poll_at is not None and after.next_poll_at >= before.next_poll_at
-    await duo.env.run_until_idle(12)  # the refresher confirms A holds nothing and, A being busy, uses B
+    await duo.env.run_until_idle(
+        12
+    )  # the refresher confirms A holds nothing and, A being busy, uses B
     assert duo.held(duo.b) == [first] and duo.held(duo.a) == []
     assert (await duo.env.get(first)).json()["data"]["task_status"] == "succeed"
 
@@ -409,7 +440,9 @@ class FailConnectOnce(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def test_a_lone_account_refusing_one_connection_gets_the_create_on_a_second_try(duo: Duo) -> None:
+async def test_a_lone_account_refusing_one_connection_gets_the_create_on_a_second_try(
+    duo: Duo,
+) -> None:
     await channel_admin.update(duo.env.gw, "b", enabled=False)
     inner = duo.router.routes["127.0.0.1"]
     assert inner is not None

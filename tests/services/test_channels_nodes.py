@@ -50,7 +50,9 @@ async def test_auto_mode_never_sends_real_traffic_to_the_simulator(tmp_path: Pat
     settings = make_settings(tmp_path, upstream="auto")  # one Settings, so one master key
     gw = await build_gateway(settings)
     try:
-        await channel_admin.add(gw, "real", "https://api-singapore.klingai.com", api_key="real-api-key-1")
+        await channel_admin.add(
+            gw, "real", "https://api-singapore.klingai.com", api_key="real-api-key-1"
+        )
     finally:
         await gw.aclose()
     gw = await build_gateway(settings)
@@ -63,13 +65,19 @@ async def test_auto_mode_never_sends_real_traffic_to_the_simulator(tmp_path: Pat
 
 async def test_kling_mode_keeps_the_default_account_in_step_with_settings(tmp_path: Path) -> None:
     master = Fernet.generate_key().decode()  # one key across restarts, as in production
-    base = {"upstream": "kling", "kling_base_url": "https://api-singapore.klingai.com", "master_key": master}
+    base = {
+        "upstream": "kling",
+        "kling_base_url": "https://api-singapore.klingai.com",
+        "master_key": master,
+    }
     gw = await build_gateway(make_settings(tmp_path, **base, kling_api_key="first-api-key-123"))
     await gw.aclose()
     gw = await build_gateway(make_settings(tmp_path, **base, kling_api_key="first-api-key-123"))
     try:
         (view,) = await channel_admin.describe(gw)
-        assert [k["hint"] for k in view["keys"]] == ["firs…-123"]  # a restart did not add a second key
+        assert [k["hint"] for k in view["keys"]] == [
+            "firs…-123"
+        ]  # a restart did not add a second key
     finally:
         await gw.aclose()
     gw = await build_gateway(make_settings(tmp_path, **base, kling_api_key="second-api-key-456"))

@@ -31,7 +31,9 @@ async def test_nodes_starting_together_on_a_fresh_database_all_come_up(tmp_path:
     gateways = [g for g in started if isinstance(g, Gateway)]
     try:
         assert len(gateways) == NODES, [g for g in started if not isinstance(g, Gateway)]
-        issued = await asyncio.gather(*(admin.bootstrap(gw) for gw in gateways), return_exceptions=True)
+        issued = await asyncio.gather(
+            *(admin.bootstrap(gw) for gw in gateways), return_exceptions=True
+        )
         assert sum(isinstance(key, admin.IssuedKey) for key in issued) == 1, issued
         assert issued.count(None) == NODES - 1, issued
         assert [u.name for u in await gateways[0].accounts.list_users()] == [admin.BOOTSTRAP_USER]

@@ -24,7 +24,9 @@ SECRET = "whsec_" + base64.b64encode(b"kling-console-webhook-secret-32b").decode
 class Callbacks:
     """Gateway + simulator wired both ways in-process: the simulator's callbacks reach the gateway app."""
 
-    def __init__(self, client: httpx.AsyncClient, app: Any, sim: Any, key: str, clock: ManualClock) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, app: Any, sim: Any, key: str, clock: ManualClock
+    ) -> None:
         self.client, self.app, self.sim, self.key, self.clock = client, app, sim, key, clock
         self.gw = app.state.gateway
 
@@ -54,7 +56,10 @@ class Callbacks:
 async def cb(tmp_path: Path) -> AsyncIterator[Callbacks]:
     clock = ManualClock()
     settings = make_settings(
-        tmp_path, public_base_url="http://gw", upstream_webhook_secret=SECRET, first_poll_seconds=3600
+        tmp_path,
+        public_base_url="http://gw",
+        upstream_webhook_secret=SECRET,
+        first_poll_seconds=3600,
     )
     holder: dict[str, Any] = {}
 
@@ -66,7 +71,9 @@ async def cb(tmp_path: Path) -> AsyncIterator[Callbacks]:
     sim_app = create_simulator_app(
         SimulatorConfig(seed=3, webhook_secret=SECRET), clock=clock, callback_client=hook_client
     )
-    app = create_app(settings, transport=TimeoutASGITransport(sim_app, 1.0), clock=clock, run_poller=False)
+    app = create_app(
+        settings, transport=TimeoutASGITransport(sim_app, 1.0), clock=clock, run_poller=False
+    )
     holder["app"] = app
     async with sim_app.router.lifespan_context(sim_app), app.router.lifespan_context(app):
         gw = app.state.gateway
@@ -74,7 +81,9 @@ async def cb(tmp_path: Path) -> AsyncIterator[Callbacks]:
         await money.adjust(gw, alice.id, "1000", debit=False, note="test funds")
         issued = await admin.create_key(gw, "alice")
         assert issued.api_key is not None
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gw"
+        ) as client:
             yield Callbacks(client, app, sim_app.state.sim, issued.api_key, clock)
     await hook_client.aclose()
 
@@ -83,7 +92,9 @@ async def test_callbacks_alone_bring_the_task_to_succeed(cb: Callbacks) -> None:
     task_id = await cb.create()
     await cb.settle(0.1)
     upstream = next(iter(cb.sim.store.tasks.values()))
-    assert upstream.spec.callback_url == inbound.callback_url(cb.gw, task_id)  # ours, not the client's
+    assert upstream.spec.callback_url == inbound.callback_url(
+        cb.gw, task_id
+    )  # ours, not the client's
     assert await cb.status(task_id) == "submitted"
     await cb.settle(1.5)
     assert await cb.status(task_id) == "processing"
@@ -119,14 +130,19 @@ async def test_forged_callbacks_are_refused_like_unknown_urls(cb: Callbacks) -> 
             "task_id": upstream.task_id,
             "task_status": "succeed",
             "task_info": {"external_task_id": task_id},
-            "task_result": {"videos": [{"id": "v", "url": "https://evil.example/x.mp4", "duration": "5"}]},
+            "task_result": {
+                "videos": [{"id": "v", "url": "https://evil.example/x.mp4", "duration": "5"}]
+            },
         }
     )
     cases = [
         (good_url.rsplit("/", 1)[0] + "/" + "0" * 40, _signed(body)),  # wrong token
         (good_url.replace(task_id, "100000000000000001"), _signed(body)),  # token of another task
         (good_url, {"content-type": "application/json"}),  # unsigned
-        (good_url, _signed(body, secret="whsec_" + base64.b64encode(b"x" * 32).decode())),  # wrong secret
+        (
+            good_url,
+            _signed(body, secret="whsec_" + base64.b64encode(b"x" * 32).decode()),
+        ),  # wrong secret
     ]
     unknown = await _post(cb, "/kling/no/such/path", body, {})
     for path, headers in cases:
@@ -140,7 +156,9 @@ async def test_forged_callbacks_are_refused_like_unknown_urls(cb: Callbacks) -> 
 async def test_callback_for_another_upstream_task_is_ignored(cb: Callbacks) -> None:
     task_id = await cb.create()
     url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
-    body = orjson.dumps({"task_id": "999999999999999999", "task_status": "succeed", "task_info": {}})
+    body = orjson.dumps(
+        {"task_id": "999999999999999999", "task_status": "succeed", "task_info": {}}
+    )
     assert (await _post(cb, url, body, _signed(body))).status_code == 404
     assert await cb.status(task_id) == "submitted"
 
@@ -153,7 +171,9 @@ async def test_duplicate_and_out_of_order_callbacks_change_nothing(cb: Callbacks
     def body(status: str) -> bytes:
         extra: dict[str, Any] = {}
         if status == "succeed":
-            extra["task_result"] = {"videos": [{"id": "v1", "url": "https://cdn/x.mp4", "duration": "5.1"}]}
+            extra["task_result"] = {
+                "videos": [{"id": "v1", "url": "https://cdn/x.mp4", "duration": "5.1"}]
+            }
         return orjson.dumps(
             {
                 "task_id": upstream.task_id,

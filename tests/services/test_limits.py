@@ -44,7 +44,9 @@ def account(env: Env) -> int:
     return env.gw.primary().account_id
 
 
-async def create(env: Env, user: str = "alice", api_key: str | None = None, model: str = MODEL) -> str:
+async def create(
+    env: Env, user: str = "alice", api_key: str | None = None, model: str = MODEL
+) -> str:
     headers = {"Authorization": f"Bearer {api_key or env.keys[user]}"}
     resp = await env.client.post(
         "/kling/v1/videos/text2video", json={"model_name": model, "prompt": "x"}, headers=headers
@@ -138,7 +140,8 @@ async def test_no_limit_configured_costs_no_query(env: Env) -> None:
 
 async def test_one_count_query_per_admit_whatever_the_caps(env: Env) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(user_max_in_flight=9, key_max_in_flight=9, upstream_model_concurrency=9)
+        env.gw,
+        LimitSettings(user_max_in_flight=9, key_max_in_flight=9, upstream_model_concurrency=9),
     )
     p = await principal(env)
     statements: list[str] = []
@@ -178,9 +181,13 @@ async def test_key_cap_leaves_the_users_other_keys_free(env: Env) -> None:
     await create(env)
     err = await admit(lim, first, account(env), MODEL)
     assert (
-        isinstance(err, ConcurrencyLimited) and "this API key: 1 tasks in progress (limit 1)" in err.message
+        isinstance(err, ConcurrencyLimited)
+        and "this API key: 1 tasks in progress (limit 1)" in err.message
     )
-    assert await admit(lim, await principal(env, api_key=await second_key(env)), account(env), MODEL) is None
+    assert (
+        await admit(lim, await principal(env, api_key=await second_key(env)), account(env), MODEL)
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -196,7 +203,8 @@ async def test_key_cap_leaves_the_users_other_keys_free(env: Env) -> None:
 )
 async def test_only_tasks_in_flight_hold_a_slot(env: Env, status: str, counts: bool) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(user_max_in_flight=1, key_max_in_flight=1, upstream_model_concurrency=1)
+        env.gw,
+        LimitSettings(user_max_in_flight=1, key_max_in_flight=1, upstream_model_concurrency=1),
     )
     task_id = await create(env)
     await set_status(env, task_id, status)
@@ -231,7 +239,9 @@ async def test_upstream_cap_is_per_account_and_model_across_users(env: Env) -> N
 
 
 async def test_wait_succeeds_when_a_slot_frees_in_time(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=3.0))
+    lim = Limiter(
+        env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=3.0)
+    )
     task_id = await create(env)
     model = await upstream_model(env, task_id)
 
@@ -248,7 +258,9 @@ async def test_wait_succeeds_when_a_slot_frees_in_time(env: Env) -> None:
 
 
 async def test_wait_gives_up_with_1303_when_no_slot_frees(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.4))
+    lim = Limiter(
+        env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.4)
+    )
     model = await upstream_model(env, await create(env))
     started = time.monotonic()
     err = await admit(lim, await principal(env, "bob"), account(env), model)
@@ -261,7 +273,9 @@ async def test_hold_makes_the_upstream_cap_exact_in_one_process(env: Env) -> Non
     """Six concurrent creates against two free slots: exactly two pass when admit+insert are held."""
     lim = Limiter(env.gw, LimitSettings(upstream_model_concurrency=2))
     model = await upstream_model(env, await create(env, "bob"))
-    await set_status(env, (await env.gw.tasks.list_for_user(2, 0, 1))[0].id, "succeed")  # probe row: freed
+    await set_status(
+        env, (await env.gw.tasks.list_for_user(2, 0, 1))[0].id, "succeed"
+    )  # probe row: freed
     p = await principal(env)
 
     async def one() -> bool:
@@ -276,7 +290,9 @@ async def test_hold_makes_the_upstream_cap_exact_in_one_process(env: Env) -> Non
     async with env.gw.engine.connect() as conn:
         active = (
             await conn.execute(
-                select(func.count()).where(tasks.c.upstream_model == model, tasks.c.status != "succeed")
+                select(func.count()).where(
+                    tasks.c.upstream_model == model, tasks.c.status != "succeed"
+                )
             )
         ).scalar()
     assert active == 2
@@ -284,7 +300,9 @@ async def test_hold_makes_the_upstream_cap_exact_in_one_process(env: Env) -> Non
 
 async def test_hold_counts_the_queueing_against_the_wait(env: Env) -> None:
     """Three creates queued behind one full slot all give up after one wait, not one wait each."""
-    lim = Limiter(env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.3))
+    lim = Limiter(
+        env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.3)
+    )
     model = await upstream_model(env, await create(env))
     p = await principal(env, "bob")
 
@@ -320,16 +338,24 @@ async def test_bucket_allows_the_burst_then_refills_with_time(env: Env) -> None:
         for err in got:
             if err is not None:
                 assert isinstance(err, RateLimited) and err.code == 1302 and err.http_status == 429
-                assert "rate limit exceeded for this API key (1 per second, bursts of 3)" in err.message
+                assert (
+                    "rate limit exceeded for this API key (1 per second, bursts of 3)"
+                    in err.message
+                )
 
 
 async def test_bucket_is_per_key_and_checked_before_the_counts(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_rate_per_second=0.01, key_rate_burst=1, key_max_in_flight=1))
+    lim = Limiter(
+        env.gw, LimitSettings(key_rate_per_second=0.01, key_rate_burst=1, key_max_in_flight=1)
+    )
     p = await principal(env)
     await create(env)  # the key is also at its in-flight cap: the rate refusal must win
     assert isinstance(await admit(lim, p, account(env), MODEL), ConcurrencyLimited)
     assert isinstance(await admit(lim, p, account(env), MODEL), RateLimited)
-    assert await admit(lim, await principal(env, api_key=await second_key(env)), account(env), MODEL) is None
+    assert (
+        await admit(lim, await principal(env, api_key=await second_key(env)), account(env), MODEL)
+        is None
+    )
 
 
 async def test_bucket_is_shared_by_gateway_processes(env: Env) -> None:

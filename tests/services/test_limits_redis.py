@@ -45,11 +45,17 @@ async def redis_url() -> AsyncIterator[str]:
 
 async def db_buckets(env: Env) -> int:
     async with env.gw.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(rate_buckets))).scalar() or 0)
+        return int(
+            (await conn.execute(select(func.count()).select_from(rate_buckets))).scalar() or 0
+        )
 
 
-async def test_redis_bucket_allows_the_burst_then_refills_with_time(env: Env, redis_url: str) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=3, redis_url=redis_url))
+async def test_redis_bucket_allows_the_burst_then_refills_with_time(
+    env: Env, redis_url: str
+) -> None:
+    lim = Limiter(
+        env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=3, redis_url=redis_url)
+    )
     p = await principal(env)
     try:
         for advance, n, expected in RATE_STEPS:
@@ -62,8 +68,12 @@ async def test_redis_bucket_allows_the_burst_then_refills_with_time(env: Env, re
     assert await db_buckets(env) == 0  # Redis held the state, not the database
 
 
-async def test_redis_bucket_handles_clocks_like_the_database_bucket(env: Env, redis_url: str) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_rate_per_second=2.0, key_rate_burst=3, redis_url=redis_url))
+async def test_redis_bucket_handles_clocks_like_the_database_bucket(
+    env: Env, redis_url: str
+) -> None:
+    lim = Limiter(
+        env.gw, LimitSettings(key_rate_per_second=2.0, key_rate_burst=3, redis_url=redis_url)
+    )
     p = await principal(env)
     base = env.clock.now
     got = []
@@ -76,9 +86,14 @@ async def test_redis_bucket_handles_clocks_like_the_database_bucket(env: Env, re
     assert got == [expected for _at, expected in BUCKET_STEPS]
 
 
-async def test_redis_bucket_is_per_key_shared_by_processes_and_expires(env: Env, redis_url: str) -> None:
+async def test_redis_bucket_is_per_key_shared_by_processes_and_expires(
+    env: Env, redis_url: str
+) -> None:
     settings = LimitSettings(key_rate_per_second=0.5, key_rate_burst=2, redis_url=redis_url)
-    limiters = [Limiter(env.gw, settings), Limiter(env.gw, settings)]  # two clients, like two processes
+    limiters = [
+        Limiter(env.gw, settings),
+        Limiter(env.gw, settings),
+    ]  # two clients, like two processes
     p = await principal(env)
     try:
         got = [await admit(limiters[i % 2], p, account(env), MODEL) is None for i in range(4)]
@@ -99,7 +114,9 @@ async def test_redis_bucket_is_per_key_shared_by_processes_and_expires(env: Env,
 async def test_unreachable_redis_falls_back_to_the_database_bucket(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_rate_per_second=0.01, key_rate_burst=2, redis_url=UNREACHABLE))
+    lim = Limiter(
+        env.gw, LimitSettings(key_rate_per_second=0.01, key_rate_burst=2, redis_url=UNREACHABLE)
+    )
     p = await principal(env)
     try:
         with caplog.at_level(logging.WARNING, logger="kling_gateway.limits"):
@@ -116,7 +133,9 @@ async def test_unreachable_redis_falls_back_to_the_database_bucket(
 async def test_a_failing_redis_is_retried_only_after_a_pause(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=50, redis_url=UNREACHABLE))
+    lim = Limiter(
+        env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=50, redis_url=UNREACHABLE)
+    )
     calls: list[object] = []
 
     async def failing(**kwargs: object) -> int:

@@ -13,7 +13,11 @@ from kling_gateway.storage.money import MoneyStore
 from kling_gateway.upstream.simulator import SimulatorConfig
 from tests.conftest import Env, both_databases
 
-V3 = {"model_name": "kling-v3", "prompt": "x", "duration": "5"}  # 0.6 credits/s std silent → 3 credits
+V3 = {
+    "model_name": "kling-v3",
+    "prompt": "x",
+    "duration": "5",
+}  # 0.6 credits/s std silent → 3 credits
 
 
 database_url = both_databases
@@ -99,7 +103,11 @@ async def test_unpriced_model_is_refused_before_upstream(env: Env) -> None:
     )
     await env.gw.refresh_catalog()
     resp = await env.create(V3, user="carol")
-    assert resp.status_code == 400 and resp.json()["code"] == 1201 and "no price" in resp.json()["message"]
+    assert (
+        resp.status_code == 400
+        and resp.json()["code"] == 1201
+        and "no price" in resp.json()["message"]
+    )
     assert env.sim.tasks_created() == 0
 
 

@@ -48,7 +48,9 @@ class World:
         self.root, self.clock = root, clock
         self.master = Fernet.generate_key().decode()
         self.sim_app = create_simulator_app(
-            SimulatorConfig(seed=11, concurrency_per_model=1000, submitted_seconds=1, processing_seconds=2),
+            SimulatorConfig(
+                seed=11, concurrency_per_model=1000, submitted_seconds=1, processing_seconds=2
+            ),
             clock=clock,
         )
         self.key = ""
@@ -60,12 +62,17 @@ class World:
             self.root, master_key=self.master, task_timeout_seconds=40, upstream_read_timeout=0.5
         )
         self.app = create_app(
-            settings_, transport=TimeoutASGITransport(self.sim_app, 0.5), clock=self.clock, run_poller=False
+            settings_,
+            transport=TimeoutASGITransport(self.sim_app, 0.5),
+            clock=self.clock,
+            run_poller=False,
         )
         self.ctx = self.app.router.lifespan_context(self.app)
         await self.ctx.__aenter__()
         self.gw = self.app.state.gateway
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://gw")
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://gw"
+        )
 
     async def stop(self) -> None:
         await self.client.aclose()
@@ -83,7 +90,9 @@ async def scenario(ops: list[tuple[Any, ...]]) -> None:
             await world.start()
             user = await admin.create_user(world.gw, "p")
             world.user_id = user.id
-            await money.adjust(world.gw, user.id, "20", debit=False, note=None)  # not enough for every submit
+            await money.adjust(
+                world.gw, user.id, "20", debit=False, note=None
+            )  # not enough for every submit
             issued = await admin.create_key(world.gw, "p")
             world.key = f"Bearer {issued.api_key}"
             try:
@@ -120,7 +129,9 @@ async def apply_op(world: World, op: tuple[Any, ...]) -> None:
             if sim_task is not None:
                 await refresh.apply(gw, record, UpstreamTask.from_wire(sim_task.wire()))
         elif kind == "replay" and record.task_status in TERMINAL:  # a duplicate terminal write
-            await move(gw, record, TaskStatus.PROCESSING, status=TaskStatus.FAILED.value, next_poll_at=None)
+            await move(
+                gw, record, TaskStatus.PROCESSING, status=TaskStatus.FAILED.value, next_poll_at=None
+            )
     elif kind == "timeout":
         world.clock.advance(45)
         await Poller(gw).run_once()

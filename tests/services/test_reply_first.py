@@ -89,7 +89,9 @@ async def test_a_write_that_never_lands_is_logged_and_the_refresher_recovers_the
     assert resp.status_code == 200
     assert f"recording task {task_id} as submitted failed: disk full" in caplog.text
     row = await real.get(task_id)
-    assert row is not None and row.status == TaskStatus.QUEUED.value and row.upstream_task_id is None
+    assert (
+        row is not None and row.status == TaskStatus.QUEUED.value and row.upstream_task_id is None
+    )
     await env.run_until_idle(seconds=10)  # the row's first look is due at the request's deadline
     row = await real.get(task_id)
     assert row is not None and row.upstream_task_id is not None

@@ -34,7 +34,9 @@ async def uid(env: Env, name: str = "alice") -> int:
 
 async def stored_secret(env: Env, user_id: int) -> str | None:
     async with env.gw.engine.connect() as conn:
-        value = (await conn.execute(select(users.c.webhook_secret_enc).where(users.c.id == user_id))).scalar()
+        value = (
+            await conn.execute(select(users.c.webhook_secret_enc).where(users.c.id == user_id))
+        ).scalar()
     return None if value is None else str(value)
 
 

@@ -105,9 +105,17 @@ async def test_allowed_models_round_trip(store: AccountStore) -> None:
 
 async def test_user_disabled_flag_is_joined_into_keys(store: AccountStore) -> None:
     alice = await store.create_user("alice", T0)
-    await store.add_key(user_id=alice.id, name="", kind="sk", prefix="sk-1", now_ms=T0, key_hash="d" * 64)
     await store.add_key(
-        user_id=alice.id, name="", kind="aksk", prefix="ak-1", now_ms=T0, access_key="ak-1", secret_enc="s"
+        user_id=alice.id, name="", kind="sk", prefix="sk-1", now_ms=T0, key_hash="d" * 64
+    )
+    await store.add_key(
+        user_id=alice.id,
+        name="",
+        kind="aksk",
+        prefix="ak-1",
+        now_ms=T0,
+        access_key="ak-1",
+        secret_enc="s",
     )
     await store.set_user_disabled("alice", True)
     by_hash = await store.key_by_hash("d" * 64)
@@ -141,8 +149,12 @@ async def test_set_key_disabled(store: AccountStore) -> None:
 async def test_list_keys_all_and_per_user(store: AccountStore) -> None:
     alice = await store.create_user("alice", T0)
     bob = await store.create_user("bob", T0)
-    a = await store.add_key(user_id=alice.id, name="", kind="sk", prefix="sk-a", now_ms=T0, key_hash="1" * 64)
-    b = await store.add_key(user_id=bob.id, name="", kind="sk", prefix="sk-b", now_ms=T0, key_hash="2" * 64)
+    a = await store.add_key(
+        user_id=alice.id, name="", kind="sk", prefix="sk-a", now_ms=T0, key_hash="1" * 64
+    )
+    b = await store.add_key(
+        user_id=bob.id, name="", kind="sk", prefix="sk-b", now_ms=T0, key_hash="2" * 64
+    )
     a2 = await store.add_key(
         user_id=alice.id, name="", kind="sk", prefix="sk-c", now_ms=T0, key_hash="3" * 64
     )
@@ -153,7 +165,11 @@ async def test_list_keys_all_and_per_user(store: AccountStore) -> None:
 
 async def test_key_hash_and_access_key_are_unique(store: AccountStore) -> None:
     alice = await store.create_user("alice", T0)
-    await store.add_key(user_id=alice.id, name="", kind="sk", prefix="sk-a", now_ms=T0, key_hash="9" * 64)
+    await store.add_key(
+        user_id=alice.id, name="", kind="sk", prefix="sk-a", now_ms=T0, key_hash="9" * 64
+    )
     with pytest.raises(IntegrityError):
-        await store.add_key(user_id=alice.id, name="", kind="sk", prefix="sk-a", now_ms=T0, key_hash="9" * 64)
+        await store.add_key(
+            user_id=alice.id, name="", kind="sk", prefix="sk-a", now_ms=T0, key_hash="9" * 64
+        )
     assert len(await store.list_keys()) == 1

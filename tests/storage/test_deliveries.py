@@ -68,7 +68,13 @@ async def add_task(engine: AsyncEngine, user_id: int, task_id: str) -> None:
 
 
 async def add_event(
-    engine: AsyncEngine, user_id: int, task_id: str, status: str, *, due: int = T0, created: int = T0
+    engine: AsyncEngine,
+    user_id: int,
+    task_id: str,
+    status: str,
+    *,
+    due: int = T0,
+    created: int = T0,
 ) -> str:
     event_id = f"msg_{task_id}_{status}"
     async with engine.begin() as conn:
@@ -90,7 +96,9 @@ async def add_event(
     return event_id
 
 
-def failed_try(at: int, retry_at: int | None, status: str = PENDING, code: int | None = 500) -> Outcome:
+def failed_try(
+    at: int, retry_at: int | None, status: str = PENDING, code: int | None = 500
+) -> Outcome:
     return Outcome(at, 12, code, f"HTTP {code}" if code else "refused", status, retry_at)
 
 
@@ -110,11 +118,15 @@ async def test_claim_takes_due_rows_oldest_first_and_leases_them(
     assert [d.id for d in claimed] == [first, later]
     assert {d.lease_until for d in claimed} == {T0 + 100 + LEASE}
     assert await store.claim(T0 + 200, LEASE, 10) == []  # leased
-    expired = await store.claim(T0 + 100 + LEASE + 1, LEASE, 10)  # the lease ran out: claimable again
+    expired = await store.claim(
+        T0 + 100 + LEASE + 1, LEASE, 10
+    )  # the lease ran out: claimable again
     assert [d.id for d in expired] == [first, later, last]
 
 
-async def test_claim_respects_the_limit(engine: AsyncEngine, store: DeliveryStore, user_id: int) -> None:
+async def test_claim_respects_the_limit(
+    engine: AsyncEngine, store: DeliveryStore, user_id: int
+) -> None:
     await add_task(engine, user_id, "t1")
     for status in ("submitted", "processing", "succeed"):
         await add_event(engine, user_id, "t1", status)
@@ -131,7 +143,9 @@ async def test_concurrent_claims_split_the_rows(
         for status in ("submitted", "processing", "succeed"):
             ids.add(await add_event(engine, user_id, f"t{n}", status))
     other = DeliveryStore(engine)
-    batches = await asyncio.gather(*(s.claim(T0, LEASE, 5) for s in (store, other, store, other, store)))
+    batches = await asyncio.gather(
+        *(s.claim(T0, LEASE, 5) for s in (store, other, store, other, store))
+    )
     taken = [d.id for batch in batches for d in batch]
     assert len(taken) == len(set(taken))  # no row went to two claimers
     assert set(taken) <= ids
@@ -148,7 +162,12 @@ async def test_record_failure_reschedules_and_logs(
     assert await store.record(d, failed_try(T0 + 1, T0 + 5000))
     got = await store.get(event)
     assert got is not None
-    assert (got.status, got.attempts, got.next_attempt_at, got.lease_until) == (PENDING, 1, T0 + 5000, None)
+    assert (got.status, got.attempts, got.next_attempt_at, got.lease_until) == (
+        PENDING,
+        1,
+        T0 + 5000,
+        None,
+    )
     assert (got.last_status_code, got.last_error, got.updated_at) == (500, "HTTP 500", T0 + 1)
     assert await store.claim(T0 + 4999, LEASE, 10) == []
     (d,) = await store.claim(T0 + 5000, LEASE, 10)
@@ -192,7 +211,9 @@ async def test_a_stale_holder_cannot_reschedule_but_its_success_counts(
     await add_task(engine, user_id, "t1")
     event = await add_event(engine, user_id, "t1", "submitted")
     (stale,) = await store.claim(T0, LEASE, 10)
-    (fresh,) = await store.claim(T0 + LEASE + 1, LEASE, 10)  # the first lease ran out; another took it
+    (fresh,) = await store.claim(
+        T0 + LEASE + 1, LEASE, 10
+    )  # the first lease ran out; another took it
     assert not await store.record(stale, failed_try(T0 + LEASE + 2, T0 + 10**9))
     got = await store.get(event)
     assert got is not None and got.lease_until == fresh.lease_until and got.next_attempt_at == T0
@@ -203,7 +224,9 @@ async def test_a_stale_holder_cannot_reschedule_but_its_success_counts(
     assert got is not None and got.status == DELIVERED and got.delivered_at == T0 + LEASE + 3
 
 
-async def test_redeliver_requeues_any_state(engine: AsyncEngine, store: DeliveryStore, user_id: int) -> None:
+async def test_redeliver_requeues_any_state(
+    engine: AsyncEngine, store: DeliveryStore, user_id: int
+) -> None:
     await add_task(engine, user_id, "t1")
     event = await add_event(engine, user_id, "t1", "submitted")
     (d,) = await store.claim(T0, LEASE, 10)
@@ -211,7 +234,12 @@ async def test_redeliver_requeues_any_state(engine: AsyncEngine, store: Delivery
     assert await store.redeliver(event, T0 + 50)
     got = await store.get(event)
     assert got is not None
-    assert (got.status, got.next_attempt_at, got.lease_until, got.attempts) == (PENDING, T0 + 50, None, 1)
+    assert (got.status, got.next_attempt_at, got.lease_until, got.attempts) == (
+        PENDING,
+        T0 + 50,
+        None,
+        1,
+    )
     assert [x.id for x in await store.claim(T0 + 50, LEASE, 10)] == [event]
     assert not await store.redeliver("msg_nope", T0)
     assert await store.get("msg_nope") is None

@@ -66,9 +66,18 @@ async def _create_and_settle_sql(hot: HotPath, driver: _Recorder, db: Path) -> l
         lease_owner=None,
     )
     settle = Close(
-        user_id=1, key_id=1, task_id="t", back=1, charged=4, reason="settle", public_model="m", now_ms=3
+        user_id=1,
+        key_id=1,
+        task_id="t",
+        back=1,
+        charged=4,
+        reason="settle",
+        public_model="m",
+        now_ms=3,
     )
-    await store.transition("t", TaskStatus.PROCESSING, close=settle, status="succeed", next_poll_at=None)
+    await store.transition(
+        "t", TaskStatus.PROCESSING, close=settle, status="succeed", next_poll_at=None
+    )
     await engine.dispose()
     return driver.sql
 
@@ -80,7 +89,9 @@ async def test_create_and_settle_statements_open_no_temporary_btree(tmp_path: Pa
     await engine.dispose()
     driver = _Recorder()
     statements = await _create_and_settle_sql(HotPath(driver, sqlite_dialect.dialect()), driver, db)
-    assert len(statements) >= 8  # debit user, debit key, insert, ledger, CAS, CAS + ledger/credit/uncharge
+    assert (
+        len(statements) >= 8
+    )  # debit user, debit key, insert, ledger, CAS, CAS + ledger/credit/uncharge
     conn = sqlite3.connect(db)
     try:
         for sql in statements:
@@ -119,7 +130,9 @@ def _index_writes(db: Path, sql: str) -> int:
     """Index entries one run of ``sql`` writes (``IdxInsert``; the table row itself is an ``Insert``)."""
     conn = sqlite3.connect(db)
     try:
-        return [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))].count("IdxInsert")
+        return [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))].count(
+            "IdxInsert"
+        )
     finally:
         conn.close()
 

@@ -24,7 +24,9 @@ async def test_writes_wait_for_a_foreign_writer_and_all_land(env: Env) -> None:
         blocker.execute("COMMIT")
         blocker.close()
     results = await asyncio.gather(*pending)
-    assert [r.status_code for r in results] == [200] * 12, [r.text for r in results if r.status_code != 200]
+    assert [r.status_code for r in results] == [200] * 12, [
+        r.text for r in results if r.status_code != 200
+    ]
     await env.run_until_idle(8)
     user = await env.gw.accounts.get_user("alice")
     assert user is not None

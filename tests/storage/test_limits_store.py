@@ -45,13 +45,18 @@ BUCKET_STEPS = [
     (-60_000, False),  # a clock a minute behind refills nothing
     (1000, True),  # 500 ms of refill since the last take: one token
     (HOUR, True),  # an hour idle refills to the burst, not beyond: 3 → 2
-    (HOUR - 60_000, True),  # a process a minute behind takes what is there (2 → 1), drains nothing …
+    (
+        HOUR - 60_000,
+        True,
+    ),  # a process a minute behind takes what is there (2 → 1), drains nothing …
     (HOUR, True),  # … and did not move updated_at back (no extra minute of refill): 1 → 0
     (HOUR, False),
 ]
 
 
-async def test_bucket_refills_with_time_up_to_the_burst(engine: AsyncEngine, key_ids: list[int]) -> None:
+async def test_bucket_refills_with_time_up_to_the_burst(
+    engine: AsyncEngine, key_ids: list[int]
+) -> None:
     store = _store(engine)
     got = [
         await store.take_token(key_ids[0], T0 + at, rate_per_second=2.0, burst=3)
@@ -70,13 +75,28 @@ async def test_bucket_is_per_key(engine: AsyncEngine, key_ids: list[int]) -> Non
 @pytest.mark.parametrize(
     ("rate", "burst", "idle_ms", "expect_tokens"),
     [
-        (0.001, 5, 1000, 3.001),  # 5 → 4, + 1/1000 of a token after 1 s, → 3.001: slow rates stay exact
-        (1000.0, 2_000_000, 10**12, 1_999_999),  # 31 years idle at a high rate: capped, no BIGINT overflow
+        (
+            0.001,
+            5,
+            1000,
+            3.001,
+        ),  # 5 → 4, + 1/1000 of a token after 1 s, → 3.001: slow rates stay exact
+        (
+            1000.0,
+            2_000_000,
+            10**12,
+            1_999_999,
+        ),  # 31 years idle at a high rate: capped, no BIGINT overflow
         (0.5, 2, 3000, 1),  # 1.5 tokens of refill on 1 remaining, capped at 2, one taken
     ],
 )
 async def test_bucket_arithmetic_is_exact_and_cannot_overflow(
-    engine: AsyncEngine, key_ids: list[int], rate: float, burst: int, idle_ms: int, expect_tokens: float
+    engine: AsyncEngine,
+    key_ids: list[int],
+    rate: float,
+    burst: int,
+    idle_ms: int,
+    expect_tokens: float,
 ) -> None:
     store = _store(engine)
     assert await store.take_token(key_ids[0], T0, rate_per_second=rate, burst=burst)
@@ -95,14 +115,19 @@ async def test_bucket_is_atomic_across_engines(engine: AsyncEngine, key_ids: lis
     try:
         stores = [_store(engine), _store(other)]
         results = await asyncio.gather(
-            *(stores[i % 2].take_token(key_ids[0], T0, rate_per_second=0.001, burst=7) for i in range(20))
+            *(
+                stores[i % 2].take_token(key_ids[0], T0, rate_per_second=0.001, burst=7)
+                for i in range(20)
+            )
         )
     finally:
         await other.dispose()
     assert sum(results) == 7
 
 
-async def test_counts_read_only_in_flight_rows_of_each_scope(engine: AsyncEngine, key_ids: list[int]) -> None:
+async def test_counts_read_only_in_flight_rows_of_each_scope(
+    engine: AsyncEngine, key_ids: list[int]
+) -> None:
     async with engine.begin() as conn:
         await conn.execute(
             text(
@@ -111,14 +136,18 @@ async def test_counts_read_only_in_flight_rows_of_each_scope(engine: AsyncEngine
             )
         )
         user_id = (
-            await conn.execute(text("SELECT user_id FROM api_keys WHERE id = :k"), {"k": key_ids[0]})
+            await conn.execute(
+                text("SELECT user_id FROM api_keys WHERE id = :k"), {"k": key_ids[0]}
+            )
         ).scalar()
         account_id = (await conn.execute(text("SELECT id FROM upstream_accounts"))).scalar()
     assert user_id is not None and account_id is not None
     store = _store(engine)
     assert await store.in_flight(user_id, key_ids[0], account_id, "m") == (0, 0, 0)
     assert await store.upstream_in_flight(account_id, "m") == 0
-    assert await LimitStore(engine, user=False, key=False, upstream=False).in_flight(1, 1, 1, "m") == (
+    assert await LimitStore(engine, user=False, key=False, upstream=False).in_flight(
+        1, 1, 1, "m"
+    ) == (
         0,
         0,
         0,
@@ -146,9 +175,13 @@ async def test_counts_use_the_partial_indexes(
     explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
     async with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            await conn.execute(text("SET enable_seqscan = off"))  # an empty table would be scanned anyway
+            await conn.execute(
+                text("SET enable_seqscan = off")
+            )  # an empty table would be scanned anyway
         rows = (await conn.exec_driver_sql(explain + str(compiled), args)).all()
     plan = "\n".join(str(r[-1]) for r in rows)
     # Counted from the index alone: no table row is read per task in flight.
-    covering = "Index Only Scan using" if engine.dialect.name == "postgresql" else "USING COVERING INDEX"
+    covering = (
+        "Index Only Scan using" if engine.dialect.name == "postgresql" else "USING COVERING INDEX"
+    )
     assert f"{covering} {index}" in plan, plan

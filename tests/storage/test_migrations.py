@@ -54,7 +54,9 @@ def _current_revision(conn: Connection) -> str | None:
 
 
 def _diff(conn: Connection) -> list[Any]:
-    ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+    ctx = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
     return list(compare_metadata(ctx, metadata))
 
 
@@ -89,7 +91,9 @@ async def test_second_upgrade_is_a_no_op(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         after = await conn.run_sync(_schema_snapshot)
         names = (await conn.execute(text("SELECT name FROM users"))).scalars().all()
-        versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        versions = (
+            (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+        )
     assert after == before
     assert names == ["keep-me"]
     assert versions == [_head()]
@@ -173,9 +177,14 @@ async def test_0006_moves_account_credentials_to_keys_and_back(engine: AsyncEngi
         await conn.run_sync(downgrade)
     async with engine.connect() as conn:
         rows = (
-            await conn.execute(text("SELECT name, access_key_enc, secret_key_enc FROM upstream_accounts"))
+            await conn.execute(
+                text("SELECT name, access_key_enc, secret_key_enc FROM upstream_accounts")
+            )
         ).all()
-    assert sorted(tuple(r) for r in rows) == [("default", "enc-ak", "enc-sk"), ("empty", None, None)]
+    assert sorted(tuple(r) for r in rows) == [
+        ("default", "enc-ak", "enc-sk"),
+        ("empty", None, None),
+    ]
 
 
 def test_head_revisions_read_from_files_match_alembic() -> None:

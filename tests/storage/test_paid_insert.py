@@ -19,14 +19,18 @@ from kling_gateway.storage.upstreams import UpstreamStore
 from tests.storage.test_tasks_store import T0, make_task
 
 
-async def _funded(engine: AsyncEngine, tasks: TaskStore, balance: int, quota: int | None) -> tuple[int, int]:
+async def _funded(
+    engine: AsyncEngine, tasks: TaskStore, balance: int, quota: int | None
+) -> tuple[int, int]:
     accounts = AccountStore(engine)
     user = await accounts.create_user("alice", T0)
     key = await accounts.add_key(user_id=user.id, name="k", kind="sk", prefix="sk-1", now_ms=T0)
     hot = await HotPath.open(engine)
     try:
         money = MoneyStatements(hot)
-        assert await money.adjust(user_id=user.id, amount=balance, reason="credit", note=None, now_ms=T0)
+        assert await money.adjust(
+            user_id=user.id, amount=balance, reason="credit", note=None, now_ms=T0
+        )
     finally:
         await hot.close()
     await MoneyStore(engine).set_quota(key, quota)
@@ -34,13 +38,19 @@ async def _funded(engine: AsyncEngine, tasks: TaskStore, balance: int, quota: in
 
 
 def _reserve(user_id: int, key_id: int | None, amount: int) -> Reserve:
-    return Reserve(user_id=user_id, key_id=key_id, amount=amount, public_model="kling-v2-6", now_ms=T0)
+    return Reserve(
+        user_id=user_id, key_id=key_id, amount=amount, public_model="kling-v2-6", now_ms=T0
+    )
 
 
 async def _books(engine: AsyncEngine, user_id: int) -> tuple[int, int, int]:
     """(balance, sum of the ledger, ledger rows)."""
     store = MoneyStore(engine)
-    return await store.balance(user_id), await store.ledger_sum(user_id), len(await store.entries(user_id))
+    return (
+        await store.balance(user_id),
+        await store.ledger_sum(user_id),
+        len(await store.entries(user_id)),
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,7 +73,9 @@ async def test_a_refused_reserve_writes_nothing(
     assert await _books(engine, user_id) == (balance, balance, 1)
 
 
-async def test_a_paid_insert_debits_once_and_books_the_reserve(engine: AsyncEngine, tasks: TaskStore) -> None:
+async def test_a_paid_insert_debits_once_and_books_the_reserve(
+    engine: AsyncEngine, tasks: TaskStore
+) -> None:
     user_id, key = await _funded(engine, tasks, 100, 80)
     first = make_task(user_id, key_id=key, external_task_id="mine", reserved_micro=30)
     await tasks.insert(first, reserve=_reserve(user_id, key, 30))
@@ -81,7 +93,9 @@ async def test_a_paid_insert_debits_once_and_books_the_reserve(engine: AsyncEngi
     assert info.value.index == 1
 
 
-async def test_a_reserve_without_a_key_debits_the_user(engine: AsyncEngine, tasks: TaskStore) -> None:
+async def test_a_reserve_without_a_key_debits_the_user(
+    engine: AsyncEngine, tasks: TaskStore
+) -> None:
     user_id, _ = await _funded(engine, tasks, 100, None)
     await tasks.insert(make_task(user_id), reserve=_reserve(user_id, None, 60))
     with pytest.raises(Refused) as info:
@@ -107,7 +121,9 @@ async def test_repoint_moves_only_a_queued_unsubmitted_row_from_its_account(
     assert await tasks.repoint(queued.id, one, two)
     got = await tasks.get(queued.id)
     assert got is not None and got.upstream_account_id == two
-    submitted = make_task(user.id, upstream_account_id=one)  # submitted: stays where upstream has it
+    submitted = make_task(
+        user.id, upstream_account_id=one
+    )  # submitted: stays where upstream has it
     await tasks.insert(submitted)
     assert not await tasks.repoint(submitted.id, one, two)
 
@@ -117,7 +133,9 @@ async def test_on_postgres_a_create_is_two_round_trips(engine: AsyncEngine) -> N
     event when there is a callback_url) in one more. It was seven, ten with a callback_url: BEGIN,
     debit user, debit key, insert, ledger, COMMIT, then the compare-and-set (BEGIN, CAS, event, COMMIT)."""
     if engine.dialect.name != "postgresql":
-        pytest.skip("the one-statement reserve is PostgreSQL's; SQLite's writes share a group commit")
+        pytest.skip(
+            "the one-statement reserve is PostgreSQL's; SQLite's writes share a group commit"
+        )
     sent: list[str] = []
     hot = await HotPath.open(engine, on_query=lambda q: sent.append(q.query))
     try:
@@ -125,12 +143,16 @@ async def test_on_postgres_a_create_is_two_round_trips(engine: AsyncEngine) -> N
         user_id, key = await _funded(engine, tasks, 1000, None)
 
         async def create() -> None:
-            record = make_task(user_id, key_id=key, status=TaskStatus.QUEUED.value, reserved_micro=10)
+            record = make_task(
+                user_id, key_id=key, status=TaskStatus.QUEUED.value, reserved_micro=10
+            )
             await tasks.insert(record, reserve=_reserve(user_id, key, 10))
             submitted: dict[str, Any] = {"status": "submitted", "upstream_task_id": "u"}
             assert await tasks.transition(record.id, TaskStatus.QUEUED, **submitted)
             # with a callback_url the change is announced in the same statement
-            other = make_task(user_id, key_id=key, status=TaskStatus.QUEUED.value, reserved_micro=10)
+            other = make_task(
+                user_id, key_id=key, status=TaskStatus.QUEUED.value, reserved_micro=10
+            )
             await tasks.insert(other, reserve=_reserve(user_id, key, 10))
             event = _event(other.id, user_id)
             assert await tasks.transition(other.id, TaskStatus.QUEUED, event=event, **submitted)
@@ -173,7 +195,9 @@ async def test_a_change_is_announced_once_and_only_when_it_happened(
     record = make_task(user.id, status=TaskStatus.QUEUED.value)
     await tasks.insert(record)
     event = _event(record.id, user.id)
-    assert not await tasks.transition(record.id, TaskStatus.SUBMITTED, event=event, status="processing")
+    assert not await tasks.transition(
+        record.id, TaskStatus.SUBMITTED, event=event, status="processing"
+    )
     assert await DeliveryStore(engine).for_task(record.id) == []  # no change, no event
     assert await tasks.transition(record.id, TaskStatus.QUEUED, event=event, status="submitted")
     again = {**event, "id": "msg_other"}  # another writer's event for the same status: ignored

@@ -41,7 +41,8 @@ async def steady_writes(d: SqliteDriver, wal: Path, first_id: int = 0) -> tuple[
     for r in range(ROUNDS):
         ids = range(first_id + r * PER_ROUND, first_id + (r + 1) * PER_ROUND)
         assert (
-            await asyncio.gather(*(d.execute(INSERT, [i, f"{i:08d}" * 256]) for i in ids)) == [1] * PER_ROUND
+            await asyncio.gather(*(d.execute(INSERT, [i, f"{i:08d}" * 256]) for i in ids))
+            == [1] * PER_ROUND
         )
         largest = max(largest, os.stat(wal).st_size)  # a local file: no need to leave the loop
         await asyncio.sleep(0.002)
@@ -61,7 +62,8 @@ async def test_the_wal_stays_bounded_and_every_write_lands(db: Path) -> None:
     assert largest < written, f"WAL reached {largest} bytes"
     with sqlite3.connect(db) as conn:
         assert (
-            conn.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (ROUNDS * PER_ROUND,) * 2
+            conn.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone()
+            == (ROUNDS * PER_ROUND,) * 2
         )
 
 
@@ -69,7 +71,9 @@ async def test_a_checkpoint_in_flight_when_closing_is_waited_for(db: Path) -> No
     d = await SqliteDriver.open(str(db), checkpoint_every=0.0)
     writes = [asyncio.create_task(d.execute(INSERT, [i, "x"])) for i in range(50)]
     await asyncio.sleep(0)
-    await d.close()  # queued writes applied, the checkpoint they started finished, nothing left running
+    await (
+        d.close()
+    )  # queued writes applied, the checkpoint they started finished, nothing left running
     assert [w.result() for w in writes] == [1] * 50
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (50,)
@@ -84,7 +88,9 @@ async def test_commits_never_trim_the_wal_the_checkpoint_cuts_an_oversized_one(d
     try:
         await steady_writes(keep, wal)
         largest = os.stat(wal).st_size
-        for i in range(5):  # more turns, each restarting the WAL after the checkpoint held its writes
+        for i in range(
+            5
+        ):  # more turns, each restarting the WAL after the checkpoint held its writes
             await keep.execute(INSERT, [100_000 + i, "x"])
             await asyncio.sleep(0.05)
         assert restarts(wal) >= 3
@@ -97,6 +103,8 @@ async def test_commits_never_trim_the_wal_the_checkpoint_cuts_an_oversized_one(d
         for i in range(5):
             await cut.execute(INSERT, [200_000 + i, "x"])
             await asyncio.sleep(0.05)
-        assert os.stat(wal).st_size < 256 * 1024  # cut back by a TRUNCATE checkpoint, regrown a little
+        assert (
+            os.stat(wal).st_size < 256 * 1024
+        )  # cut back by a TRUNCATE checkpoint, regrown a little
     finally:
         await cut.close()

@@ -40,7 +40,9 @@ def rows_in_database_file(path: Path, tmp: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is a Linux feature")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread nice is a Linux feature"
+)
 async def test_the_checkpoint_thread_runs_niced(tmp_path: Path) -> None:
     db = tmp_path / "n.db"
     make_db(db)
@@ -79,7 +81,9 @@ async def test_catch_up_copies_everything_written_and_reports_the_wal_size(tmp_p
         ([0.050] * 6, sqlite_checkpoint.MAX_UNHELD_PASSES),  # a writer that never lets up: capped
     ],
 )
-async def test_passes_repeat_until_one_is_quick(tmp_path: Path, took: list[float], passes: int) -> None:
+async def test_passes_repeat_until_one_is_quick(
+    tmp_path: Path, took: list[float], passes: int
+) -> None:
     db = tmp_path / "r.db"
     make_db(db)
     c = Checkpointer(str(db), 1000)

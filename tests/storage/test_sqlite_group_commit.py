@@ -138,7 +138,9 @@ async def test_a_one_statement_write_is_undone_whole_without_a_savepoint(
     results = await asyncio.gather(
         d.execute(INSERT, [1, "a"]),
         d.execute(two_rows, []),
-        d.run_tx([Step(DEBIT, [50, 50], require=True)]),  # refused: changes nothing, shares the commit
+        d.run_tx(
+            [Step(DEBIT, [50, 50], require=True)]
+        ),  # refused: changes nothing, shares the commit
         d.run_tx([Step(INSERT, [3, "skipped"], only_if_prev=True)]),  # no previous step: not run
         d.execute(INSERT, [2, "b"]),
         return_exceptions=True,

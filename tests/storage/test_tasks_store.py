@@ -80,7 +80,9 @@ def make_task(user_id: int, *, at: int = T0, **overrides: Any) -> TaskRecord:
     return TaskRecord(**values)
 
 
-async def test_insert_then_get_round_trips_every_field(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_insert_then_get_round_trips_every_field(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, _ = users
     record = make_task(
         alice,
@@ -100,7 +102,9 @@ async def test_insert_then_get_round_trips_every_field(store: TaskStore, users: 
     assert await store.get("999999999999999999") is None
 
 
-async def test_same_external_id_same_user_is_duplicate(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_same_external_id_same_user_is_duplicate(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, _ = users
     first = make_task(alice, external_task_id="dup")
     await store.insert(first)
@@ -109,7 +113,9 @@ async def test_same_external_id_same_user_is_duplicate(store: TaskStore, users: 
     assert [t.id for t in await store.list_for_user(alice, 0, 10)] == [first.id]
 
 
-async def test_same_external_id_across_users_is_fine(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_same_external_id_across_users_is_fine(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, bob = users
     await store.insert(make_task(alice, external_task_id="shared"))
     await store.insert(make_task(bob, external_task_id="shared"))
@@ -138,7 +144,9 @@ async def test_same_task_id_is_duplicate_task_id(store: TaskStore, users: tuple[
     assert got is not None and got.user_id == alice and got.external_task_id == "one"
 
 
-async def test_find_for_user_by_id_and_external_id(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_find_for_user_by_id_and_external_id(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, bob = users
     record = make_task(alice, external_task_id="mine")
     await store.insert(record)
@@ -161,9 +169,13 @@ async def test_find_for_user_prefers_public_id_over_external_id(
     assert got is not None and got.id == target.id
 
 
-async def test_rejected_rows_are_invisible_to_the_user(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_rejected_rows_are_invisible_to_the_user(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, _ = users
-    rejected = make_task(alice, status=TaskStatus.REJECTED.value, external_task_id="gone", next_poll_at=None)
+    rejected = make_task(
+        alice, status=TaskStatus.REJECTED.value, external_task_id="gone", next_poll_at=None
+    )
     visible = make_task(alice)
     await store.insert(rejected)
     await store.insert(visible)
@@ -175,7 +187,9 @@ async def test_rejected_rows_are_invisible_to_the_user(store: TaskStore, users: 
     assert {t.id for t in await store.list_all(10)} == {rejected.id, visible.id}
 
 
-async def test_list_for_user_newest_first_and_paged(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_list_for_user_newest_first_and_paged(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, bob = users
     ids = []
     for i in range(5):
@@ -223,13 +237,17 @@ async def test_transition_is_compare_and_set(store: TaskStore, users: tuple[int,
     got = await store.get(record.id)
     assert got is not None and got.status == "processing" and got.updated_at == T0 + 5
     # once moved, the old expectation no longer matches
-    assert not await store.transition(record.id, TaskStatus.SUBMITTED, status=TaskStatus.FAILED.value)
+    assert not await store.transition(
+        record.id, TaskStatus.SUBMITTED, status=TaskStatus.FAILED.value
+    )
     assert not await store.transition("999999999999999999", TaskStatus.SUBMITTED, status="failed")
     got = await store.get(record.id)
     assert got is not None and got.status == "processing"
 
 
-async def test_concurrent_transitions_exactly_one_wins(store: TaskStore, users: tuple[int, int]) -> None:
+async def test_concurrent_transitions_exactly_one_wins(
+    store: TaskStore, users: tuple[int, int]
+) -> None:
     alice, _ = users
     record = make_task(alice)
     await store.insert(record)
@@ -270,7 +288,8 @@ async def test_due_returns_only_active_and_due_tasks_in_order(
     future = make_task(alice, status="submitted", next_poll_at=now + 1)
     no_poll = make_task(alice, status="submitted", next_poll_at=None)
     terminal = [
-        make_task(alice, status=s, next_poll_at=now - 9000) for s in ("succeed", "failed", "rejected")
+        make_task(alice, status=s, next_poll_at=now - 9000)
+        for s in ("succeed", "failed", "rejected")
     ]
     for r in (late, earliest, exactly_now, future, no_poll, *terminal):
         await store.insert(r)

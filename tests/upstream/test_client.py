@@ -62,7 +62,9 @@ CREATED_DATA: dict[str, Any] = {
 
 
 def ok(data: Any) -> httpx.Response:
-    return httpx.Response(200, json={"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
+    return httpx.Response(
+        200, json={"code": 0, "message": "SUCCEED", "request_id": "r", "data": data}
+    )
 
 
 def kling_error(code: int, message: str = "nope", status: int | None = None) -> httpx.Response:
@@ -93,7 +95,12 @@ async def test_create_sends_external_id_and_authorization() -> None:
         seen.append(request)
         return ok(CREATED_DATA)
 
-    body = {"model_name": "kling-v3", "prompt": "a cat", "duration": "5", "external_task_id": "caller-own"}
+    body = {
+        "model_name": "kling-v3",
+        "prompt": "a cat",
+        "duration": "5",
+        "external_task_id": "caller-own",
+    }
     original = copy.deepcopy(body)
     async with client_for(handler) as kling:
         task = await kling.create(body, EXT_ID)
@@ -124,7 +131,10 @@ async def test_get_and_list_paths() -> None:
         tasks = await kling.list(page=2, size=50)
     assert task.status == "succeed"
     assert [t.task_id for t in tasks] == [TASK_ID, "871234567890123999"]
-    assert seen == [f"{BASE}{TEXT2VIDEO_PATH}/{TASK_ID}", f"{BASE}{TEXT2VIDEO_PATH}?pageNum=2&pageSize=50"]
+    assert seen == [
+        f"{BASE}{TEXT2VIDEO_PATH}/{TASK_ID}",
+        f"{BASE}{TEXT2VIDEO_PATH}?pageNum=2&pageSize=50",
+    ]
 
 
 @pytest.mark.parametrize("data", [None, {}, {"items": []}, "x"])
@@ -135,7 +145,9 @@ async def test_list_with_non_array_data_is_empty(data: Any) -> None:
 
 @pytest.mark.parametrize("status", [200, 400, 429])
 async def test_non_zero_code_is_an_error_even_with_http_200(status: int) -> None:
-    err = await create_error(lambda _: kling_error(1303, "parallel task over resource pack limit", status))
+    err = await create_error(
+        lambda _: kling_error(1303, "parallel task over resource pack limit", status)
+    )
     assert (err.code, err.http_status, err.outcome) == (1303, status, Outcome.ABSENT)
     assert err.message == "parallel task over resource pack limit"
 
@@ -176,7 +188,9 @@ def raising(exc_type: type[httpx.TransportError]) -> Handler:
         (httpx.RemoteProtocolError, Outcome.AMBIGUOUS, 5002),
     ],
 )
-async def test_transport_errors(exc_type: type[httpx.TransportError], outcome: Outcome, code: int) -> None:
+async def test_transport_errors(
+    exc_type: type[httpx.TransportError], outcome: Outcome, code: int
+) -> None:
     err = await create_error(raising(exc_type))
     assert (err.outcome, err.code, err.http_status) == (outcome, code, 0)
     assert exc_type.__name__ in err.message
@@ -242,7 +256,9 @@ async def test_non_kling_bodies(status: int, content: bytes, outcome: Outcome, c
         kling_error(1202, "no such path", status=404),
     ],
 )
-async def test_find_by_external_id_none_when_kling_confirms_absence(response: httpx.Response) -> None:
+async def test_find_by_external_id_none_when_kling_confirms_absence(
+    response: httpx.Response,
+) -> None:
     async with client_for(lambda _: response) as kling:
         assert await kling.find_by_external_id(EXT_ID) is None
 
@@ -314,7 +330,9 @@ def test_scrub_truncates() -> None:
 
 
 async def test_upstream_messages_are_scrubbed() -> None:
-    err = await create_error(lambda _: kling_error(1201, f"duplicate external id for task {TASK_ID}"))
+    err = await create_error(
+        lambda _: kling_error(1201, f"duplicate external id for task {TASK_ID}")
+    )
     assert TASK_ID not in err.message and TASK_ID not in str(err)
     assert err.message == "duplicate external id for task [id]"
 
@@ -356,7 +374,9 @@ def test_from_wire_succeed_example() -> None:
         ({"task_id": 871234567890123456}, "task_id", TASK_ID),
     ],
 )
-def test_from_wire_tolerates_sparse_fields(changes: dict[str, Any], field: str, expected: Any) -> None:
+def test_from_wire_tolerates_sparse_fields(
+    changes: dict[str, Any], field: str, expected: Any
+) -> None:
     assert getattr(UpstreamTask.from_wire({**SUCCEED_DATA, **changes}), field) == expected
 
 

@@ -15,7 +15,12 @@ import uvicorn
 from kling_gateway.upstream.auth import Authorizer, Credentials
 from kling_gateway.upstream.client import KlingClient, Outcome, UpstreamError
 from kling_gateway.upstream.simulator import SimulatorConfig, create_simulator_app
-from kling_gateway.upstream.transport import AiohttpTransport, HttpxTransport, Transport, TransportError
+from kling_gateway.upstream.transport import (
+    AiohttpTransport,
+    HttpxTransport,
+    Transport,
+    TransportError,
+)
 
 
 def _free_port() -> int:
@@ -50,7 +55,9 @@ def _client(transport: Transport, url: str) -> KlingClient:
 
 
 @pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
-async def test_create_and_get_over_a_socket(sim_url: tuple[str, SimulatorConfig], kind: str) -> None:
+async def test_create_and_get_over_a_socket(
+    sim_url: tuple[str, SimulatorConfig], kind: str
+) -> None:
     url, _ = sim_url
     transport = _transport(kind)
     try:
@@ -79,7 +86,9 @@ async def test_connection_refused_was_never_sent(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["aiohttp", "httpx"])
-async def test_read_timeout_may_have_been_sent(sim_url: tuple[str, SimulatorConfig], kind: str) -> None:
+async def test_read_timeout_may_have_been_sent(
+    sim_url: tuple[str, SimulatorConfig], kind: str
+) -> None:
     url, config = sim_url
     config.hang_rate = 1.0
     config.hang_seconds = 5.0

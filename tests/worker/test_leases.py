@@ -49,7 +49,9 @@ async def test_two_workers_never_claim_the_same_task(env: Env) -> None:
 async def test_parallel_passes_read_each_task_once(env: Env) -> None:
     await _create(env, 10)
     env.clock.advance(1.0)
-    counts = await asyncio.gather(Poller(env.gw, owner="a").run_once(), Poller(env.gw, owner="b").run_once())
+    counts = await asyncio.gather(
+        Poller(env.gw, owner="a").run_once(), Poller(env.gw, owner="b").run_once()
+    )
     assert sum(counts) == 10
     reads = _upstream_reads(env)
     assert len(reads) == 10 and set(reads.values()) == {1}
@@ -104,5 +106,7 @@ def test_jitter_stays_in_its_band(delay: float, jitter: float, low: float, high:
 def test_first_look_near_the_expected_render_time(
     duration: int, mode: str, scale: float, floor: float, expected: float
 ) -> None:
-    got = first_poll_delay(duration, mode, scale=scale, floor=floor, rng=random.Random(0), jitter=0.0)
+    got = first_poll_delay(
+        duration, mode, scale=scale, floor=floor, rng=random.Random(0), jitter=0.0
+    )
     assert got == pytest.approx(expected)

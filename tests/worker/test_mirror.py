@@ -98,10 +98,16 @@ async def test_timeout_is_retried_later_then_given_up(parts: Parts, origin: Orig
     assert worker.outcomes[Outcome.GAVE_UP] == 1
     assert origin.hits["slow.mp4"] == 2  # the last pass gave up without fetching
     row = await parts.gw.tasks.get(t.id)
-    assert row is not None and row.result_json == t.result_json and row.origin_result_json == t.result_json
+    assert (
+        row is not None
+        and row.result_json == t.result_json
+        and row.origin_result_json == t.result_json
+    )
 
 
-@pytest.mark.parametrize(("name", "outcome"), [("gone.mp4", Outcome.GAVE_UP), ("busy.mp4", Outcome.RETRY)])
+@pytest.mark.parametrize(
+    ("name", "outcome"), [("gone.mp4", Outcome.GAVE_UP), ("busy.mp4", Outcome.RETRY)]
+)
 async def test_origin_errors(parts: Parts, origin: Origin, name: str, outcome: Outcome) -> None:
     t = await insert_succeeded(parts.gw, parts.user_id, [video(origin.url(name))])
     assert await mirror_task(parts.gw, parts.mirror, t) is outcome
@@ -109,7 +115,9 @@ async def test_origin_errors(parts: Parts, origin: Origin, name: str, outcome: O
 
 async def test_a_failed_second_video_removes_the_first(parts: Parts, origin: Origin) -> None:
     t = await insert_succeeded(
-        parts.gw, parts.user_id, [video(origin.url("video.mp4"), watermark_url=origin.url("gone.mp4"))]
+        parts.gw,
+        parts.user_id,
+        [video(origin.url("video.mp4"), watermark_url=origin.url("gone.mp4"))],
     )
     assert await mirror_task(parts.gw, parts.mirror, t) is Outcome.GAVE_UP
     assert files(parts.media) == []
@@ -145,7 +153,9 @@ class CountingFetcher:
 async def test_two_workers_do_not_both_download(parts: Parts, origin: Origin) -> None:
     await insert_succeeded(parts.gw, parts.user_id, [video(origin.url("video.mp4"))])
     fetcher = CountingFetcher()
-    mirror = type(parts.mirror)(store=parts.mirror.store, fetcher=fetcher, signer=parts.mirror.signer)
+    mirror = type(parts.mirror)(
+        store=parts.mirror.store, fetcher=fetcher, signer=parts.mirror.signer
+    )
     a = MirrorWorker(parts.gw, mirror, owner="a")
     b = MirrorWorker(parts.gw, mirror, owner="b")
     try:
@@ -184,7 +194,9 @@ async def test_a_crash_keeps_the_lease_until_it_expires(parts: Parts, origin: Or
         async def aclose(self) -> None:
             return None
 
-    broken = type(parts.mirror)(store=parts.mirror.store, fetcher=Broken(), signer=parts.mirror.signer)
+    broken = type(parts.mirror)(
+        store=parts.mirror.store, fetcher=Broken(), signer=parts.mirror.signer
+    )
     worker = MirrorWorker(parts.gw, broken)
     assert await worker.run_once() == 1
     assert await worker.run_once() == 0  # no hot loop on a crashing task

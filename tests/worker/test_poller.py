@@ -99,7 +99,9 @@ async def test_task_moves_forward_over_successive_passes(env: Env) -> None:
     assert got["task_status"] == "succeed" and got["task_result"]["videos"]
 
 
-async def test_a_crashing_task_does_not_stop_the_pass(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_crashing_task_does_not_stop_the_pass(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
     poller = Poller(env.gw)
     good = [await create_task(env, f"good {i}") for i in range(2)]
     broken = await insert_broken_task(env, next_poll_at=env.gw.now_ms())  # due first
@@ -170,7 +172,9 @@ class FlakyDue:
         self.failures = failures
         self.calls = 0
 
-    async def claim_due(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
+    async def claim_due(
+        self, now_ms: int, limit: int, owner: str, lease_ms: int
+    ) -> list[TaskRecord]:
         self.calls += 1
         if self.calls <= self.failures:
             raise ConnectionError("database went away")

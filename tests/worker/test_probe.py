@@ -33,7 +33,10 @@ async def test_failed_probe_is_recorded_and_an_answer_ends_an_unreachable_spell(
     (acc,) = await env.gw.upstreams.accounts()
     assert acc.probe_error is not None and "5002" in acc.probe_error
     channel = env.gw.upstream.all()[0]
-    channel.local_cooldown_until, channel.local_reason = env.gw.now_ms() + 60_000, "upstream 5001: down"
+    channel.local_cooldown_until, channel.local_reason = (
+        env.gw.now_ms() + 60_000,
+        "upstream 5001: down",
+    )
     env.sim.config.latency_seconds = 0
     env.clock.advance(31)
     assert await Prober(env.gw).run_once() == 1

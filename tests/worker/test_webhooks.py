@@ -217,7 +217,9 @@ async def test_a_receiver_failing_n_times_gets_exactly_one_successful_delivery_p
     delivered = receiver.delivered()
     stored = await rows(env, task_id)
     assert delivered == {d.id: 1 for d in stored}
-    assert all(h.verified for h in receiver.hits)  # failures were answered by choice, not bad signatures
+    assert all(
+        h.verified for h in receiver.hits
+    )  # failures were answered by choice, not bad signatures
     log = await deliveries(env.gw).attempts_for_task(task_id)
     for d in stored:
         assert d.status == "delivered" and d.attempts == 4
@@ -226,10 +228,14 @@ async def test_a_receiver_failing_n_times_gets_exactly_one_successful_delivery_p
     assert await worker.run_once() == 0
 
 
-async def test_retries_wait_for_the_backoff(env: Env, receiver: Receiver, worker: WebhookWorker) -> None:
+async def test_retries_wait_for_the_backoff(
+    env: Env, receiver: Receiver, worker: WebhookWorker
+) -> None:
     receiver.secret = await alice_secret(env)
     receiver.fail_times = 99
-    task_id = await task_with_events(env, receiver.url, seconds=0)  # the create itself: one event, submitted
+    task_id = await task_with_events(
+        env, receiver.url, seconds=0
+    )  # the create itself: one event, submitted
     store = deliveries(env.gw)
     for attempt in range(1, 5):
         before = env.gw.now_ms()
@@ -261,13 +267,17 @@ async def test_gives_up_after_max_age(env: Env, receiver: Receiver, worker: Webh
     assert d.last_status_code == 503
     attempts = await deliveries(env.gw).attempts(d.id)
     assert len(attempts) == d.attempts >= 4
-    assert attempts[-1].attempted_at == d.created_at + 60_000  # the last retry lands on the deadline
+    assert (
+        attempts[-1].attempted_at == d.created_at + 60_000
+    )  # the last retry lands on the deadline
     assert len(receiver.hits) == d.attempts
     env.clock.advance(3600)
     assert await worker.run_once() == 0
 
 
-async def test_redirects_are_not_followed(env: Env, receiver: Receiver, worker: WebhookWorker) -> None:
+async def test_redirects_are_not_followed(
+    env: Env, receiver: Receiver, worker: WebhookWorker
+) -> None:
     receiver.secret = await alice_secret(env)
     receiver.fail_times, receiver.fail_status = 1, 302
     task_id = await task_with_events(env, receiver.url, seconds=0)
@@ -308,7 +318,9 @@ async def test_two_workers_never_send_the_same_event_twice(env: Env, receiver: R
     receiver.secret = await alice_secret(env)
     receiver.delay = 0.02
     for i in range(4):
-        await env.create({"model_name": "kling-v1", "prompt": f"p{i}", "callback_url": receiver.url})
+        await env.create(
+            {"model_name": "kling-v1", "prompt": f"p{i}", "callback_url": receiver.url}
+        )
     await env.run_until_idle(8)
     a, b = WebhookWorker(env.gw, rng=random.Random(1)), WebhookWorker(env.gw, rng=random.Random(2))
     try:
@@ -399,4 +411,6 @@ def test_retry_delay_doubles_with_jitter_and_stays_capped() -> None:
         draws = [webhook_retry_delay(n, rng=rng) for _ in range(50)]
         assert all(step / 2 <= x <= step for x in draws)
         assert len(set(draws)) > 1  # jittered
-    assert webhook_retry_delay(4, rng=random.Random(9)) == webhook_retry_delay(4, rng=random.Random(9))
+    assert webhook_retry_delay(4, rng=random.Random(9)) == webhook_retry_delay(
+        4, rng=random.Random(9)
+    )

@@ -21,8 +21,12 @@ channels_app = typer.Typer(
     help="Upstream Kling accounts (channels): selection, failover, health.", no_args_is_help=True
 )
 
-AccessKey = Annotated[str | None, typer.Option(envvar="KGW_NEW_ACCESS_KEY", help="Kling access key")]
-SecretKey = Annotated[str | None, typer.Option(envvar="KGW_NEW_SECRET_KEY", help="Kling secret key")]
+AccessKey = Annotated[
+    str | None, typer.Option(envvar="KGW_NEW_ACCESS_KEY", help="Kling access key")
+]
+SecretKey = Annotated[
+    str | None, typer.Option(envvar="KGW_NEW_SECRET_KEY", help="Kling secret key")
+]
 ApiKey = Annotated[str | None, typer.Option(envvar="KGW_NEW_API_KEY", help="Kling API key")]
 Priority = Annotated[int | None, typer.Option(help="Higher tiers are used first")]
 Weight = Annotated[int | None, typer.Option(help="Share of traffic inside its tier (0-10000)")]
@@ -30,10 +34,12 @@ Models = Annotated[
     str | None, typer.Option(help="Comma-separated upstream models offered; 'all' for every model")
 ]
 ModelMap = Annotated[
-    list[str] | None, typer.Option("--map", help="MODEL=NAME: this account's name for MODEL (repeat)")
+    list[str] | None,
+    typer.Option("--map", help="MODEL=NAME: this account's name for MODEL (repeat)"),
 ]
 Caps = Annotated[
-    list[str] | None, typer.Option("--cap", help="MODEL=N or *=N: max tasks in flight here (repeat)")
+    list[str] | None,
+    typer.Option("--cap", help="MODEL=N or *=N: max tasks in flight here (repeat)"),
 ]
 
 
@@ -50,7 +56,9 @@ def _fields(
     if weight is not None:
         out["weight"] = weight
     if models is not None:
-        out["models"] = None if models == "all" else [m.strip() for m in models.split(",") if m.strip()]
+        out["models"] = (
+            None if models == "all" else [m.strip() for m in models.split(",") if m.strip()]
+        )
     if model_map is not None:
         out["model_map"] = dict(_pair(p, "--map") for p in model_map) or None
     if caps is not None:
@@ -91,7 +99,10 @@ def _print(view: dict[str, Any]) -> None:
         ("caps", view["caps"] or "-"),
         ("keys", keys or "none"),
         ("in flight", view["in_flight"]),
-        ("last probe", "-" if probe["at"] is None else f"{probe['latency_ms']} ms, {probe['error'] or 'ok'}"),
+        (
+            "last probe",
+            "-" if probe["at"] is None else f"{probe['latency_ms']} ms, {probe['error'] or 'ok'}",
+        ),
     ):
         typer.echo(f"{label:>18}: {value}")
 

@@ -101,7 +101,9 @@ def run(work: Callable[[Gateway], Awaitable[T]]) -> T:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -115,7 +117,9 @@ def ms(ms: int | None) -> str:
 
 def print_key(issued: admin.IssuedKey, base_url: str | None = None) -> None:
     if issued.api_key:
-        typer.echo(f"API key for user {issued.user!r} (shown once, store it now):\n\n    {issued.api_key}\n")
+        typer.echo(
+            f"API key for user {issued.user!r} (shown once, store it now):\n\n    {issued.api_key}\n"
+        )
         if base_url:
             typer.echo(
                 "Try it:\n\n"
@@ -137,7 +141,9 @@ def print_console(base_url: str, token: str | None, *, env_token: bool = False) 
     """Where the operator console is and how to sign in; a new token is printed this once only."""
     url = f"{base_url}/console"
     if token is not None:
-        typer.echo(f"Operator console: {url}\nOperator token (shown once, store it now):\n\n    {token}\n")
+        typer.echo(
+            f"Operator console: {url}\nOperator token (shown once, store it now):\n\n    {token}\n"
+        )
     elif env_token:
         typer.echo(f"Operator console: {url} (sign in with KGW_ADMIN_TOKEN)")
     else:

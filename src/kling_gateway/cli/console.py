@@ -18,5 +18,6 @@ def token() -> None:
     print_console(f"http://{settings.host}:{settings.port}", issued)
     if settings.admin_token is not None:
         typer.echo(
-            "note: KGW_ADMIN_TOKEN is set, so it is the only token accepted until it is unset", err=True
+            "note: KGW_ADMIN_TOKEN is set, so it is the only token accepted until it is unset",
+            err=True,
         )

@@ -18,18 +18,24 @@ def keys_create(
     user: str,
     name: Annotated[str, typer.Option(help="A label for the key")] = "",
     aksk: Annotated[bool, typer.Option(help="Issue a Kling-style access/secret key pair")] = False,
-    model: Annotated[list[str] | None, typer.Option(help="Allow only this model (repeatable)")] = None,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Allow only this model (repeatable)")
+    ] = None,
     expires_days: Annotated[float | None, typer.Option(help="Expire after N days")] = None,
 ) -> None:
     """Issue a key for USER; its secret is printed once."""
     issued = run(
-        lambda gw: admin.create_key(gw, user, name=name, aksk=aksk, models=model, expires_days=expires_days)
+        lambda gw: admin.create_key(
+            gw, user, name=name, aksk=aksk, models=model, expires_days=expires_days
+        )
     )
     print_key(issued)
 
 
 @keys_app.command("list")
-def keys_list(user: Annotated[str | None, typer.Option(help="Only this user's keys")] = None) -> None:
+def keys_list(
+    user: Annotated[str | None, typer.Option(help="Only this user's keys")] = None,
+) -> None:
     """Every key (prefixes only; secrets are never shown again)."""
     rows = run(lambda gw: admin.list_keys(gw, user))
     typer.echo(

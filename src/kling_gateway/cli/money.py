@@ -31,7 +31,9 @@ def _adjust(user: str, amount: str, note: str | None, *, debit: bool) -> None:
         return await money.adjust(gw, await _user_id(gw, user), amount, debit=debit, note=note)
 
     left = run(work)
-    typer.echo(f"{'debited' if debit else 'credited'} {amount}; balance of {user}: {from_micro(left)}")
+    typer.echo(
+        f"{'debited' if debit else 'credited'} {amount}; balance of {user}: {from_micro(left)}"
+    )
 
 
 @money_app.command("credit")
@@ -104,7 +106,12 @@ def quota(key_id: int, amount: Annotated[str, typer.Argument(help="credits, or '
 def prices_list() -> None:
     """Every price: model, mode, kind, credits per second."""
     rows = run(lambda gw: money.money_store(gw).price_rows())
-    kind = {(False, False): "silent", (True, False): "sound", (True, True): "voice", (False, True): "voice"}
+    kind = {
+        (False, False): "silent",
+        (True, False): "sound",
+        (True, True): "voice",
+        (False, True): "voice",
+    }
     typer.echo(
         table(
             ["model", "mode", "kind", "credits/s"],

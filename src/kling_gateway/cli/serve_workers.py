@@ -35,7 +35,14 @@ def asgi_factory() -> FastAPI:
 def _start_simulator(settings: Settings) -> subprocess.Popen[bytes]:
     port = str(settings.simulator_port)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from kling_gateway.cli import main; main()", "simulator", "--port", port]
+        [
+            sys.executable,
+            "-c",
+            "from kling_gateway.cli import main; main()",
+            "simulator",
+            "--port",
+            port,
+        ]
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

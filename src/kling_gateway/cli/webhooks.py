@@ -26,11 +26,22 @@ def log(
     """Every callback event of TASK_ID with its attempts: time, HTTP status, latency, error."""
     entries = run(lambda gw: webhooks.admin_delivery_log(gw, task_id, user))
     if not entries:
-        typer.echo(f"task {task_id} has no callback deliveries (no callback_url, or no status change yet)")
+        typer.echo(
+            f"task {task_id} has no callback deliveries (no callback_url, or no status change yet)"
+        )
         return
     typer.echo(
         table(
-            ["delivery", "event", "status", "attempts", "last code", "next attempt", "delivered", "url"],
+            [
+                "delivery",
+                "event",
+                "status",
+                "attempts",
+                "last code",
+                "next attempt",
+                "delivered",
+                "url",
+            ],
             [
                 (
                     e.delivery.id,
@@ -61,7 +72,10 @@ def log(
             for a in e.attempts
         ]
         typer.echo(
-            "\n".join("  " + line for line in table(["time", "code", "latency", "error"], rows).split("\n"))
+            "\n".join(
+                "  " + line
+                for line in table(["time", "code", "latency", "error"], rows).split("\n")
+            )
         )
 
 
@@ -69,7 +83,9 @@ def log(
 def redeliver(delivery_id: str) -> None:
     """Send DELIVERY_ID again (same webhook-id) on the worker's next pass, whatever its state."""
     delivery = run(lambda gw: webhooks.redeliver(gw, delivery_id))
-    typer.echo(f"delivery {delivery.id} ({delivery.task_status} of task {delivery.task_id}) queued again")
+    typer.echo(
+        f"delivery {delivery.id} ({delivery.task_status} of task {delivery.task_id}) queued again"
+    )
 
 
 @webhooks_app.command("secret")

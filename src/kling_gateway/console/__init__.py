@@ -37,7 +37,9 @@ def install(app: FastAPI, gateway: Callable[[], Gateway], mirror: Callable[[], M
     app.mount(f"{PREFIX}/static", StaticFiles(directory=static_dir()), name="console-static")
 
     async def sign_in(request: Request, exc: Exception) -> Response:
-        if request.headers.get("hx-request"):  # a poll of an expired session: htmx loads the sign-in page
+        if request.headers.get(
+            "hx-request"
+        ):  # a poll of an expired session: htmx loads the sign-in page
             response = security_headers(HTMLResponse("", status_code=401))
             response.headers["HX-Redirect"] = f"{PREFIX}/login"
             return response

@@ -126,7 +126,9 @@ async def keys(gw: Gateway) -> list[KeyRecord]:
 async def issue_key(
     gw: Gateway, user: str, *, name: str, aksk: bool, models: list[str], expires_days: float | None
 ) -> admin.IssuedKey:
-    work = admin.create_key(gw, user, name=name, aksk=aksk, models=models or None, expires_days=expires_days)
+    work = admin.create_key(
+        gw, user, name=name, aksk=aksk, models=models or None, expires_days=expires_days
+    )
     return await _call("models" if models else "user", work)  # type: ignore[no-any-return]
 
 

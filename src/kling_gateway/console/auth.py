@@ -52,7 +52,11 @@ async def bootstrap_token(gw: Gateway) -> str | None:
     if gw.settings.admin_token is not None:
         return None
     token = new_token()
-    return token if await ConsoleStore(gw.engine).add_token_if_absent(digest(token), gw.now_ms()) else None
+    return (
+        token
+        if await ConsoleStore(gw.engine).add_token_if_absent(digest(token), gw.now_ms())
+        else None
+    )
 
 
 async def issue_token(gw: Gateway) -> str:

@@ -54,7 +54,9 @@ def channel_routes(r: APIRouter, c: Console) -> None:
         try:
             await api.set_channel_enabled(c.gateway(), name, form.get("enabled") == "true")
         except api.ApiError as exc:
-            return c.render(request, "missing.html", {"what": str(exc)}, session=session, status=404)
+            return c.render(
+                request, "missing.html", {"what": str(exc)}, session=session, status=404
+            )
         return redirect("/channels")
 
     @r.post("/channels/{name}/probe")
@@ -64,7 +66,9 @@ def channel_routes(r: APIRouter, c: Console) -> None:
         try:
             await api.probe_channel(c.gateway(), name)
         except api.ApiError as exc:
-            return c.render(request, "missing.html", {"what": str(exc)}, session=session, status=404)
+            return c.render(
+                request, "missing.html", {"what": str(exc)}, session=session, status=404
+            )
         return redirect("/channels")
 
 

@@ -82,7 +82,11 @@ def routes(r: APIRouter, c: Console) -> None:
         session = await c.session(request)
         form = Form(dict(request.query_params))
         f, page = await _filter(c, form), _page(form)
-        rows = [] if form.errors else await api.tasks(c.gateway(), f, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+        rows = (
+            []
+            if form.errors
+            else await api.tasks(c.gateway(), f, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+        )
         keep = {k: v for k, v in form.values.items() if k != "page" and v}
         context: dict[str, Any] = {
             "page": "tasks",
@@ -103,7 +107,9 @@ def routes(r: APIRouter, c: Console) -> None:
         gw = c.gateway()
         detail = await api.task(gw, task_id, base_url_for(gw.settings, str(request.base_url)))
         if detail is None:
-            return c.render(request, "missing.html", {"what": f"task {task_id}"}, session=session, status=404)
+            return c.render(
+                request, "missing.html", {"what": f"task {task_id}"}, session=session, status=404
+            )
         media = {o for v in detail.videos if (o := _origin(str(v.get("url", ""))))}
         context = {
             "page": "tasks",
@@ -122,5 +128,7 @@ def routes(r: APIRouter, c: Console) -> None:
         try:
             await api.redeliver(c.gateway(), form.get("delivery"))
         except api.ApiError as exc:
-            return c.render(request, "missing.html", {"what": str(exc)}, session=session, status=404)
+            return c.render(
+                request, "missing.html", {"what": str(exc)}, session=session, status=404
+            )
         return redirect(f"/tasks/{quote(task_id, safe='')}")

@@ -67,7 +67,9 @@ def users_routes(r: APIRouter, c: Console) -> None:
         try:
             await api.set_user_disabled(c.gateway(), name, form.get("disabled") == "true")
         except api.ApiError as exc:
-            return c.render(request, "missing.html", {"what": str(exc)}, session=session, status=404)
+            return c.render(
+                request, "missing.html", {"what": str(exc)}, session=session, status=404
+            )
         return redirect("/users")
 
     @r.post("/keys")
@@ -104,7 +106,9 @@ def users_routes(r: APIRouter, c: Console) -> None:
         try:
             await api.revoke_key(c.gateway(), key_id)
         except api.ApiError as exc:
-            return c.render(request, "missing.html", {"what": str(exc)}, session=session, status=404)
+            return c.render(
+                request, "missing.html", {"what": str(exc)}, session=session, status=404
+            )
         return redirect("/users")
 
 
@@ -135,7 +139,9 @@ async def _money_page(
 def money_routes(r: APIRouter, c: Console) -> None:
     @r.get("/money")
     async def money(request: Request) -> Response:
-        return await _money_page(c, request, await c.session(request), Form(dict(request.query_params)))
+        return await _money_page(
+            c, request, await c.session(request), Form(dict(request.query_params))
+        )
 
     @r.post("/money")
     async def adjust(request: Request) -> Response:

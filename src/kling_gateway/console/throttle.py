@@ -10,7 +10,9 @@ class SignInThrottle:
     def __init__(self, limit: int = 5, window: float = 60.0, max_addresses: int = 10_000) -> None:
         self.limit = limit
         self.window = window
-        self.max_addresses = max_addresses  # memory bound: the least recently failing address goes first
+        self.max_addresses = (
+            max_addresses  # memory bound: the least recently failing address goes first
+        )
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
     def _recent(self, address: str, now: float) -> deque[float]:

@@ -36,7 +36,9 @@ def check_camera_control(
     if move == "simple":
         _check_simple_config(config)
     elif config is not None and config != {}:
-        fail("camera_control.config", f"must be empty or absent when type is {move} (a preset move)")
+        fail(
+            "camera_control.config", f"must be empty or absent when type is {move} (a preset move)"
+        )
 
     if caps.camera_modes is not None and mode not in caps.camera_modes:
         allowed = ", ".join(sorted_modes(caps.camera_modes))

@@ -80,7 +80,9 @@ class ModelCapabilities:
             "cfg_scale": self.cfg_scale,
             "camera_control": self.camera_control,
             "camera_modes": None if self.camera_modes is None else sorted_modes(self.camera_modes),
-            "camera_durations": None if self.camera_durations is None else sorted(self.camera_durations),
+            "camera_durations": None
+            if self.camera_durations is None
+            else sorted(self.camera_durations),
             "voice_control": self.voice_control,
         }
 
@@ -95,7 +97,9 @@ class ModelCapabilities:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"model name must be a non-empty string, got {name!r}")
         if not isinstance(data, Mapping):
-            raise ConfigError(f"model {name!r}: capabilities must be a mapping, got {type(data).__name__}")
+            raise ConfigError(
+                f"model {name!r}: capabilities must be a mapping, got {type(data).__name__}"
+            )
         fields = dict(data)
         # A "name" inside the entry is tolerated so a dump that carries its own name
         # reloads unchanged.
@@ -126,7 +130,11 @@ class ModelCapabilities:
             ),
             voice_control=flags["voice_control"],
         )
-        if caps.sound and caps.sound_requires_pro and (caps.modes is None or "pro" not in caps.modes):
+        if (
+            caps.sound
+            and caps.sound_requires_pro
+            and (caps.modes is None or "pro" not in caps.modes)
+        ):
             raise ConfigError(
                 f"model {name!r}: sound_requires_pro is set but 'pro' is not among its modes, "
                 "so sound could never be turned on"
@@ -155,7 +163,9 @@ def _opt_mode_set(name: str, key: str, value: object) -> frozenset[str] | None:
     out: set[str] = set()
     for item in _items(name, key, value, "non-empty strings (or null)"):
         if not isinstance(item, str) or not item.strip():
-            raise ConfigError(f"model {name!r}: {key} entries must be non-empty strings, got {item!r}")
+            raise ConfigError(
+                f"model {name!r}: {key} entries must be non-empty strings, got {item!r}"
+            )
         if item not in KLING_MODES:
             raise ConfigError(
                 f"model {name!r}: {key} entry {item!r} is not a Kling mode (known: {', '.join(KLING_MODES)})"
@@ -168,7 +178,9 @@ def _int_set(name: str, key: str, value: object) -> frozenset[int]:
     out: set[int] = set()
     for item in _items(name, key, value, "whole seconds"):
         if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise ConfigError(f"model {name!r}: {key} entries must be whole seconds >= 1, got {item!r}")
+            raise ConfigError(
+                f"model {name!r}: {key} entries must be whole seconds >= 1, got {item!r}"
+            )
         out.add(item)
     return frozenset(out)
 

@@ -158,10 +158,14 @@ def check_voices(
         fail("voice_list", f"must hold at most {MAX_VOICES} voices (got {len(voices)})")
     for pos, voice in enumerate(voices):
         if not isinstance(voice, dict):
-            fail(f"voice_list[{pos}]", f"must be an object with a voice_id (got {json_type(voice)})")
+            fail(
+                f"voice_list[{pos}]", f"must be an object with a voice_id (got {json_type(voice)})"
+            )
         voice_id = voice.get("voice_id")
         if not isinstance(voice_id, str) or not voice_id.strip():
-            fail(f"voice_list[{pos}].voice_id", f"must be a non-empty string (got {show(voice_id)})")
+            fail(
+                f"voice_list[{pos}].voice_id", f"must be a non-empty string (got {show(voice_id)})"
+            )
     return len(voices)
 
 

@@ -64,7 +64,9 @@ class PriceTable:
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, bool, bool, str]]) -> PriceTable:
-        return cls({PriceKey(m, mode, s, v): parse_amount(p, f"price of {m}") for m, mode, s, v, p in rows})
+        return cls(
+            {PriceKey(m, mode, s, v): parse_amount(p, f"price of {m}") for m, mode, s, v, p in rows}
+        )
 
     def items(self) -> list[tuple[PriceKey, Decimal]]:
         return sorted(
@@ -115,7 +117,9 @@ def quote(
         None,
     )
     if price is None:
-        extras = ", ".join(filter(None, ["sound on" if sound else "", "voice control" if voice else ""]))
+        extras = ", ".join(
+            filter(None, ["sound on" if sound else "", "voice control" if voice else ""])
+        )
         routed = f" (nor for {', '.join(map(repr, priced_as))})" if priced_as else ""
         raise InvalidParameter(
             f"model_name: no price is set for {public_model!r}{routed} in mode {mode!r}"

@@ -138,7 +138,9 @@ def validate_text2video(
     mode = _check_mode(get("mode"), caps, model_name, out)
 
     aspect = get("aspect_ratio")
-    aspect_ratio = DEFAULT_ASPECT_RATIO if aspect is None else one_of("aspect_ratio", aspect, ASPECT_RATIOS)
+    aspect_ratio = (
+        DEFAULT_ASPECT_RATIO if aspect is None else one_of("aspect_ratio", aspect, ASPECT_RATIOS)
+    )
 
     duration = _check_duration(get("duration"), caps, model_name)
     out["duration"] = str(duration)

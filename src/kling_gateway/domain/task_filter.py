@@ -38,7 +38,9 @@ def parse_filter(query: Mapping[str, str]) -> TaskFilter:
         raise ValueError(f"{unknown[0]}: unknown parameter (allowed: {', '.join(sorted(_PARAMS))})")
     status, kind = query.get("status"), query.get("kind")
     if status is not None and status not in STATUSES:
-        raise ValueError(f"status: {status!r} is not a task status (allowed: {', '.join(STATUSES)})")
+        raise ValueError(
+            f"status: {status!r} is not a task status (allowed: {', '.join(STATUSES)})"
+        )
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind: unknown task kind {kind!r} (known: {', '.join(KINDS)})")
     found = TaskFilter(

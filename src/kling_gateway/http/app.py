@@ -88,7 +88,9 @@ class GatewayApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
-        return openapi.finish(super().openapi())  # idempotent: FastAPI caches the document it returns
+        return openapi.finish(
+            super().openapi()
+        )  # idempotent: FastAPI caches the document it returns
 
 
 def create_app(
@@ -140,7 +142,9 @@ def create_app(
     app.add_exception_handler(HTTPException, methods.on_http_error)
     app.add_exception_handler(RequestValidationError, envelope.on_validation_error)
     app.add_exception_handler(Exception, envelope.on_unexpected)
-    app.include_router(money.router(holder.get))  # before kling: its POST …/quote must win over …/{task_id}
+    app.include_router(
+        money.router(holder.get)
+    )  # before kling: its POST …/quote must win over …/{task_id}
     app.include_router(kling_routes)
     app.include_router(health.router(holder.get))
     app.include_router(admin.router(holder.get))

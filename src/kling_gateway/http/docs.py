@@ -23,7 +23,11 @@ OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 ASSETS_PATH = "/docs/assets"
 STATIC_DIR = Path(fastapi_offline.__file__).parent / "static"
 # The only files served: a fixed set, so no request names a path on the disk.
-ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css", "favicon.png": "image/png"}
+ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon.png": "image/png",
+}
 ASSET_CACHE = "public, max-age=86400"
 
 

@@ -53,7 +53,12 @@ def ok_body(scope: Scope, data: Any) -> bytes:
     state = scope.setdefault("state", {})
     if isinstance(data, dict) and "task_id" in data:
         state["task_id"] = data["task_id"]
-    body = {"code": 0, "message": "SUCCEED", "request_id": str(state.get("request_id", "")), "data": data}
+    body = {
+        "code": 0,
+        "message": "SUCCEED",
+        "request_id": str(state.get("request_id", "")),
+        "data": data,
+    }
     return orjson.dumps(body)
 
 

@@ -64,7 +64,9 @@ def ok(request: Request, data: Any) -> Response:
 
 
 def error_response(request: Request, exc: KlingError) -> Response:
-    return Response(edge.error_body(request.scope, exc), status_code=exc.http_status, media_type=JSON)
+    return Response(
+        edge.error_body(request.scope, exc), status_code=exc.http_status, media_type=JSON
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -81,7 +83,9 @@ async def on_kling_error(request: Request, exc: Exception) -> Response:
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        err = KlingError(f"invalid request method {request.method} for {request.url.path}", code=1202)
+        err = KlingError(
+            f"invalid request method {request.method} for {request.url.path}", code=1202
+        )
     elif exc.status_code == 404:
         err = KlingError(f"no such resource: {request.url.path}", code=1203)
     else:
@@ -106,4 +110,6 @@ def unexpected(method: str, path: str, rid: str, exc: Exception) -> KlingError:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(request, unexpected(request.method, request.url.path, request_id(request), exc))
+    return error_response(
+        request, unexpected(request.method, request.url.path, request_id(request), exc)
+    )

@@ -116,7 +116,9 @@ class HotRoutes:
         key = (scope.get("scheme"), header(scope, b"host"), scope.get("server"))
         url = self._base_urls.get(key)
         if url is None:
-            if len(self._base_urls) >= _BASE_URL_CACHE_LIMIT:  # the Host header is the client's to choose
+            if (
+                len(self._base_urls) >= _BASE_URL_CACHE_LIMIT
+            ):  # the Host header is the client's to choose
                 self._base_urls.clear()
             url = self._base_urls[key] = str(Request(scope).base_url)
         return url
@@ -128,7 +130,9 @@ class HotRoutes:
     @classmethod
     async def _crash(cls, scope: Scope, send: Send, exc: Exception) -> None:
         """``envelope.on_unexpected`` on the raw channel: the error logged with its request, a 500/5000."""
-        await cls._error(scope, send, unexpected(scope["method"], scope["path"], request_id(scope), exc))
+        await cls._error(
+            scope, send, unexpected(scope["method"], scope["path"], request_id(scope), exc)
+        )
 
     @staticmethod
     async def _error(scope: Scope, send: Send, exc: KlingError) -> None:

@@ -22,7 +22,12 @@ TEXT2VIDEO_SCHEMA: dict[str, Any] = {
         },
         "prompt": {"type": "string", "maxLength": 2500},
         "negative_prompt": {"type": "string", "maxLength": 2500},
-        "cfg_scale": {"type": "number", "minimum": 0, "maximum": 1, "description": "kling-v1.x only"},
+        "cfg_scale": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "kling-v1.x only",
+        },
         "mode": {"type": "string", "enum": ["std", "pro", "4k"], "default": "std"},
         "aspect_ratio": {"type": "string", "enum": ["16:9", "9:16", "1:1"], "default": "16:9"},
         "duration": {
@@ -57,7 +62,13 @@ TEXT2VIDEO_SCHEMA: dict[str, Any] = {
             "properties": {
                 "type": {
                     "type": "string",
-                    "enum": ["simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"],
+                    "enum": [
+                        "simple",
+                        "down_back",
+                        "forward_up",
+                        "right_turn_forward",
+                        "left_turn_forward",
+                    ],
                 },
                 "config": {
                     "type": "object",
@@ -76,7 +87,9 @@ TEXT2VIDEO_SCHEMA: dict[str, Any] = {
 }
 
 CREATE_EXAMPLES: dict[str, Any] = {
-    "minimal": {"value": {"model_name": "kling-v2-6", "prompt": "A red fox trotting through fresh snow"}},
+    "minimal": {
+        "value": {"model_name": "kling-v2-6", "prompt": "A red fox trotting through fresh snow"}
+    },
     "with_sound": {
         "value": {
             "model_name": "kling-v2-6",
@@ -112,14 +125,24 @@ _TASK_EXAMPLE = {
         "task_info": {"external_task_id": "my-0001"},
         "created_at": 1781080000000,
         "updated_at": 1781080187000,
-        "task_result": {"videos": [{"id": "3f0c9d2a", "url": "https://…/video.mp4", "duration": "5.1"}]},
+        "task_result": {
+            "videos": [{"id": "3f0c9d2a", "url": "https://…/video.mp4", "duration": "5.1"}]
+        },
         "watermark_info": {"enabled": False},
     },
 }
 
 
-def _query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+def _query(
+    name: str, schema: dict[str, Any], description: str, *, required: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
 
 
 # Security: the routes authenticate by hand (``gw.auth.authenticate``), so FastAPI cannot see it; the
@@ -140,8 +163,16 @@ ADMIN_ONLY: dict[str, Any] = {"security": [{ADMIN: []}]}
 LIST_OPENAPI: dict[str, Any] = {
     **SECURED,
     "parameters": [
-        _query("pageNum", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1}, "Page, from 1"),
-        _query("pageSize", {"type": "integer", "minimum": 1, "maximum": 500, "default": 30}, "Tasks a page"),
+        _query(
+            "pageNum",
+            {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1},
+            "Page, from 1",
+        ),
+        _query(
+            "pageSize",
+            {"type": "integer", "minimum": 1, "maximum": 500, "default": 30},
+            "Tasks a page",
+        ),
     ],
 }
 _UNIX_MS = {"type": "integer", "minimum": 0, "maximum": 9_999_999_999_999_999}
@@ -166,13 +197,23 @@ CREATE_OPENAPI: dict[str, Any] = {
     },
 }
 
-CREATE_RESPONSES = R.responses(R.CREATED, 400, 401, 403, 413, 429, "5XX", description="Task created")
-QUOTE_RESPONSES = R.responses(R.QUOTE, 400, 401, 403, 413, "5XX", description="Price of this request")
-TASK_RESPONSES = R.responses(R.TASK, 401, 404, "5XX", description="Kling task object", example=_TASK_EXAMPLE)
+CREATE_RESPONSES = R.responses(
+    R.CREATED, 400, 401, 403, 413, 429, "5XX", description="Task created"
+)
+QUOTE_RESPONSES = R.responses(
+    R.QUOTE, 400, 401, 403, 413, "5XX", description="Price of this request"
+)
+TASK_RESPONSES = R.responses(
+    R.TASK, 401, 404, "5XX", description="Kling task object", example=_TASK_EXAMPLE
+)
 LIST_RESPONSES = R.responses(R.TASK_LIST, 400, *R.AUTHED, description="Your tasks, newest first")
 BALANCE_RESPONSES = R.responses(R.BALANCE, *R.AUTHED, description="Credits left")
-USAGE_RESPONSES = R.responses(R.USAGE, 400, *R.AUTHED, description="Credits charged by day and model")
-COSTS_RESPONSES = R.responses(R.ACCOUNT_COSTS, 400, *R.AUTHED, description="Kling's resource-pack report")
+USAGE_RESPONSES = R.responses(
+    R.USAGE, 400, *R.AUTHED, description="Credits charged by day and model"
+)
+COSTS_RESPONSES = R.responses(
+    R.ACCOUNT_COSTS, 400, *R.AUTHED, description="Kling's resource-pack report"
+)
 SECRET_RESPONSES = R.responses(R.SECRET, *R.AUTHED, description="Your webhook signing secret")
 DELIVERIES_RESPONSES = R.responses(R.DELIVERIES, 401, 404, "5XX", description="Callback deliveries")
 ADMIN_RESPONSES = R.responses(R.ANY, 400, 401, 404, "5XX", description="Operator data")
@@ -187,7 +228,12 @@ RESULT_RESPONSES: dict[int | str, dict[str, Any]] = {
 RESULT_OPENAPI: dict[str, Any] = {
     "security": [],  # the signed link is the credential
     "parameters": [
-        _query("expires", {"type": "integer", "minimum": 0}, "From the task object's link", required=True),
+        _query(
+            "expires",
+            {"type": "integer", "minimum": 0},
+            "From the task object's link",
+            required=True,
+        ),
         _query("sig", {"type": "string"}, "From the task object's link", required=True),
     ],
 }

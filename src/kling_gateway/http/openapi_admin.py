@@ -23,7 +23,9 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def _obj(props: dict[str, Schema], required: tuple[str, ...] = (), *, closed: bool = True) -> Schema:
+def _obj(
+    props: dict[str, Schema], required: tuple[str, ...] = (), *, closed: bool = True
+) -> Schema:
     return {
         "type": "object",
         "properties": props,
@@ -79,7 +81,9 @@ KEY = _obj(
         "spent": _CREDITS,
         "limits": LIMITS_OUT,
         "api_key": _nullable({**_STR, "description": "`sk-…`, in the issuing answer only"}),
-        "secret_key": _nullable({**_STR, "description": "AK/SK secret, in the issuing answer only"}),
+        "secret_key": _nullable(
+            {**_STR, "description": "AK/SK secret, in the issuing answer only"}
+        ),
     },
     ("id", "user", "kind", "prefix", "disabled"),
 )
@@ -94,7 +98,9 @@ _KEY_SETTINGS: dict[str, Schema] = {
 }
 USER_CREATE = _obj({"name": {"type": "string", "minLength": 1, "maxLength": 64}}, ("name",))
 USER_PATCH = _obj({"name": USER_CREATE["properties"]["name"], "disabled": _BOOL, **LIMITS_IN})
-KEY_CREATE = _obj({"kind": {"type": "string", "enum": ["sk", "aksk"], "default": "sk"}, **_KEY_SETTINGS})
+KEY_CREATE = _obj(
+    {"kind": {"type": "string", "enum": ["sk", "aksk"], "default": "sk"}, **_KEY_SETTINGS}
+)
 KEY_PATCH = _obj({**_KEY_SETTINGS, "disabled": _BOOL})
 ADJUST = _obj({"amount": _AMOUNT, "note": {"type": "string", "maxLength": 500}}, ("amount",))
 MULTIPLIER = _obj({"multiplier": _AMOUNT}, ("multiplier",))
@@ -174,25 +180,37 @@ OVERVIEW = _obj(
 
 
 def param(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 PAGING = [
     param("page", {"type": "integer", "minimum": 1, "default": 1}, "Page, from 1"),
-    param("page_size", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Rows a page"),
+    param(
+        "page_size", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Rows a page"
+    ),
 ]
 TASK_QUERY = [
     param("status", _STATUS, "Status"),
     param("user", _STR, "User name"),
     param("model", _STR, "Public model name"),
-    param("kind", {"type": "string", "enum": ["text2video"]}, "Task kind; unknown kinds are refused"),
+    param(
+        "kind", {"type": "string", "enum": ["text2video"]}, "Task kind; unknown kinds are refused"
+    ),
     param("since", _MS, "Created at or after (Unix ms)"),
     param("until", _MS, "Created before (Unix ms)"),
     param("external_task_id", _STR, "The client's own id (needs user)"),
     *PAGING,
 ]
 OVERVIEW_QUERY = [
-    param("window_hours", {"type": "integer", "minimum": 1, "maximum": 2160, "default": 24}, "Window"),
+    param(
+        "window_hours", {"type": "integer", "minimum": 1, "maximum": 2160, "default": 24}, "Window"
+    ),
     param("days", {"type": "integer", "minimum": 1, "maximum": 90, "default": 14}, "Days per day"),
 ]
 

@@ -101,7 +101,12 @@ SECRET: Schema = _object({"secret": {"type": "string", "pattern": "^whsec_"}})
 _NULLABLE_INT: Schema = {"type": ["integer", "null"]}
 _NULLABLE_STR: Schema = {"type": ["string", "null"]}
 _ATTEMPT = _object(
-    {"attempted_at": _MS, "status_code": _NULLABLE_INT, "latency_ms": _NULLABLE_INT, "error": _NULLABLE_STR}
+    {
+        "attempted_at": _MS,
+        "status_code": _NULLABLE_INT,
+        "latency_ms": _NULLABLE_INT,
+        "error": _NULLABLE_STR,
+    }
 )
 DELIVERIES: Schema = {
     "type": "array",
@@ -144,7 +149,10 @@ _NONZERO: Schema = {"type": "integer", "not": {"const": 0}}
 ERROR_CODES: dict[int | str, tuple[str, Schema]] = {
     400: ("Invalid request: `message` names the field", _NONZERO),
     401: ("Authorization missing or invalid", _codes(1000, 1001, 1002, 1003, 1004)),
-    403: ("Not allowed (model, or a result link that is unsigned, tampered or expired)", _codes(1103)),
+    403: (
+        "Not allowed (model, or a result link that is unsigned, tampered or expired)",
+        _codes(1103),
+    ),
     404: ("No such task, video or resource", _codes(1203)),
     405: ("This path does not take this method; `Allow` lists those it does", _codes(1202)),
     413: ("Request body over the size limit", _codes(1200)),

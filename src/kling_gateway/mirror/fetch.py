@@ -94,9 +94,8 @@ class AiohttpFetcher:
     ) -> None:
         self._session = session
         self._owned = session is None
-        self._guard = (
-            guard  # with a guard, the session it creates refuses private targets (and redirects to them)
-        )
+        # With a guard, the session it creates refuses private targets (and redirects to them).
+        self._guard = guard
         self._connect_timeout = connect_timeout
         self._chunk = chunk_bytes
 

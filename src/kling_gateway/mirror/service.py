@@ -76,7 +76,9 @@ def build_mirror(
     which ``aclose`` closes."""
     return Mirror(
         store=store if store is not None else LocalDirStore(settings.mirror_dir),
-        fetcher=fetcher if fetcher is not None else AiohttpFetcher(guard=UrlGuard.from_settings(settings)),
+        fetcher=fetcher
+        if fetcher is not None
+        else AiohttpFetcher(guard=UrlGuard.from_settings(settings)),
         signer=signer_for(settings),
     )
 
@@ -142,7 +144,9 @@ async def mirror_task(gw: Gateway, mirror: Mirror, record: TaskRecord) -> Outcom
         permanent = isinstance(exc, MirrorError) and exc.permanent
         delay = min(MAX_RETRY_MS, max(MIN_RETRY_MS, age // 2))
         if permanent or age + delay > GIVE_UP_AFTER_MS:
-            log.warning("mirroring task %s failed for good (%s); keeping the upstream URLs", record.id, exc)
+            log.warning(
+                "mirroring task %s failed for good (%s); keeping the upstream URLs", record.id, exc
+            )
             return await _settle(rows, record.id, origin, origin, Outcome.GAVE_UP)
         log.info("mirroring task %s failed (%s); retrying in %d s", record.id, exc, delay // 1000)
         await rows.retry_later(record.id, now + delay)
@@ -152,7 +156,9 @@ async def mirror_task(gw: Gateway, mirror: Mirror, record: TaskRecord) -> Outcom
     return await _settle(rows, record.id, mirrored, origin, Outcome.MIRRORED)
 
 
-async def _settle(rows: MirrorRows, task_id: str, result: str, origin: str, outcome: Outcome) -> Outcome:
+async def _settle(
+    rows: MirrorRows, task_id: str, result: str, origin: str, outcome: Outcome
+) -> Outcome:
     if await rows.settle(task_id, result_json=result, origin_result_json=origin):
         return outcome
     return Outcome.LOST
@@ -161,10 +167,14 @@ async def _settle(rows: MirrorRows, task_id: str, result: str, origin: str, outc
 def base_url_for(settings: Settings, request_base: str | None) -> str:
     """``public_base_url`` when set (behind a proxy the request's own host may be internal), else the base
     the request came in on, else where ``serve`` listens (webhook payloads have no request)."""
-    return settings.public_base_url or (request_base or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return settings.public_base_url or (
+        request_base or f"http://{settings.host}:{settings.port}"
+    ).rstrip("/")
 
 
-def public_videos(gw: Gateway, record: TaskRecord, base_url: str | None) -> list[dict[str, Any]] | None:
+def public_videos(
+    gw: Gateway, record: TaskRecord, base_url: str | None
+) -> list[dict[str, Any]] | None:
     """``task_result.videos`` as a client must see it now; None when the task has no result to show.
 
     Mirrored tasks (and pending ones while mirroring is on) get freshly signed gateway links; anything
@@ -185,7 +195,9 @@ def public_videos(gw: Gateway, record: TaskRecord, base_url: str | None) -> list
         copy = dict(video)
         for watermark, field in ((False, "url"), (True, "watermark_url")):
             if copy.get(field):
-                copy[field] = signed_url(signer, base, record.id, index, expires, watermark=watermark)
+                copy[field] = signed_url(
+                    signer, base, record.id, index, expires, watermark=watermark
+                )
         out.append(copy)
     return out
 

@@ -66,7 +66,9 @@ class UrlSigner:
     def sign(self, task_id: str, index: int, expires: int, *, watermark: bool = False) -> str:
         return self._mac(task_id, index, expires, watermark)
 
-    def verify(self, task_id: str, index: int, expires: int, sig: str, *, watermark: bool = False) -> bool:
+    def verify(
+        self, task_id: str, index: int, expires: int, sig: str, *, watermark: bool = False
+    ) -> bool:
         """Constant-time check of the signature alone; the caller checks ``expires`` against its clock."""
         return same_secret(sig.lower(), self._mac(task_id, index, expires, watermark))
 
@@ -89,7 +91,13 @@ def result_path(task_id: str, index: int, watermark: bool = False) -> str:
 
 
 def signed_url(
-    signer: UrlSigner, base_url: str, task_id: str, index: int, expires: int, *, watermark: bool = False
+    signer: UrlSigner,
+    base_url: str,
+    task_id: str,
+    index: int,
+    expires: int,
+    *,
+    watermark: bool = False,
 ) -> str:
     sig = signer.sign(task_id, index, expires, watermark=watermark)
     path = result_path(task_id, index, watermark)

@@ -61,7 +61,9 @@ class GuardResolver(AbstractResolver):
                     )
                 )
         if not results:
-            raise socket.gaierror(socket.EAI_ADDRFAMILY, f"{host} has no address of family {family!r}")
+            raise socket.gaierror(
+                socket.EAI_ADDRFAMILY, f"{host} has no address of family {family!r}"
+            )
         return results
 
     async def close(self) -> None:

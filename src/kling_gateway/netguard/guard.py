@@ -127,10 +127,16 @@ class UrlGuard:
             port = parsed.port
         except (ValueError, TypeError) as exc:
             if "port" in str(exc).lower():
-                raise UrlRefused(f"{field}: port is out of range 1-65535", rule="port", field=field) from None
-            raise UrlRefused(f"{field}: not a valid URL ({exc})", rule="malformed", field=field) from None
+                raise UrlRefused(
+                    f"{field}: port is out of range 1-65535", rule="port", field=field
+                ) from None
+            raise UrlRefused(
+                f"{field}: not a valid URL ({exc})", rule="malformed", field=field
+            ) from None
         if not parsed.scheme:
-            raise UrlRefused(f"{field}: URL has no scheme (only http and https)", rule="scheme", field=field)
+            raise UrlRefused(
+                f"{field}: URL has no scheme (only http and https)", rule="scheme", field=field
+            )
         if parsed.scheme not in _SCHEMES:
             raise UrlRefused(
                 f"{field}: scheme {parsed.scheme!r} is not allowed (only http and https)",
@@ -150,9 +156,13 @@ class UrlGuard:
                 field=field,
             )
         if port is None or not 1 <= port <= 65535:
-            raise UrlRefused(f"{field}: port {port} is out of range 1-65535", rule="port", field=field)
+            raise UrlRefused(
+                f"{field}: port {port} is out of range 1-65535", rule="port", field=field
+            )
         if "%" in raw_host:
-            raise UrlRefused(f"{field}: host {raw_host} is not a valid host", rule="host", field=field)
+            raise UrlRefused(
+                f"{field}: host {raw_host} is not a valid host", rule="host", field=field
+            )
         host = raw_host.rstrip(".")
         try:
             ip = parse_host_ip(host)
@@ -176,9 +186,13 @@ class UrlGuard:
                 )
             return Target(str(ip), port, ip)
         if not is_valid_hostname(host):
-            raise UrlRefused(f"{field}: host {host!r} is not a valid hostname", rule="host", field=field)
+            raise UrlRefused(
+                f"{field}: host {host!r} is not a valid hostname", rule="host", field=field
+            )
         if is_internal_name(host) and not self.allow.covers_host(host):
-            raise UrlRefused(f"{field}: host {host} is an internal name", rule="internal-name", field=field)
+            raise UrlRefused(
+                f"{field}: host {host} is an internal name", rule="internal-name", field=field
+            )
         return Target(host, port, None)
 
     def refusal(self, ip: IPAddress) -> Refusal | None:

@@ -161,7 +161,9 @@ class TurnBatchedHandler(logging.StreamHandler[IO[str]]):
 def batch_on_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     """Let the root logger's ``TurnBatchedHandler`` (if any) batch lines made on ``loop``; returns
     the call that stops it and writes what is pending."""
-    undo = [h.attach(loop) for h in logging.getLogger().handlers if isinstance(h, TurnBatchedHandler)]
+    undo = [
+        h.attach(loop) for h in logging.getLogger().handlers if isinstance(h, TurnBatchedHandler)
+    ]
 
     def detach() -> None:
         for u in undo:
@@ -170,7 +172,9 @@ def batch_on_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     return detach
 
 
-def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    level: int | str = logging.INFO, stream: IO[str] | None = None
+) -> logging.Handler:
     """Send every log record to ``stream`` (stderr) as redacted JSON lines; returns the handler.
 
     Replaces the root logger's handlers so the process has one format (uvicorn's own loggers

@@ -52,7 +52,9 @@ _SECRET_SUFFIXES = (
 )
 # Query parameters whose values are never secret and help reading a log (paging,
 # expiry of signed URLs).
-_SAFE_QUERY_NAMES = frozenset({"pagenum", "pagesize", "page", "size", "limit", "offset", "exp", "expires"})
+_SAFE_QUERY_NAMES = frozenset(
+    {"pagenum", "pagesize", "page", "size", "limit", "offset", "exp", "expires"}
+)
 _MAX_DEPTH = 8
 
 # Searched in the lower-cased text: several times cheaper than an IGNORECASE alternation

@@ -39,7 +39,9 @@ _WEBHOOK_DUE = text(
     "SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= :now THEN next_attempt_at END) "
     "FROM webhook_deliveries WHERE next_attempt_at IS NOT NULL"
 )
-_LEDGER = text("SELECT reason, COUNT(*), COALESCE(SUM(amount_micro), 0) FROM ledger_entries GROUP BY reason")
+_LEDGER = text(
+    "SELECT reason, COUNT(*), COALESCE(SUM(amount_micro), 0) FROM ledger_entries GROUP BY reason"
+)
 
 
 @dataclass(slots=True)
@@ -129,7 +131,9 @@ class StoreCollector:
             value=snap.webhook_lag_seconds,
         )
         if snap.ledger is not None:
-            entries = GaugeMetricFamily("kgw_ledger_entries", "Ledger entries by reason", labels=["reason"])
+            entries = GaugeMetricFamily(
+                "kgw_ledger_entries", "Ledger entries by reason", labels=["reason"]
+            )
             amount = GaugeMetricFamily(
                 "kgw_ledger_amount_micro",
                 "Signed sum of ledger amounts by reason, in micro-credits (negative = taken from balances)",

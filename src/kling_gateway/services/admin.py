@@ -114,7 +114,9 @@ async def bootstrap(gw: Gateway) -> IssuedKey | None:
     if gw.money is not None and gw.settings.bootstrap_credits not in ("", "0"):
         from .money import adjust
 
-        await adjust(gw, user.id, gw.settings.bootstrap_credits, debit=False, note="first-start credit")
+        await adjust(
+            gw, user.id, gw.settings.bootstrap_credits, debit=False, note="first-start credit"
+        )
     return await create_key(gw, BOOTSTRAP_USER, name="bootstrap")
 
 

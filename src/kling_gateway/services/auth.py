@@ -108,7 +108,9 @@ class Authenticator:
         self._max_lifetime = max_lifetime  # KGW_JWT_MAX_LIFETIME_SECONDS
         self._by_hash: Cache = {}
         self._by_ak: Cache = {}
-        self._tokens: dict[str, tuple[float, float, Principal]] = {}  # token -> (nbf, exp, principal)
+        self._tokens: dict[
+            str, tuple[float, float, Principal]
+        ] = {}  # token -> (nbf, exp, principal)
         self._loading: dict[tuple[int, str], asyncio.Task[Principal | None]] = {}
         self._generation = 0  # bumped by forget(): a load begun before it must not refill the cache
 
@@ -152,8 +154,14 @@ class Authenticator:
             self._check_window(nbf, exp, now)
             # The key record is re-read through the TTL'd access-key cache, so disabling a key (or
             # rotating its secret) cuts off a reused token as fast as a new one.
-            current = await self._cached(self._by_ak, cached.key.access_key or "", now, self._load_ak)
-            if current is not None and current.key.id == cached.key.id and current.secret == cached.secret:
+            current = await self._cached(
+                self._by_ak, cached.key.access_key or "", now, self._load_ak
+            )
+            if (
+                current is not None
+                and current.key.id == cached.key.id
+                and current.secret == cached.secret
+            ):
                 return current
             del self._tokens[token]
         if token.count(".") != 2:

@@ -57,8 +57,14 @@ def _check_fields(gw: Gateway, fields: dict[str, Any]) -> dict[str, Any]:
         raise AdminError("enabled: must be true or false")
     models = out.get("models")
     if models is not None:
-        if not isinstance(models, list) or not all(isinstance(m, str) for m in models) or not models:
-            raise AdminError("models: must be a non-empty list of upstream model names (or null for all)")
+        if (
+            not isinstance(models, list)
+            or not all(isinstance(m, str) for m in models)
+            or not models
+        ):
+            raise AdminError(
+                "models: must be a non-empty list of upstream model names (or null for all)"
+            )
         unknown = sorted(set(models) - known)
         if unknown:
             raise AdminError(f"models: unknown upstream model(s) {', '.join(unknown)}")
@@ -67,7 +73,9 @@ def _check_fields(gw: Gateway, fields: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(model_map, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and v for k, v in model_map.items()
         ):
-            raise AdminError("model_map: must map upstream model names to this account's model names")
+            raise AdminError(
+                "model_map: must map upstream model names to this account's model names"
+            )
         unknown = sorted(set(model_map) - known)
         if unknown:
             raise AdminError(f"model_map: unknown upstream model(s) {', '.join(unknown)}")
@@ -111,7 +119,9 @@ async def update(gw: Gateway, name: str, **fields: Any) -> dict[str, Any]:
     checked = _check_fields(gw, fields)
     if not storable(name) or not await gw.upstreams.update_account(name, **checked):
         raise AdminNotFound(f"no upstream account named {name!r}")
-    if checked.get("enabled") is True:  # enabling is the operator's "try it again": lift any cooldown
+    if (
+        checked.get("enabled") is True
+    ):  # enabling is the operator's "try it again": lift any cooldown
         await gw.upstream.reload()
         await gw.upstream.cool(_channel(gw, name), None, None)
     return await show(gw, name)
@@ -201,7 +211,11 @@ async def describe(gw: Gateway) -> list[dict[str, Any]]:
                     for k in channel.keys
                 ],
                 "in_flight": in_flight.get(acc.id, 0),
-                "probe": {"at": acc.probed_at, "latency_ms": acc.probe_ms, "error": acc.probe_error},
+                "probe": {
+                    "at": acc.probed_at,
+                    "latency_ms": acc.probe_ms,
+                    "error": acc.probe_error,
+                },
                 "calls": stats.calls,
                 "errors": stats.errors,
                 "latency_ms": round(stats.ewma_ms, 1),
@@ -211,7 +225,9 @@ async def describe(gw: Gateway) -> list[dict[str, Any]]:
     return out
 
 
-async def _store_key(gw: Gateway, account_id: int, creds: tuple[str | None, ...], now_ms: int) -> None:
+async def _store_key(
+    gw: Gateway, account_id: int, creds: tuple[str | None, ...], now_ms: int
+) -> None:
     ak, sk, api = creds
     await gw.upstreams.add_key(
         account_id,

@@ -231,9 +231,19 @@ class ChannelSet:
 
     def _slot(self, acc: UpstreamAccount, key: UpstreamKey, old: KeySlot | None) -> KeySlot:
         fingerprint = (key.access_key_enc, key.secret_key_enc, key.api_key_enc, acc.base_url)
-        client = old.client if old is not None and old.fingerprint == fingerprint else self._client(acc, key)
+        client = (
+            old.client
+            if old is not None and old.fingerprint == fingerprint
+            else self._client(acc, key)
+        )
         return KeySlot(
-            key.id, key.hint, client, fingerprint, key.enabled, key.cooldown_until or 0, key.cooldown_reason
+            key.id,
+            key.hint,
+            client,
+            fingerprint,
+            key.enabled,
+            key.cooldown_until or 0,
+            key.cooldown_reason,
         )
 
     def _client(self, acc: UpstreamAccount, key: UpstreamKey) -> KlingClient:
@@ -250,7 +260,9 @@ class ChannelSet:
             if channel is not None:
                 channel.stats.observe(outcome, seconds)
 
-        return KlingClient(self._http, acc.base_url, Authorizer(creds, self._clock), observer=observe)
+        return KlingClient(
+            self._http, acc.base_url, Authorizer(creds, self._clock), observer=observe
+        )
 
     def for_task(self, account_id: int | None) -> Channel:
         """The account that holds (or may hold) a task: reads go there even when it is disabled."""
@@ -268,7 +280,9 @@ class ChannelSet:
                 return channel
         raise ConfigError("no upstream account is configured")
 
-    async def candidates(self, model: str, exclude: set[int] | frozenset[int] = frozenset()) -> list[Channel]:
+    async def candidates(
+        self, model: str, exclude: set[int] | frozenset[int] = frozenset()
+    ) -> list[Channel]:
         """Accounts that may take ``model`` now: enabled, not cooling down, with a usable key, under their
         cap; the ones unreachable or refused with 1302/1303 moments ago only when there is no other."""
         now = self.now_ms()
@@ -279,13 +293,18 @@ class ChannelSet:
             if channel.unavailable(now) is not None:
                 continue
             cap = channel.cap(model)
-            if cap is not None and await self._limits.upstream_in_flight(channel.account_id, model) >= cap:
+            if (
+                cap is not None
+                and await self._limits.upstream_in_flight(channel.account_id, model) >= cap
+            ):
                 continue
             out.append(channel)
         preferred = [c for c in out if c.benched(now, model) is None]
         return preferred or out
 
-    async def pick(self, model: str, exclude: set[int] | frozenset[int] = frozenset()) -> Channel | None:
+    async def pick(
+        self, model: str, exclude: set[int] | frozenset[int] = frozenset()
+    ) -> Channel | None:
         return choose(await self.candidates(model, exclude), self._rng)
 
     def why_none(self, model: str) -> tuple[bool, str]:
@@ -298,7 +317,9 @@ class ChannelSet:
         busy = all(r == "at its concurrency cap" for r in reasons.values())
         return busy, "; ".join(f"{name}: {why}" for name, why in sorted(reasons.items()))
 
-    async def on_error(self, channel: Channel, key: KeySlot, exc: UpstreamError, model: str | None) -> None:
+    async def on_error(
+        self, channel: Channel, key: KeySlot, exc: UpstreamError, model: str | None
+    ) -> None:
         """Bench what failed, by the fault its refusal row names (domain/refusals.py): the same row
         the failover reads next, so one refusal is classified once."""
         channel.stats.last_error = f"{exc.code}: {exc.message}"[:200]

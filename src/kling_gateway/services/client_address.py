@@ -14,7 +14,9 @@ from ..domain.ipallow import ip_allowed
 from ..errors import KlingError
 
 CLIENT_IP: ContextVar[str | None] = ContextVar("kling_gateway_client_ip", default=None)
-IP_REFUSED = 1304  # Kling's "IP whitelist policy", HTTP 429 (kling-api.md §5; why: domain/ipallow.py)
+IP_REFUSED = (
+    1304  # Kling's "IP whitelist policy", HTTP 429 (kling-api.md §5; why: domain/ipallow.py)
+)
 
 
 def check_client_ip(allowed: tuple[str, ...]) -> None:

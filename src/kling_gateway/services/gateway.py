@@ -57,9 +57,13 @@ def load_capabilities(settings: Settings) -> CapabilityTable:
     try:
         overrides = json.loads(settings.models_file.read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"KGW_MODELS_FILE {settings.models_file}: cannot read JSON ({exc})") from exc
+        raise ConfigError(
+            f"KGW_MODELS_FILE {settings.models_file}: cannot read JSON ({exc})"
+        ) from exc
     if not isinstance(overrides, dict):
-        raise ConfigError(f"KGW_MODELS_FILE {settings.models_file}: must hold a JSON object of models")
+        raise ConfigError(
+            f"KGW_MODELS_FILE {settings.models_file}: must hold a JSON object of models"
+        )
     return DEFAULT_CAPABILITIES.with_overrides(overrides)
 
 
@@ -78,9 +82,13 @@ class Gateway:
     hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
     rng: random.Random = field(default_factory=random.Random)
-    telemetry: Telemetry = field(default_factory=Telemetry)  # counters /metrics exposes (observability/)
+    telemetry: Telemetry = field(
+        default_factory=Telemetry
+    )  # counters /metrics exposes (observability/)
     callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
-    guard: UrlGuard = field(default_factory=UrlGuard)  # SSRF rules for every URL we post to or fetch
+    guard: UrlGuard = field(
+        default_factory=UrlGuard
+    )  # SSRF rules for every URL we post to or fetch
     money: MoneyStatements | None = None  # None when KGW_BILLING=false
     prices: PriceTable = field(default_factory=PriceTable)
     limits: Limiter | None = None
@@ -177,7 +185,9 @@ class Gateway:
             hint=mask(wanted[0] or wanted[2] or ""),
         )
 
-    def _key(self, ak: str | None, sk: str | None, api: str | None = None) -> tuple[str | None, ...]:
+    def _key(
+        self, ak: str | None, sk: str | None, api: str | None = None
+    ) -> tuple[str | None, ...]:
         return tuple(self.box.encrypt(v) if v else None for v in (ak, sk, api))
 
     def _plain(self, key: UpstreamKey) -> tuple[str | None, ...]:
@@ -196,7 +206,9 @@ class Gateway:
         await self.engine.dispose()
 
 
-def make_transport(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Transport:
+def make_transport(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> Transport:
     """aiohttp for real traffic (see transport.py for why); httpx when a test or script hands in an
     httpx transport (MockTransport, the simulator's ASGI app) or the operator asks for it."""
     if transport is None and settings.upstream_transport == "aiohttp":
@@ -256,7 +268,9 @@ async def build_gateway(
             catalog=Catalog(load_capabilities(settings)),
             http=make_transport(settings, transport),
             clock=clock,
-            callback_key=hmac.new(load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256).digest(),
+            callback_key=hmac.new(
+                load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256
+            ).digest(),
             guard=UrlGuard.from_settings(settings),
             money=MoneyStatements(hot) if settings.billing else None,
         )

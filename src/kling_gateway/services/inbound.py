@@ -46,7 +46,9 @@ def _refuse() -> NotFound:
     return NotFound("requested resource does not exist")
 
 
-async def receive(gw: Gateway, task_id: str, token: str, body: bytes, headers: Mapping[str, str]) -> bool:
+async def receive(
+    gw: Gateway, task_id: str, token: str, body: bytes, headers: Mapping[str, str]
+) -> bool:
     """Apply one inbound callback. True when it moved the task; NotFound for anything not genuine."""
     if gw.settings.public_base_url is None:
         raise _refuse()

@@ -33,7 +33,15 @@ class SpendCapReached(RateLimited):
 
 
 class OwnLimits(Generic[B]):
-    __slots__ = ("_buckets", "_defaults", "_engine", "_make_bucket", "_spend", "_stores", "defaults")
+    __slots__ = (
+        "_buckets",
+        "_defaults",
+        "_engine",
+        "_make_bucket",
+        "_spend",
+        "_stores",
+        "defaults",
+    )
 
     def __init__(
         self,
@@ -69,7 +77,9 @@ class OwnLimits(Generic[B]):
         found = self._stores.get(flags)
         if found is None:
             user, key, upstream = flags
-            found = self._stores[flags] = LimitStore(self._engine, user=user, key=key, upstream=upstream)
+            found = self._stores[flags] = LimitStore(
+                self._engine, user=user, key=key, upstream=upstream
+            )
         return found
 
     async def check_spend(self, principal: Principal, limits: Effective, now_ms: int) -> None:

@@ -59,7 +59,9 @@ REDIS_PREFIX = "kgw:rate:"
 
 Scope = tuple[int, str]
 # Set by hold(): the (scope, deadline) of the wait that began when the caller started queueing for it.
-_HELD: ContextVar[tuple[Scope, float] | None] = ContextVar("kling_gateway_limits_held", default=None)
+_HELD: ContextVar[tuple[Scope, float] | None] = ContextVar(
+    "kling_gateway_limits_held", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ class LimitSettings:
     key_max_in_flight: int | None = None  # KGW_KEY_MAX_IN_FLIGHT
     key_rate_per_second: float | None = None  # KGW_KEY_RATE_PER_SECOND (token bucket refill)
     key_rate_burst: int = 20  # KGW_KEY_RATE_BURST
-    upstream_model_concurrency: int | None = None  # KGW_UPSTREAM_MODEL_CONCURRENCY (per account × model)
+    upstream_model_concurrency: int | None = (
+        None  # KGW_UPSTREAM_MODEL_CONCURRENCY (per account × model)
+    )
     upstream_queue_wait_seconds: float = 0.0  # KGW_UPSTREAM_QUEUE_WAIT_SECONDS; 0 = refuse at once
     redis_url: str | None = None  # KGW_REDIS_URL
 
@@ -110,7 +114,9 @@ class _DbBucket:
         self._store, self._rate, self._burst = store, rate, burst
 
     async def take(self, key_id: int, now_ms: int) -> bool:
-        return await self._store.take_token(key_id, now_ms, rate_per_second=self._rate, burst=self._burst)
+        return await self._store.take_token(
+            key_id, now_ms, rate_per_second=self._rate, burst=self._burst
+        )
 
     async def aclose(self) -> None:
         """The engine belongs to the gateway."""
@@ -163,7 +169,9 @@ class _RedisBucket:
             return await self._fallback.take(key_id, now_ms)
         rate, cap, one, ttl = self._args
         try:
-            taken = await self._script(keys=[f"{REDIS_PREFIX}{key_id}"], args=[now_ms, rate, cap, one, ttl])
+            taken = await self._script(
+                keys=[f"{REDIS_PREFIX}{key_id}"], args=[now_ms, rate, cap, one, ttl]
+            )
         except (RedisError, OSError) as exc:
             self._down_until = monotonic() + _REDIS_RETRY_SECONDS
             log.warning(
@@ -219,11 +227,15 @@ class Limiter:
         self._own = OwnLimits[_Bucket](gw.engine, defaults, self._make_bucket)
 
     def _make_bucket(self, rate: float, burst: int) -> _Bucket:
-        db = _DbBucket(LimitStore(self._gw.engine, user=False, key=False, upstream=False), rate, burst)
+        db = _DbBucket(
+            LimitStore(self._gw.engine, user=False, key=False, upstream=False), rate, burst
+        )
         url = self.settings.redis_url
         return _RedisBucket(url, rate, burst, db) if url else db
 
-    async def admit(self, principal: Principal, upstream_account_id: int, upstream_model: str) -> None:
+    async def admit(
+        self, principal: Principal, upstream_account_id: int, upstream_model: str
+    ) -> None:
         """Raise ``RateLimited`` (1302), ``ConcurrencyLimited`` (1303) or, past a daily spend cap,
         ``InsufficientBalance`` (1102), or return when the create may go ahead; may wait up to
         ``upstream_queue_wait_seconds`` for an upstream slot. The principal's own limits override the
@@ -268,8 +280,13 @@ class Limiter:
 
     async def _take(self, key_id: int, rate: float, burst: int) -> bool:
         s = self.settings
-        default = self._bucket is not None and (rate, burst) == (s.key_rate_per_second, s.key_rate_burst)
-        bucket = self._bucket if default and self._bucket is not None else self._own.bucket(rate, burst)
+        default = self._bucket is not None and (rate, burst) == (
+            s.key_rate_per_second,
+            s.key_rate_burst,
+        )
+        bucket = (
+            self._bucket if default and self._bucket is not None else self._own.bucket(rate, burst)
+        )
         return await bucket.take(key_id, self._gw.now_ms())
 
     async def _wait_for_slot(self, scope: Scope, cap: int, seen: int) -> None:
@@ -288,7 +305,9 @@ class Limiter:
                 return
         raise ConcurrencyLimited(_upstream_full(seen, cap, wait))
 
-    def hold(self, upstream_account_id: int, upstream_model: str) -> AbstractAsyncContextManager[None]:
+    def hold(
+        self, upstream_account_id: int, upstream_model: str
+    ) -> AbstractAsyncContextManager[None]:
         """Optional, for exactness in one process: wrap ``admit`` **and** the task insert in
         ``async with limiter.hold(account, model):`` so no other create of this process can count the
         same free slot. A no-op (shared ``nullcontext``) when no upstream cap is configured."""
@@ -346,7 +365,10 @@ class _Hold:
         self._token = _HELD.set((self._scope, deadline))
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._token is not None:
             _HELD.reset(self._token)

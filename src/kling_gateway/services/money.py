@@ -50,13 +50,23 @@ def parse_price_doc(doc: Any, source: str) -> list[PriceRow]:
             raise ConfigError(f"{source}: {model}: expected an object of modes")
         for mode, kinds in modes.items():
             if not isinstance(kinds, dict):
-                raise ConfigError(f"{source}: {model}.{mode}: expected an object of silent/sound/voice")
+                raise ConfigError(
+                    f"{source}: {model}.{mode}: expected an object of silent/sound/voice"
+                )
             for kind, price in kinds.items():
                 if kind not in _KINDS:
-                    raise ConfigError(f"{source}: {model}.{mode}.{kind}: use silent, sound or voice")
+                    raise ConfigError(
+                        f"{source}: {model}.{mode}.{kind}: use silent, sound or voice"
+                    )
                 sound, voice = _KINDS[kind]
                 rows.append(
-                    (model, mode, sound, voice, str(parse_amount(str(price), f"{model}.{mode}.{kind}")))
+                    (
+                        model,
+                        mode,
+                        sound,
+                        voice,
+                        str(parse_amount(str(price), f"{model}.{mode}.{kind}")),
+                    )
                 )
     return rows
 
@@ -210,7 +220,11 @@ async def account_costs(gw: Gateway, user_id: int, start_ms: int, end_ms: int) -
         "invalid_time": first + 10 * 365 * 86_400_000,
         "status": "online" if remaining > 0 else "runOut",
     }
-    return {"code": 0, "msg": "", "resource_pack_subscribe_infos": [pack] if first <= end_ms else []}
+    return {
+        "code": 0,
+        "msg": "",
+        "resource_pack_subscribe_infos": [pack] if first <= end_ms else [],
+    }
 
 
 # ---------------------------------------------------------------------------------------- operators
@@ -221,10 +235,16 @@ async def adjust(gw: Gateway, user_id: int, amount: str, *, debit: bool, note: s
     assert gw.money is not None
     signed = -micro if debit else micro
     done = await gw.money.adjust(
-        user_id=user_id, amount=signed, reason="debit" if debit else "credit", note=note, now_ms=gw.now_ms()
+        user_id=user_id,
+        amount=signed,
+        reason="debit" if debit else "credit",
+        note=note,
+        now_ms=gw.now_ms(),
     )
     if not done:
-        raise InsufficientBalance(f"Account balance not enough to debit {from_micro(micro)} credits")
+        raise InsufficientBalance(
+            f"Account balance not enough to debit {from_micro(micro)} credits"
+        )
     return await money_store(gw).balance(user_id)
 
 
@@ -248,17 +268,23 @@ async def set_price(gw: Gateway, model: str, mode: str, kind: str, credits_per_s
 async def statement_csv(gw: Gateway, user_id: int) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "time_utc", "kind", "reason", "task_id", "model", "amount", "charged", "note"])
+    writer.writerow(
+        ["id", "time_utc", "kind", "reason", "task_id", "model", "amount", "charged", "note"]
+    )
     for e in await money_store(gw).entries(user_id):
         writer.writerow(
             [
                 e.id,
-                dt.datetime.fromtimestamp(e.created_at / 1000, dt.UTC).isoformat(timespec="seconds"),
+                dt.datetime.fromtimestamp(e.created_at / 1000, dt.UTC).isoformat(
+                    timespec="seconds"
+                ),
                 e.kind,
                 e.reason,
                 e.task_id or "",
                 e.public_model or "",
-                from_micro(e.amount_micro) if e.amount_micro >= 0 else "-" + from_micro(-e.amount_micro),
+                from_micro(e.amount_micro)
+                if e.amount_micro >= 0
+                else "-" + from_micro(-e.amount_micro),
                 "" if e.charged_micro is None else from_micro(e.charged_micro),
                 e.note or "",
             ]

@@ -54,7 +54,9 @@ def entry_json(e: LedgerEntry) -> dict[str, Any]:
         "task_id": e.task_id,
         "key_id": e.key_id,
         "model_name": e.public_model,
-        "amount": from_micro(e.amount_micro) if e.amount_micro >= 0 else "-" + from_micro(-e.amount_micro),
+        "amount": from_micro(e.amount_micro)
+        if e.amount_micro >= 0
+        else "-" + from_micro(-e.amount_micro),
         "charged": None if e.charged_micro is None else from_micro(e.charged_micro),
         "note": e.note,
     }
@@ -90,7 +92,12 @@ def _decimal(field: str, value: Any) -> str:
 # --------------------------------------------------------------------------------------------- prices
 def price_json(row: tuple[str, str, bool, bool, str]) -> dict[str, Any]:
     model, mode, sound, voice, price = row
-    return {"model_name": model, "mode": mode, "kind": _KIND_OF[(sound, voice)], "credits_per_second": price}
+    return {
+        "model_name": model,
+        "mode": mode,
+        "kind": _KIND_OF[(sound, voice)],
+        "credits_per_second": price,
+    }
 
 
 async def prices(gw: Gateway) -> list[dict[str, Any]]:
@@ -112,9 +119,13 @@ async def delete_price(gw: Gateway, model: str, mode: str, kind: str) -> list[di
     return await _change_prices(gw, {(model, mode, *KINDS[kind]): None})
 
 
-async def _change_prices(gw: Gateway, changes: dict[tuple[Any, ...], str | None]) -> list[dict[str, Any]]:
+async def _change_prices(
+    gw: Gateway, changes: dict[tuple[Any, ...], str | None]
+) -> list[dict[str, Any]]:
     store = money.money_store(gw)
-    current: dict[tuple[Any, ...], str] = {(m, md, s, v): p for m, md, s, v, p in await store.price_rows()}
+    current: dict[tuple[Any, ...], str] = {
+        (m, md, s, v): p for m, md, s, v, p in await store.price_rows()
+    }
     for key, price in changes.items():
         if price is None and key not in current:
             raise AdminNotFound(f"no price for {key[0]} {key[1]} {_KIND_OF[(key[2], key[3])]}")

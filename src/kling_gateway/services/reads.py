@@ -16,7 +16,9 @@ PAGE_NUM_MAX = 1000
 PAGE_SIZE_MAX = 500
 
 
-async def get(gw: Gateway, principal: Principal, ident: str, base_url: str | None = None) -> dict[str, Any]:
+async def get(
+    gw: Gateway, principal: Principal, ident: str, base_url: str | None = None
+) -> dict[str, Any]:
     # a NUL cannot be stored, so it names nothing (and PostgreSQL would refuse the query)
     record = await gw.tasks.find_for_user(principal.user_id, ident) if storable(ident) else None
     if record is None:
@@ -30,7 +32,9 @@ def _page_param(raw: str | None, name: str, default: int, maximum: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidParameter(f"{name}: must be an integer between 1 and {maximum} (got {raw!r})") from None
+        raise InvalidParameter(
+            f"{name}: must be an integer between 1 and {maximum} (got {raw!r})"
+        ) from None
     if not 1 <= value <= maximum:
         raise InvalidParameter(f"{name}: must be between 1 and {maximum} (got {value})")
     return value

@@ -118,7 +118,9 @@ async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask) -> bool:
 
 async def _reschedule(gw: Gateway, t: TaskRecord) -> None:
     attempts = t.poll_attempts + 1
-    await gw.tasks.reschedule(t.id, TaskStatus(t.status), gw.now_ms() + _delay_ms(gw, attempts), attempts)
+    await gw.tasks.reschedule(
+        t.id, TaskStatus(t.status), gw.now_ms() + _delay_ms(gw, attempts), attempts
+    )
 
 
 def _delay_ms(gw: Gateway, attempts: int) -> int:

@@ -45,7 +45,9 @@ def parse_body(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+        raise BadRequest(
+            f"request body is not valid JSON: {exc.msg} at position {exc.pos}"
+        ) from exc
 
 
 def validate(gw: Gateway, principal: Principal, body: Any) -> Text2VideoRequest:
@@ -87,7 +89,9 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
         return created_object(upstream)  # idempotent retry of a task the client already has
     limits = gw.limits
     if limits is not None and limits.enabled:
-        model = str(req.upstream_body.get("model_name", ""))  # the value stored as tasks.upstream_model
+        model = str(
+            req.upstream_body.get("model_name", "")
+        )  # the value stored as tasks.upstream_model
         async with limits.hold(upstream.account_id, model):
             try:
                 await limits.admit(principal, upstream.account_id, model)
@@ -110,7 +114,9 @@ async def create(gw: Gateway, principal: Principal, raw: bytes) -> dict[str, Any
     return created_object(await submit(gw, record, upstream, body, resent=not fresh))
 
 
-async def _choose(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Channel | TaskRecord:
+async def _choose(
+    gw: Gateway, principal: Principal, req: Text2VideoRequest
+) -> Channel | TaskRecord:
     """The account this create goes to; when none can take it now, the client's own earlier task for the
     same request if there is one, else 429/1303 (all busy) or 503/5001 (none usable)."""
     model = str(req.upstream_body.get("model_name", ""))
@@ -123,13 +129,17 @@ async def _choose(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> 
     busy, why = gw.upstream.why_none(model)
     log.warning("no upstream account can take model %s: %s", model, why)
     if busy:
-        raise ConcurrencyLimited(f"every upstream account for model {model!r} is at capacity; retry later")
+        raise ConcurrencyLimited(
+            f"every upstream account for model {model!r} is at capacity; retry later"
+        )
     raise UpstreamFailure(
         f"no upstream account is available for model {model!r} right now; retry later", code=5001
     )
 
 
-async def _same_request(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> TaskRecord | None:
+async def _same_request(
+    gw: Gateway, principal: Principal, req: Text2VideoRequest
+) -> TaskRecord | None:
     if req.external_task_id is None:
         return None
     existing = await gw.tasks.by_external_id(principal.user_id, req.external_task_id)
@@ -176,7 +186,9 @@ async def _insert(
             reserved_micro=reserve,
         )
         try:
-            await gw.tasks.insert(record, reserve=money.reserve_for(record, reserve) if reserve > 0 else None)
+            await gw.tasks.insert(
+                record, reserve=money.reserve_for(record, reserve) if reserve > 0 else None
+            )
             return record, True
         except Refused as exc:
             raise money.refused(exc, record, reserve) from None

@@ -88,7 +88,9 @@ async def detail(gw: Gateway, ident: str, user: str | None = None) -> dict[str, 
         status_history_note="not stored: the gateway keeps the current status with created_at and "
         "updated_at; the callback deliveries below record each status event sent",
         cost=await cost(gw, r),
-        deliveries=[webhooks.entry_json(e, operator=True) for e in await webhooks.delivery_log(gw, r.id)],
+        deliveries=[
+            webhooks.entry_json(e, operator=True) for e in await webhooks.delivery_log(gw, r.id)
+        ],
     )
     return out
 

@@ -21,7 +21,9 @@ from .gateway import Gateway
 from .wire import task_object
 
 # Statuses a client hears about. ``queued`` is ours alone and ``rejected`` tasks were never the client's.
-_ANNOUNCED = frozenset({TaskStatus.SUBMITTED, TaskStatus.PROCESSING, TaskStatus.SUCCEED, TaskStatus.FAILED})
+_ANNOUNCED = frozenset(
+    {TaskStatus.SUBMITTED, TaskStatus.PROCESSING, TaskStatus.SUCCEED, TaskStatus.FAILED}
+)
 
 
 def new_event_id() -> str:
@@ -43,7 +45,12 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
 
         close = close_for(gw, t, TaskStatus(new), values)  # sets values["charged_micro"]
     event = None
-    if t.callback_url and new is not None and new != expected.value and TaskStatus(new) in _ANNOUNCED:
+    if (
+        t.callback_url
+        and new is not None
+        and new != expected.value
+        and TaskStatus(new) in _ANNOUNCED
+    ):
         changed = dataclasses.replace(t, **values)
         now = gw.now_ms()
         event = {

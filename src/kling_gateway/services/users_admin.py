@@ -154,7 +154,9 @@ def _key_values(gw: Gateway, body: dict[str, Any]) -> dict[str, Any]:
     values = _limits(body)
     if "expires_at" in body:
         at = body["expires_at"]
-        ok = at is None or (isinstance(at, int) and not isinstance(at, bool) and 0 < at <= _MAX_EXPIRY_MS)
+        ok = at is None or (
+            isinstance(at, int) and not isinstance(at, bool) and 0 < at <= _MAX_EXPIRY_MS
+        )
         if not ok:
             raise AdminError("expires_at: must be Unix time in milliseconds, or null for no expiry")
         values["expires_at"] = at
@@ -165,7 +167,9 @@ def _key_values(gw: Gateway, body: dict[str, Any]) -> dict[str, Any]:
         if ips is not None and not isinstance(ips, list):
             raise AdminError("allowed_ips: must be a list of addresses or CIDRs, or null for any")
         try:
-            values["allowed_ips"] = None if ips is None else orjson.dumps(parse_networks(ips)).decode()
+            values["allowed_ips"] = (
+                None if ips is None else orjson.dumps(parse_networks(ips)).decode()
+            )
         except ValueError as exc:
             raise AdminError(str(exc)) from None
     return values

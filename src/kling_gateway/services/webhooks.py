@@ -46,7 +46,9 @@ async def user_secret(gw: Gateway, user_id: int) -> str:
         stored = await store.get(user_id)
         if stored is None:
             await store.set(user_id, gw.box.encrypt(new_secret()), only_if_absent=True)
-            stored = await store.get(user_id)  # ours, or the one a concurrent first use stored first
+            stored = await store.get(
+                user_id
+            )  # ours, or the one a concurrent first use stored first
     except UserNotFound as exc:
         raise AdminError(str(exc)) from None
     assert stored is not None

@@ -25,8 +25,12 @@ def task_object(t: TaskRecord, videos: list[dict[str, Any]] | None = None) -> di
         "watermark_info": {"enabled": t.watermark},
     }
     if status is TaskStatus.SUCCEED and t.result_json:
-        obj["task_result"] = {"videos": videos if videos is not None else orjson.loads(t.result_json)}
-    if t.charged_micro is not None:  # what the client paid us; upstream's own deduction is the operator's
+        obj["task_result"] = {
+            "videos": videos if videos is not None else orjson.loads(t.result_json)
+        }
+    if (
+        t.charged_micro is not None
+    ):  # what the client paid us; upstream's own deduction is the operator's
         obj["final_unit_deduction"] = from_micro(t.charged_micro)
     elif t.unit_deduction is not None and t.reserved_micro == 0:
         obj["final_unit_deduction"] = t.unit_deduction

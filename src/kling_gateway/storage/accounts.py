@@ -107,7 +107,9 @@ class AccountStore:
         try:
             async with self._engine.begin() as conn:
                 res = await conn.execute(
-                    users.insert().values(name=name, disabled=False, created_at=now_ms).returning(users.c.id)
+                    users.insert()
+                    .values(name=name, disabled=False, created_at=now_ms)
+                    .returning(users.c.id)
                 )
                 uid = res.scalar_one()
         except IntegrityError as exc:
@@ -126,7 +128,9 @@ class AccountStore:
 
     async def set_user_disabled(self, name: str, disabled: bool) -> bool:
         async with self._engine.begin() as conn:
-            res = await conn.execute(update(users).where(users.c.name == name).values(disabled=disabled))
+            res = await conn.execute(
+                update(users).where(users.c.name == name).values(disabled=disabled)
+            )
         return res.rowcount > 0
 
     async def add_key(
@@ -151,7 +155,9 @@ class AccountStore:
             "key_hash": key_hash,
             "access_key": access_key,
             "secret_enc": secret_enc,
-            "allowed_models": orjson.dumps(sorted(allowed_models)).decode() if allowed_models else None,
+            "allowed_models": orjson.dumps(sorted(allowed_models)).decode()
+            if allowed_models
+            else None,
             "expires_at": expires_at,
             "disabled": False,
             "created_at": now_ms,
@@ -167,7 +173,9 @@ class AccountStore:
 
     async def key_by_access_key(self, access_key: str) -> KeyRecord | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(_KEY_SELECT.where(api_keys.c.access_key == access_key))).first()
+            row = (
+                await conn.execute(_KEY_SELECT.where(api_keys.c.access_key == access_key))
+            ).first()
         return _key(row) if row else None
 
     async def list_keys(self, user_id: int | None = None) -> list[KeyRecord]:

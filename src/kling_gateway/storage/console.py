@@ -55,7 +55,10 @@ class ConsoleStore:
             )
             await conn.execute(
                 insert(console_sessions).values(
-                    id_hash=row.id_hash, csrf=row.csrf, created_at=row.created_at, expires_at=row.expires_at
+                    id_hash=row.id_hash,
+                    csrf=row.csrf,
+                    created_at=row.created_at,
+                    expires_at=row.expires_at,
                 )
             )
 
@@ -69,4 +72,6 @@ class ConsoleStore:
 
     async def drop_session(self, id_hash: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(delete(console_sessions).where(console_sessions.c.id_hash == id_hash))
+            await conn.execute(
+                delete(console_sessions).where(console_sessions.c.id_hash == id_hash)
+            )

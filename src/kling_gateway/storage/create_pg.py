@@ -56,7 +56,9 @@ def reserve_insert(with_key: bool) -> ClauseElement:
     gate = exists(select(funded.c.id))
     charged = None
     if with_key:
-        quota_ok = api_keys.c.quota_micro.is_(None) | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro)
+        quota_ok = api_keys.c.quota_micro.is_(None) | (
+            api_keys.c.spent_micro + amt <= api_keys.c.quota_micro
+        )
         charged = (
             update(api_keys)
             .where(api_keys.c.id == bindparam_int("kid"), quota_ok, gate)
@@ -73,7 +75,12 @@ def reserve_insert(with_key: bool) -> ClauseElement:
         .cte("debited")
     )
     row = select(*(_param("t_", c) for c in tasks.c)).where(exists(select(debited.c.id)))
-    inserted = insert(tasks).from_select([c.name for c in tasks.c], row).returning(tasks.c.id).cte("inserted")
+    inserted = (
+        insert(tasks)
+        .from_select([c.name for c in tasks.c], row)
+        .returning(tasks.c.id)
+        .cte("inserted")
+    )
     entry_cols = [ledger_entries.c[name] for name in LEDGER_COLUMNS]
     entry = select(*(_param("l_", c) for c in entry_cols)).where(exists(select(inserted.c.id)))
     booked = (

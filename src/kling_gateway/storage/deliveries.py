@@ -134,7 +134,12 @@ class DeliveryStore:
         """SQLite (no row locks): read candidates, then take each with a compare-and-set on the
         lease; a row somebody else took in between matches nothing and is left to them."""
         d = webhook_deliveries.c
-        pick = select(webhook_deliveries).where(_claimable(now_ms)).order_by(d.next_attempt_at).limit(limit)
+        pick = (
+            select(webhook_deliveries)
+            .where(_claimable(now_ms))
+            .order_by(d.next_attempt_at)
+            .limit(limit)
+        )
         async with self._engine.connect() as conn:
             candidates = [_delivery(r) for r in (await conn.execute(pick)).all()]
         claimed: list[Delivery] = []
@@ -190,7 +195,9 @@ class DeliveryStore:
     async def get(self, delivery_id: str) -> Delivery | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id))
+                await conn.execute(
+                    select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
+                )
             ).first()
         return _delivery(row) if row else None
 
@@ -218,7 +225,11 @@ class DeliveryStore:
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         a = webhook_attempts.c
-        stmt = select(webhook_attempts).where(a.delivery_id == delivery_id).order_by(a.attempted_at, a.id)
+        stmt = (
+            select(webhook_attempts)
+            .where(a.delivery_id == delivery_id)
+            .order_by(a.attempted_at, a.id)
+        )
         async with self._engine.connect() as conn:
             return [_attempt(r) for r in (await conn.execute(stmt)).all()]
 

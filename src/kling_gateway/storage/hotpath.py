@@ -54,14 +54,18 @@ class _Postgres:
         self._pool = pool
 
     @classmethod
-    async def open(cls, dsn: str, size: int, on_query: Callable[[Any], None] | None = None) -> _Postgres:
+    async def open(
+        cls, dsn: str, size: int, on_query: Callable[[Any], None] | None = None
+    ) -> _Postgres:
         import asyncpg
 
         async def watch(conn: Any) -> None:
             conn.add_query_logger(on_query)
 
         init = watch if on_query is not None else None
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session, init=init)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=size, reset=_keep_session, init=init
+        )
         return cls(pool)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
@@ -120,7 +124,9 @@ class Compiled:
         self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
         self.defaults = {k: v for k, v in compiled.params.items() if v is not None}  # e.g. LIMIT 1
         if compiled.params and not self.names:
-            raise RuntimeError(f"dialect {dialect.name} compiled {stmt!r} without positional parameters")
+            raise RuntimeError(
+                f"dialect {dialect.name} compiled {stmt!r} without positional parameters"
+            )
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         return [params[name] if name in params else self.defaults[name] for name in self.names]

@@ -73,7 +73,9 @@ class LimitStore:
         self._upstream: Select[Any] = select(_upstream_count())
         self._take = _take_stmt(engine.dialect.name)
 
-    async def in_flight(self, user_id: int, key_id: int, account_id: int, model: str) -> tuple[int, int, int]:
+    async def in_flight(
+        self, user_id: int, key_id: int, account_id: int, model: str
+    ) -> tuple[int, int, int]:
         """(user, key, upstream) in-flight counts; a scope the store was not built
         for reads as 0."""
         if self._counts is None:
@@ -87,10 +89,14 @@ class LimitStore:
 
     async def upstream_in_flight(self, account_id: int, model: str) -> int:
         async with self._engine.connect() as conn:
-            value = (await conn.execute(self._upstream, {"account_id": account_id, "model": model})).scalar()
+            value = (
+                await conn.execute(self._upstream, {"account_id": account_id, "model": model})
+            ).scalar()
         return int(value or 0)
 
-    async def take_token(self, key_id: int, now_ms: int, *, rate_per_second: float, burst: int) -> bool:
+    async def take_token(
+        self, key_id: int, now_ms: int, *, rate_per_second: float, burst: int
+    ) -> bool:
         """Take one token from ``key_id``'s bucket; False when it holds less than one.
 
         A missing row is a full bucket (inserted holding ``burst - 1``). The refill

@@ -83,7 +83,8 @@ class MoneyStatements:
             update(api_keys)
             .where(
                 api_keys.c.id == bindparam("kid"),
-                (api_keys.c.quota_micro.is_(None)) | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro),
+                (api_keys.c.quota_micro.is_(None))
+                | (api_keys.c.spent_micro + amt <= api_keys.c.quota_micro),
             )
             .values(spent_micro=api_keys.c.spent_micro + amt)
         )
@@ -100,7 +101,9 @@ class MoneyStatements:
         columns: dict[str, BindParameter[Any]] = {name: bindparam(name) for name in _LEDGER_COLUMNS}
         self._entry = hot.compile(ledger_entries.insert().values(columns))
         insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
-        self._entry_once = hot.compile(insert(ledger_entries).values(columns).on_conflict_do_nothing())
+        self._entry_once = hot.compile(
+            insert(ledger_entries).values(columns).on_conflict_do_nothing()
+        )
 
     def reserve_steps(self, op: Reserve, task_id: str) -> tuple[list[Step], list[Step]]:
         """(steps before the task insert, steps after it). Step 0 fails on balance,
@@ -154,7 +157,9 @@ class MoneyStatements:
             )
         return steps
 
-    async def adjust(self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int) -> bool:
+    async def adjust(
+        self, *, user_id: int, amount: int, reason: str, note: str | None, now_ms: int
+    ) -> bool:
         """Operator credit (amount > 0) or debit (amount < 0); False when a debit would take the
         balance below 0 (then nothing changed)."""
         entry = _entry_values(
@@ -177,7 +182,9 @@ class MoneyStatements:
                 self._debit_user.args({"uid": user_id, "amt": -amount}),
                 require=True,
             )
-        return await self._hot.run_tx([move, Step(self._entry.sql, self._entry.args(entry))]) is None
+        return (
+            await self._hot.run_tx([move, Step(self._entry.sql, self._entry.args(entry))]) is None
+        )
 
 
 def _entry_values(**values: Any) -> dict[str, Any]:
@@ -210,7 +217,9 @@ class MoneyStore:
 
     async def balance(self, user_id: int) -> int:
         async with self._engine.connect() as conn:
-            value = (await conn.execute(select(users.c.balance_micro).where(users.c.id == user_id))).scalar()
+            value = (
+                await conn.execute(select(users.c.balance_micro).where(users.c.id == user_id))
+            ).scalar()
         return int(value or 0)
 
     async def multiplier(self, user_id: int) -> str:
@@ -222,7 +231,9 @@ class MoneyStore:
 
     async def set_multiplier(self, user_id: int, multiplier: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(update(users).where(users.c.id == user_id).values(price_multiplier=multiplier))
+            await conn.execute(
+                update(users).where(users.c.id == user_id).values(price_multiplier=multiplier)
+            )
 
     async def set_quota(self, key_id: int, quota_micro: int | None) -> bool:
         async with self._engine.begin() as conn:
@@ -257,9 +268,14 @@ class MoneyStore:
     async def price_rows(self) -> list[tuple[str, str, bool, bool, str]]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(prices))).all()
-        return [(r.public_model, r.mode, bool(r.sound), bool(r.voice), r.credits_per_second) for r in rows]
+        return [
+            (r.public_model, r.mode, bool(r.sound), bool(r.voice), r.credits_per_second)
+            for r in rows
+        ]
 
-    async def replace_prices(self, rows: Sequence[tuple[str, str, bool, bool, str]], now_ms: int) -> None:
+    async def replace_prices(
+        self, rows: Sequence[tuple[str, str, bool, bool, str]], now_ms: int
+    ) -> None:
         """Every node loads its prices at start; on PostgreSQL, nodes starting
         together take turns (the table lock also lets readers through) instead of all
         but one dying on a duplicate key."""

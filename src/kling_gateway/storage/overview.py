@@ -14,7 +14,11 @@ RENDER_SAMPLE = 100_000  # succeeded tasks read for percentiles: the newest ones
 
 
 async def status_counts(engine: AsyncEngine, since_ms: int) -> dict[str, int]:
-    stmt = select(tasks.c.status, func.count()).where(tasks.c.created_at >= since_ms).group_by(tasks.c.status)
+    stmt = (
+        select(tasks.c.status, func.count())
+        .where(tasks.c.created_at >= since_ms)
+        .group_by(tasks.c.status)
+    )
     async with engine.connect() as conn:
         return {status: int(n) for status, n in (await conn.execute(stmt)).all()}
 
@@ -48,7 +52,9 @@ async def spend_per_day(engine: AsyncEngine, since_ms: int) -> dict[int, int]:
     day = _day(ledger_entries.c.created_at)
     stmt = (
         select(day, -func.sum(ledger_entries.c.amount_micro))
-        .where(ledger_entries.c.created_at >= since_ms, ledger_entries.c.kind.in_(("reserve", "close")))
+        .where(
+            ledger_entries.c.created_at >= since_ms, ledger_entries.c.kind.in_(("reserve", "close"))
+        )
         .group_by(day)
     )
     async with engine.connect() as conn:

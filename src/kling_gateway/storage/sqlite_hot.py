@@ -185,7 +185,9 @@ class SqliteDriver:
             # A lone write that was refused or failed has nothing to commit (its
             # savepoint would be the whole transaction); in a shared one each such
             # write was already rolled back to its savepoint.
-            conn.execute("ROLLBACK" if not shared and (not ok or isinstance(value, _Refused)) else "COMMIT")
+            conn.execute(
+                "ROLLBACK" if not shared and (not ok or isinstance(value, _Refused)) else "COMMIT"
+            )
         # the transaction itself failed (I/O, disk full): nothing was written
         except Exception as exc:
             if conn.in_transaction:

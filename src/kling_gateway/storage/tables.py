@@ -37,7 +37,9 @@ def _limit_columns() -> list[Column[object]]:
         Column("max_in_flight", Integer, nullable=True),
         Column("rate_per_second", String(32), nullable=True),  # exact decimal text, as prices are
         Column("rate_burst", Integer, nullable=True),
-        Column("daily_spend_micro", BigInteger, nullable=True),  # spend cap per UTC day; NULL = none
+        Column(
+            "daily_spend_micro", BigInteger, nullable=True
+        ),  # spend cap per UTC day; NULL = none
     ]
 
 
@@ -80,7 +82,9 @@ api_keys = Table(
     Column("quota_micro", BigInteger, nullable=True),
     Column("spent_micro", BigInteger, nullable=False, server_default="0"),
     *_limit_columns(),
-    Column("allowed_ips", Text, nullable=True),  # JSON list of CIDRs; NULL = any address (migration 0009)
+    Column(
+        "allowed_ips", Text, nullable=True
+    ),  # JSON list of CIDRs; NULL = any address (migration 0009)
 )
 
 upstream_accounts = Table(  # a "channel": one Kling account traffic can be routed to
@@ -205,7 +209,9 @@ tasks = Table(
         sqlite_where=_ACTIVE,
         postgresql_where=_ACTIVE,
     ),
-    Index("ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    Index(
+        "ix_tasks_active_key_id", "key_id", "status", sqlite_where=_ACTIVE, postgresql_where=_ACTIVE
+    ),
     Index(
         "ix_tasks_active_upstream",
         "upstream_account_id",
@@ -245,7 +251,9 @@ webhook_attempts = Table(
     "webhook_attempts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column(
+        "delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False, index=True
+    ),
     Column("attempted_at", BigInteger, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),

@@ -157,7 +157,9 @@ IN_FLIGHT = (
 
 
 def by_external_id(user_id: int, external_task_id: str) -> Select[Any]:
-    return select(tasks).where(tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id)
+    return select(tasks).where(
+        tasks.c.user_id == user_id, tasks.c.external_task_id == external_task_id
+    )
 
 
 def by_external_id_of_any_user(external_task_id: str, limit: int) -> Select[Any]:

@@ -17,7 +17,9 @@ from .tables import ledger_entries, tasks, users
 from .tasks import TaskRecord
 
 
-async def search(engine: AsyncEngine, f: TaskFilter, user_id: int | None) -> tuple[list[TaskRecord], bool]:
+async def search(
+    engine: AsyncEngine, f: TaskFilter, user_id: int | None
+) -> tuple[list[TaskRecord], bool]:
     """(one page of tasks, whether more follow). ``f.kind`` needs no condition: every task is
     text2video (domain/task_filter.py)."""
     stmt = select(tasks)
@@ -46,11 +48,17 @@ async def user_names(engine: AsyncEngine, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))).all()
+        rows = (
+            await conn.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))
+        ).all()
     return {r.id: r.name for r in rows}
 
 
 async def ledger_for_task(engine: AsyncEngine, task_id: str) -> list[LedgerEntry]:
-    stmt = select(ledger_entries).where(ledger_entries.c.task_id == task_id).order_by(ledger_entries.c.id)
+    stmt = (
+        select(ledger_entries)
+        .where(ledger_entries.c.task_id == task_id)
+        .order_by(ledger_entries.c.id)
+    )
     async with engine.connect() as conn:
         return [LedgerEntry(**r._mapping) for r in (await conn.execute(stmt)).all()]

@@ -215,7 +215,9 @@ class TaskStore:
     async def due(self, now_ms: int, limit: int) -> list[TaskRecord]:
         return await self._all(task_sql.due(now_ms, limit))
 
-    async def claim_due(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
+    async def claim_due(
+        self, now_ms: int, limit: int, owner: str, lease_ms: int
+    ) -> list[TaskRecord]:
         """Take up to ``limit`` due tasks under a lease, so no other worker or node
         reads them meanwhile.
 
@@ -233,7 +235,9 @@ class TaskStore:
             rows = (await conn.execute(task_sql.claim(due, now_ms, owner, lease_ms))).all()
         return sorted((_record(r) for r in rows), key=lambda t: t.next_poll_at or 0)
 
-    async def reschedule(self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int) -> bool:
+    async def reschedule(
+        self, task_id: str, expected: TaskStatus, next_poll_at: int, attempts: int
+    ) -> bool:
         return await self.transition(
             task_id,
             expected,

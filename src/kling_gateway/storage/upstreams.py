@@ -98,13 +98,17 @@ class UpstreamStore:
             return await self.account_id(name) is not None
         async with self._engine.begin() as conn:
             res = await conn.execute(
-                update(upstream_accounts).where(upstream_accounts.c.name == name).values(**_encode(fields))
+                update(upstream_accounts)
+                .where(upstream_accounts.c.name == name)
+                .values(**_encode(fields))
             )
         return res.rowcount > 0
 
     async def account_id(self, name: str) -> int | None:
         async with self._engine.connect() as conn:
-            found = await conn.scalar(select(upstream_accounts.c.id).where(upstream_accounts.c.name == name))
+            found = await conn.scalar(
+                select(upstream_accounts.c.id).where(upstream_accounts.c.name == name)
+            )
         return int(found) if found is not None else None
 
     async def upsert_account(
@@ -138,7 +142,9 @@ class UpstreamStore:
         enable: bool | None,
     ) -> int:
         async with self._engine.begin() as conn:
-            found = await conn.scalar(select(upstream_accounts.c.id).where(upstream_accounts.c.name == name))
+            found = await conn.scalar(
+                select(upstream_accounts.c.id).where(upstream_accounts.c.name == name)
+            )
             values: dict[str, Any] = {"base_url": base_url}
             if enable is not None:
                 values["enabled"] = enable
@@ -152,10 +158,14 @@ class UpstreamStore:
             else:
                 account_id = int(found)
                 await conn.execute(
-                    update(upstream_accounts).where(upstream_accounts.c.id == account_id).values(**values)
+                    update(upstream_accounts)
+                    .where(upstream_accounts.c.id == account_id)
+                    .values(**values)
                 )
             if key is not None:
-                await conn.execute(delete(upstream_keys).where(upstream_keys.c.account_id == account_id))
+                await conn.execute(
+                    delete(upstream_keys).where(upstream_keys.c.account_id == account_id)
+                )
                 await conn.execute(
                     upstream_keys.insert().values(
                         account_id=account_id,
@@ -230,21 +240,28 @@ class UpstreamStore:
                 update(upstream_accounts)
                 .where(
                     upstream_accounts.c.id == account_id,
-                    (upstream_accounts.c.probed_at.is_(None)) | (upstream_accounts.c.probed_at <= due),
+                    (upstream_accounts.c.probed_at.is_(None))
+                    | (upstream_accounts.c.probed_at <= due),
                 )
                 .values(probed_at=now_ms)
             )
         return res.rowcount == 1
 
-    async def record_probe(self, account_id: int, at_ms: int, latency_ms: int, error: str | None) -> None:
+    async def record_probe(
+        self, account_id: int, at_ms: int, latency_ms: int, error: str | None
+    ) -> None:
         await self._set(
             upstream_accounts, account_id, probed_at=at_ms, probe_ms=latency_ms, probe_error=error
         )
 
     async def accounts(self) -> list[UpstreamAccount]:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(upstream_accounts).order_by(upstream_accounts.c.id))).all()
-            key_rows = (await conn.execute(select(upstream_keys).order_by(upstream_keys.c.id))).all()
+            rows = (
+                await conn.execute(select(upstream_accounts).order_by(upstream_accounts.c.id))
+            ).all()
+            key_rows = (
+                await conn.execute(select(upstream_keys).order_by(upstream_keys.c.id))
+            ).all()
         keys: dict[int, list[UpstreamKey]] = {}
         for k in key_rows:
             keys.setdefault(k.account_id, []).append(
@@ -291,17 +308,25 @@ class UpstreamStore:
 
     async def routes(self) -> dict[str, str]:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(model_routes.c.public_name, model_routes.c.target))).all()
+            rows = (
+                await conn.execute(select(model_routes.c.public_name, model_routes.c.target))
+            ).all()
         return {r.public_name: r.target for r in rows}
 
     async def set_route(self, public_name: str, target: str, now_ms: int) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(delete(model_routes).where(model_routes.c.public_name == public_name))
             await conn.execute(
-                model_routes.insert().values(public_name=public_name, target=target, created_at=now_ms)
+                delete(model_routes).where(model_routes.c.public_name == public_name)
+            )
+            await conn.execute(
+                model_routes.insert().values(
+                    public_name=public_name, target=target, created_at=now_ms
+                )
             )
 
     async def delete_route(self, public_name: str) -> bool:
         async with self._engine.begin() as conn:
-            res = await conn.execute(delete(model_routes).where(model_routes.c.public_name == public_name))
+            res = await conn.execute(
+                delete(model_routes).where(model_routes.c.public_name == public_name)
+            )
         return res.rowcount > 0

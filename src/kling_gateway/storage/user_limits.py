@@ -51,7 +51,9 @@ class UserLimitStore:
         """Change a user's columns (limits, name); AlreadyExists when the new name is taken."""
         try:
             async with self._engine.begin() as conn:
-                res = await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+                res = await conn.execute(
+                    update(users).where(users.c.id == user_id).values(**values)
+                )
         except IntegrityError as exc:
             raise AlreadyExists(f"user {values.get('name')!r} already exists") from exc
         return res.rowcount > 0
@@ -59,5 +61,7 @@ class UserLimitStore:
     async def update_key(self, key_id: int, values: dict[str, Any]) -> bool:
         """Change a key's columns (limits, expiry, models, IP allow-list, label)."""
         async with self._engine.begin() as conn:
-            res = await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))
+            res = await conn.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(**values)
+            )
         return res.rowcount > 0

@@ -30,7 +30,12 @@ class UserView:
     limits: Overrides | None
 
 
-_KEYS = select(func.count()).select_from(api_keys).where(api_keys.c.user_id == users.c.id).scalar_subquery()
+_KEYS = (
+    select(func.count())
+    .select_from(api_keys)
+    .where(api_keys.c.user_id == users.c.id)
+    .scalar_subquery()
+)
 _IN_FLIGHT = (
     select(func.count())
     .select_from(tasks)
@@ -66,7 +71,9 @@ async def user_view(engine: AsyncEngine, name: str) -> UserView | None:
     return _view(row) if row else None
 
 
-async def ledger_page(engine: AsyncEngine, user_id: int, offset: int, limit: int) -> tuple[int, list[Any]]:
+async def ledger_page(
+    engine: AsyncEngine, user_id: int, offset: int, limit: int
+) -> tuple[int, list[Any]]:
     """(entries in all, one page of them, newest first): a user's statement for the admin API."""
     where = ledger_entries.c.user_id == user_id
     total_q = select(func.count()).select_from(ledger_entries).where(where)

@@ -27,7 +27,9 @@ class Credentials:
 
     def __post_init__(self) -> None:
         if not self.api_key and not (self.access_key and self.secret_key):
-            raise ValueError("upstream credentials need an API key or both an access key and a secret key")
+            raise ValueError(
+                "upstream credentials need an API key or both an access key and a secret key"
+            )
 
     def __repr__(self) -> str:  # never let a secret reach a log line through repr()
         kind = "api_key" if self.api_key else f"access_key={self.access_key!r}"

@@ -112,7 +112,9 @@ class KlingClient:
     ) -> None:
         self._observer = observer
         # An httpx.AsyncClient is accepted as is (tests and scripts); anything else is a Transport.
-        self._http: Transport = HttpxTransport(http) if isinstance(http, httpx.AsyncClient) else http
+        self._http: Transport = (
+            HttpxTransport(http) if isinstance(http, httpx.AsyncClient) else http
+        )
         self._base = base_url.rstrip("/")
         self._auth = authorizer
 
@@ -121,7 +123,9 @@ class KlingClient:
         payload["external_task_id"] = external_task_id
         data = await self._call("POST", TEXT2VIDEO_PATH, body=orjson.dumps(payload))
         if not isinstance(data, dict) or "task_id" not in data:
-            raise UpstreamError(Outcome.AMBIGUOUS, 5000, "upstream create answered without a task id")
+            raise UpstreamError(
+                Outcome.AMBIGUOUS, 5000, "upstream create answered without a task id"
+            )
         return UpstreamTask.from_wire(data)
 
     async def get(self, task_or_external_id: str) -> UpstreamTask:
@@ -147,7 +151,9 @@ class KlingClient:
         """``GET /account/costs`` for the last day: free, authenticated and cheap, hence the health
         probe (Kling asks for at most one per second per account)."""
         now = int(time.time() * 1000)
-        return await self._call("GET", f"/account/costs?start_time={now - 86_400_000}&end_time={now}")
+        return await self._call(
+            "GET", f"/account/costs?start_time={now - 86_400_000}&end_time={now}"
+        )
 
     async def _call(self, method: str, path: str, *, body: bytes | None = None) -> Any:
         if self._observer is None:

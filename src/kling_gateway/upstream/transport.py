@@ -56,7 +56,9 @@ class HttpxTransport:
 class AiohttpTransport:
     __slots__ = ("_session",)
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float, max_connections: int) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, max_connections: int
+    ) -> None:
         import aiohttp
 
         timeout = aiohttp.ClientTimeout(

@@ -54,7 +54,9 @@ class MirrorWorker:
         await self._maybe_sweep()
         if not self.gw.settings.mirror_enabled:
             return 0
-        claimed = await self._rows.claim(self.gw.now_ms(), self.concurrency, self.owner, self._lease_ms())
+        claimed = await self._rows.claim(
+            self.gw.now_ms(), self.concurrency, self.owner, self._lease_ms()
+        )
         if claimed:
             await asyncio.gather(*(self._one(t) for t in claimed))
         return len(claimed)
@@ -62,7 +64,9 @@ class MirrorWorker:
     async def _one(self, t: TaskRecord) -> None:
         try:
             outcome = await mirror_task(self.gw, self.mirror, t)
-        except Exception:  # the lease stays: the task is tried again when it expires, not in a hot loop
+        except (
+            Exception
+        ):  # the lease stays: the task is tried again when it expires, not in a hot loop
             log.exception("mirroring task %s crashed", t.id)
             return
         self.outcomes[outcome] += 1

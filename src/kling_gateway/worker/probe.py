@@ -37,7 +37,9 @@ class Prober:
                 channel.account_id, now, int(every * 1000)
             ):
                 due.append(channel)
-        results = await asyncio.gather(*(probe_channel(self.gw, c) for c in due), return_exceptions=True)
+        results = await asyncio.gather(
+            *(probe_channel(self.gw, c) for c in due), return_exceptions=True
+        )
         for channel, result in zip(due, results, strict=True):
             if isinstance(result, BaseException):
                 log.error("probe of upstream account %s crashed: %r", channel.name, result)

@@ -32,7 +32,9 @@ log = logging.getLogger("kling_gateway.webhooks")
 
 # A claimed row stays ours this much longer than one send may take, so a slow send is never taken over.
 LEASE_MARGIN_SECONDS = 60.0
-MAX_RESPONSE_READ = 64 * 1024  # read (and drop) this much of an answer so the connection can be reused
+MAX_RESPONSE_READ = (
+    64 * 1024
+)  # read (and drop) this much of an answer so the connection can be reused
 
 
 class Sender(Protocol):
@@ -109,7 +111,9 @@ class WebhookWorker:
         settings = gw.settings
         self._owned: AiohttpSender | None = None
         if sender is None:
-            sender = self._owned = AiohttpSender(max_connections=settings.webhook_concurrency, guard=gw.guard)
+            sender = self._owned = AiohttpSender(
+                max_connections=settings.webhook_concurrency, guard=gw.guard
+            )
         self.sender: Sender = sender
         self._rng = rng if rng is not None else random.Random()
         self._store = deliveries(gw)
@@ -133,7 +137,9 @@ class WebhookWorker:
             self.gw.telemetry.webhook_attempt(outcome.status, outcome.latency_ms)
             if not await self._store.record(d, outcome):
                 log.info("delivery %s changed while it was being sent; its new state stands", d.id)
-        except Exception:  # one broken row must not stop the batch; its lease expires and it comes back
+        except (
+            Exception
+        ):  # one broken row must not stop the batch; its lease expires and it comes back
             log.exception("delivery %s could not be recorded", d.id)
 
     async def _attempt(self, d: Delivery, secrets: dict[int, asyncio.Task[str]]) -> Outcome:
@@ -153,7 +159,9 @@ class WebhookWorker:
                 error = f"HTTP {status}"
         except TimeoutError:
             error = f"timed out after {self._timeout:g} s"
-        except UrlRefused as exc:  # a private or internal target: retrying cannot make it deliverable
+        except (
+            UrlRefused
+        ) as exc:  # a private or internal target: retrying cannot make it deliverable
             latency_ms = int((loop.time() - started) * 1000)
             return Outcome(attempted_at, latency_ms, None, exc.reason, FAILED, None)
         except Exception as exc:
@@ -169,11 +177,15 @@ class WebhookWorker:
         now = self.gw.now_ms()
         deadline = d.created_at + self._max_age_ms
         if now >= deadline:
-            log.warning("giving up on delivery %s to %s after %d attempts", d.id, d.url, d.attempts + 1)
+            log.warning(
+                "giving up on delivery %s to %s after %d attempts", d.id, d.url, d.attempts + 1
+            )
             return Outcome(attempted_at, latency_ms, status, error, FAILED, None)
         delay_ms = int(webhook_retry_delay(d.attempts + 1, rng=self._rng) * 1000)
         # The last retry lands on the deadline itself rather than being skipped for being too far out.
-        return Outcome(attempted_at, latency_ms, status, error, PENDING, min(now + delay_ms, deadline))
+        return Outcome(
+            attempted_at, latency_ms, status, error, PENDING, min(now + delay_ms, deadline)
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; idle ``idle_seconds`` whenever a pass found less than a full batch."""

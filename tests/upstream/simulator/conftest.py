@@ -67,7 +67,9 @@ class Harness:
 
     async def create(self, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
         payload = {"prompt": "a red fox in snow"} if body is None else body
-        return await self.client.post("/v1/videos/text2video", json=payload, headers=headers or self.auth())
+        return await self.client.post(
+            "/v1/videos/text2video", json=payload, headers=headers or self.auth()
+        )
 
     async def get(self, path: str, **headers: str) -> httpx.Response:
         return await self.client.get(path, headers=headers or self.auth())
@@ -83,5 +85,7 @@ HarnessFactory = Callable[..., Harness]
 @pytest.fixture
 async def harness(clock: ManualClock, config: SimulatorConfig) -> AsyncIterator[Harness]:
     app = create_simulator_app(config, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sim"
+    ) as client:
         yield Harness(app, clock, client)

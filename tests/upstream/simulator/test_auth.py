@@ -96,7 +96,9 @@ async def test_separate_accounts_do_not_see_each_other(harness: Harness) -> None
     assert (await harness.get(f"/v1/videos/text2video/{task_id}", **other)).status_code == 404
     assert (await harness.get("/v1/videos/text2video", **other)).json()["data"] == []
     # external ids are unique per account only
-    assert (await harness.create({"prompt": "p", "external_task_id": "mine"}, **other)).status_code == 200
+    assert (
+        await harness.create({"prompt": "p", "external_task_id": "mine"}, **other)
+    ).status_code == 200
     assert harness.sim.tasks_created(AK) == 1
     assert harness.sim.tasks_created("ak-2") == 1
     assert harness.sim.external_id_count("mine") == 2

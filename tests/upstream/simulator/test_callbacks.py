@@ -14,7 +14,12 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from kling_gateway.upstream.simulator import ManualClock, SimulatorConfig, create_simulator_app, get_simulator
+from kling_gateway.upstream.simulator import (
+    ManualClock,
+    SimulatorConfig,
+    create_simulator_app,
+    get_simulator,
+)
 
 from .conftest import Harness
 
@@ -42,7 +47,9 @@ class Receiver:
 
 
 @pytest.fixture
-async def running(clock: ManualClock, config: SimulatorConfig) -> AsyncIterator[Callable[[Receiver], Any]]:
+async def running(
+    clock: ManualClock, config: SimulatorConfig
+) -> AsyncIterator[Callable[[Receiver], Any]]:
     """Start a simulator (lifespan entered) whose callback client talks to a Receiver."""
     stack: list[Any] = []
 
@@ -74,9 +81,9 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
 async def test_callbacks_fire_on_their_own_in_order(running: Any) -> None:
     receiver = Receiver()
     h: Harness = await running(receiver)
-    created = (await h.create({"prompt": "p", "callback_url": HOOK, "external_task_id": "cb-1"})).json()[
-        "data"
-    ]
+    created = (
+        await h.create({"prompt": "p", "callback_url": HOOK, "external_task_id": "cb-1"})
+    ).json()["data"]
     await wait_for(lambda: len(receiver.requests) == 1)
     h.clock.advance(1)  # no request needed: the background timer notices
     await wait_for(lambda: len(receiver.requests) == 2)
@@ -125,7 +132,9 @@ async def test_signed_callbacks_verify(running: Any, config: SimulatorConfig) ->
         assert payload["task_status"] in {"submitted", "processing", "succeed"}
         # and independently of the library, per kling-api.md §6
         key = base64.b64decode(SECRET.removeprefix("whsec_"))
-        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + request.content
+        signed = (
+            f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + request.content
+        )
         expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
         assert headers["webhook-signature"] == f"v1,{expected}"
         ids.add(headers["webhook-id"])
@@ -160,7 +169,9 @@ async def test_callbacks_queued_before_start_go_out_once_running(
     receiver = Receiver()
     async with httpx.AsyncClient(transport=httpx.MockTransport(receiver)) as callback_client:
         app = create_simulator_app(config, clock=clock, callback_client=callback_client)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://sim"
+        ) as client:
             h = Harness(app, clock, client)
             await h.create({"prompt": "p", "callback_url": HOOK})
             clock.advance(5)
@@ -180,7 +191,8 @@ async def _serve_loopback(received: list[tuple[dict[str, str], bytes]]) -> async
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode().split("\r\n")[1:]
                 headers = {
-                    k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)
+                    k.lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in lines if line)
                 }
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 received.append((headers, body))
@@ -194,7 +206,9 @@ async def _serve_loopback(received: list[tuple[dict[str, str], bytes]]) -> async
     return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def test_real_loopback_delivery_and_clean_shutdown(clock: ManualClock, config: SimulatorConfig) -> None:
+async def test_real_loopback_delivery_and_clean_shutdown(
+    clock: ManualClock, config: SimulatorConfig
+) -> None:
     received: list[tuple[dict[str, str], bytes]] = []
     server = await _serve_loopback(received)
     port = server.sockets[0].getsockname()[1]
@@ -203,7 +217,9 @@ async def test_real_loopback_delivery_and_clean_shutdown(clock: ManualClock, con
     try:
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as client,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://sim"
+            ) as client,
         ):
             h = Harness(app, clock, client)
             await h.create({"prompt": "p", "callback_url": f"http://127.0.0.1:{port}/hook"})

@@ -20,7 +20,9 @@ async def patch(harness: Harness, **fields: object) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("code", "status"), [(5000, 500), (5001, 503), (1302, 429)])
-async def test_create_error_rejects_before_creating(harness: Harness, code: int, status: int) -> None:
+async def test_create_error_rejects_before_creating(
+    harness: Harness, code: int, status: int
+) -> None:
     await patch(harness, create_error_rate=1.0, create_error_code=code)
     response = await harness.create({"prompt": "p", "external_task_id": "e-1"})
     assert response.status_code == status
@@ -99,7 +101,9 @@ async def test_config_endpoint_reads_and_rejects_bad_patches(harness: Harness) -
         {"hang_seconds": "x"},
         {"concurrency_per_model": True},
     ):
-        response = await harness.client.post("/__sim/config", json={"create_error_rate": 0.5, **bad})
+        response = await harness.client.post(
+            "/__sim/config", json={"create_error_rate": 0.5, **bad}
+        )
         assert response.status_code == 400
         assert response.json()["code"] == 1201
     assert harness.sim.config.create_error_rate == 0.0  # nothing applied from a rejected patch

@@ -14,7 +14,9 @@ from .conftest import Harness
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"dinf"}
 
 
-def parse_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+def parse_boxes(
+    data: bytes, start: int = 0, end: int | None = None
+) -> list[tuple[bytes, int, int]]:
     """(type, payload_start, payload_end) for each box, recursing into containers; strict on sizes."""
     end = len(data) if end is None else end
     boxes: list[tuple[bytes, int, int]] = []
@@ -28,7 +30,9 @@ def parse_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tup
         elif kind == b"stsd":
             boxes.extend(parse_boxes(data, pos + 16, pos + size))  # full box header + entry count
         elif kind == b"avc1":
-            boxes.extend(parse_boxes(data, pos + 8 + 78, pos + size))  # visual sample entry is 78 bytes
+            boxes.extend(
+                parse_boxes(data, pos + 8 + 78, pos + size)
+            )  # visual sample entry is 78 bytes
         pos += size
     assert pos == end
     return boxes
@@ -41,7 +45,18 @@ def test_tiny_mp4_is_well_formed_iso_bmff() -> None:
     boxes = parse_boxes(data)
     kinds = [kind for kind, _, _ in boxes]
     assert [k for k in kinds if k in {b"ftyp", b"moov", b"mdat"}] == [b"ftyp", b"moov", b"mdat"]
-    for needed in (b"mvhd", b"tkhd", b"mdhd", b"hdlr", b"vmhd", b"dref", b"avc1", b"avcC", b"stts", b"stsz"):
+    for needed in (
+        b"mvhd",
+        b"tkhd",
+        b"mdhd",
+        b"hdlr",
+        b"vmhd",
+        b"dref",
+        b"avc1",
+        b"avcC",
+        b"stts",
+        b"stsz",
+    ):
         assert needed in kinds
     by_kind = {kind: (s, e) for kind, s, e in boxes}
     stsz_start, _ = by_kind[b"stsz"]
@@ -82,9 +97,13 @@ async def test_result_urls_serve_the_mp4(harness: Harness) -> None:
 
 
 async def test_unknown_or_unwatermarked_or_expired_results_are_404(harness: Harness) -> None:
-    assert (await harness.client.get("/results/00000000-0000-4000-8000-000000000000.mp4")).status_code == 404
+    assert (
+        await harness.client.get("/results/00000000-0000-4000-8000-000000000000.mp4")
+    ).status_code == 404
     video = await _finished_video(harness)
-    assert (await harness.client.get(_path(video["url"]).replace(".mp4", "-wm.mp4"))).status_code == 404
+    assert (
+        await harness.client.get(_path(video["url"]).replace(".mp4", "-wm.mp4"))
+    ).status_code == 404
     harness.clock.advance(30 * 24 * 3600)
     assert (await harness.client.get(_path(video["url"]))).status_code == 404
 
@@ -114,7 +133,9 @@ async def test_account_costs_requires_a_time_window(harness: Harness, query: str
 
 
 async def test_account_costs_requires_auth(harness: Harness) -> None:
-    assert (await harness.client.get("/account/costs?start_time=0&end_time=1")).json()["code"] == 1001
+    assert (await harness.client.get("/account/costs?start_time=0&end_time=1")).json()[
+        "code"
+    ] == 1001
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,9 @@ async def test_unknown_task_is_404_1203(harness: Harness) -> None:
 
 
 async def test_status_progression_follows_the_clock(harness: Harness) -> None:
-    created = (await harness.create({"prompt": "p", "duration": "10", "mode": "pro"})).json()["data"]
+    created = (await harness.create({"prompt": "p", "duration": "10", "mode": "pro"})).json()[
+        "data"
+    ]
     path = f"{T2V}/{created['task_id']}"
     t0 = created["created_at"]
     harness.clock.advance(0.99)
@@ -76,7 +78,9 @@ async def test_status_progression_follows_the_clock(harness: Harness) -> None:
 
 
 async def test_watermark_url_only_when_enabled(harness: Harness) -> None:
-    created = (await harness.create({"prompt": "p", "watermark_info": {"enabled": True}})).json()["data"]
+    created = (await harness.create({"prompt": "p", "watermark_info": {"enabled": True}})).json()[
+        "data"
+    ]
     harness.clock.advance(5)
     data = (await harness.get(f"{T2V}/{created['task_id']}")).json()["data"]
     assert data["watermark_info"] == {"enabled": True}
@@ -121,7 +125,8 @@ async def test_list_is_newest_first_and_paged(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["pageNum=0", "pageNum=1001", "pageSize=0", "pageSize=501", "pageNum=x", "pageSize=1.5"]
+    "query",
+    ["pageNum=0", "pageNum=1001", "pageSize=0", "pageSize=501", "pageNum=x", "pageSize=1.5"],
 )
 async def test_list_params_out_of_range_are_1201(harness: Harness, query: str) -> None:
     response = await harness.get(f"{T2V}?{query}")

@@ -73,10 +73,18 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         },
         "multi_prompt[2].prompt",
     ),
-    ({"model_name": "kling-v3", "multi_shot": True, "shot_type": "intelligence", "prompt": ""}, "prompt"),
+    (
+        {"model_name": "kling-v3", "multi_shot": True, "shot_type": "intelligence", "prompt": ""},
+        "prompt",
+    ),
     ({"prompt": "p", "model_name": "kling-v3", "voice_list": [{"voice_id": "v"}]}, "voice_list"),
     (
-        {"prompt": "p", "model_name": "kling-v3", "sound": "on", "voice_list": [{"voice_id": "a"}] * 3},
+        {
+            "prompt": "p",
+            "model_name": "kling-v3",
+            "sound": "on",
+            "voice_list": [{"voice_id": "a"}] * 3,
+        },
         "voice_list",
     ),
     ({"prompt": "p", "watermark_info": {"enabled": "yes"}}, "watermark_info"),
@@ -100,7 +108,9 @@ async def test_invalid_fields_answer_1201_naming_the_field(
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"text"'])
 async def test_unreadable_body_is_1200(harness: Harness, raw: bytes) -> None:
     response = await harness.client.post(
-        "/v1/videos/text2video", content=raw, headers={**harness.auth(), "content-type": "application/json"}
+        "/v1/videos/text2video",
+        content=raw,
+        headers={**harness.auth(), "content-type": "application/json"},
     )
     assert response.status_code == 400
     assert response.json()["code"] == 1200

@@ -31,7 +31,9 @@ async def require_admin(gw: Gateway, request: Request) -> None:
     scheme, _, value = header.partition(" ")
     verdict = await check_token(gw, value.strip() if scheme.lower() == "bearer" else "")
     if verdict is Verdict.OFF:
-        raise NotFound("the admin API is off; set KGW_ADMIN_TOKEN or run `kling-gateway console token`")
+        raise NotFound(
+            "the admin API is off; set KGW_ADMIN_TOKEN or run `kling-gateway console token`"
+        )
     if not header:
         raise AuthError("Authorization is empty", code=1001)
     if verdict is not Verdict.OK:
@@ -51,7 +53,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         await require_admin(gw, request)
         return ok(request, await channel_admin.describe(gw))
 
-    @api.post("/channels", openapi_extra=ADMIN_ONLY, summary="Add an upstream account with its first key")
+    @api.post(
+        "/channels", openapi_extra=ADMIN_ONLY, summary="Add an upstream account with its first key"
+    )
     async def add_channel(request: Request) -> Response:
         gw = gateway()
         await require_admin(gw, request)
@@ -89,7 +93,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await _admin(channel_admin.add_key(gw, name, **creds)))
 
     @api.delete(
-        "/channels/{name}/keys/{key_id}", openapi_extra=ADMIN_ONLY, summary="Remove one key of an account"
+        "/channels/{name}/keys/{key_id}",
+        openapi_extra=ADMIN_ONLY,
+        summary="Remove one key of an account",
     )
     async def remove_key(request: Request, name: str, key_id: int) -> Response:
         gw = gateway()

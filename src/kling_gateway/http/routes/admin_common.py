@@ -47,7 +47,9 @@ def page(q: dict[str, str], default_size: int = 50) -> tuple[int, int]:
         value = q.get(name)
         if value is None:
             return default
-        if not (value.isascii() and value.isdigit() and len(value) <= 6 and 1 <= int(value) <= high):
+        if not (
+            value.isascii() and value.isdigit() and len(value) <= 6 and 1 <= int(value) <= high
+        ):
             raise InvalidParameter(f"{name}: must be an integer from 1 to {high}")
         return int(value)
 

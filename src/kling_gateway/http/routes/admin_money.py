@@ -145,7 +145,9 @@ def _adjust_route(api: APIRouter, gateway: Callable[[], Gateway], verb: str) -> 
     @api.post(
         f"/users/{{name}}/{verb}",
         name=f"admin_{verb}",
-        summary="Take credits from a user (never below zero: 429/1102)" if debit else "Credit a user",
+        summary="Take credits from a user (never below zero: 429/1102)"
+        if debit
+        else "Credit a user",
         openapi_extra=A.op(A.ADJUST),
         responses=A.answers(A.BALANCE, "The balance after it", *((429,) if debit else ())),
     )

@@ -35,7 +35,11 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         "/tasks/{task_id}",
         summary="A task in full: request, cost, upstream account and id, callback attempts",
         openapi_extra=A.op(
-            params=[A.param("user", {"type": "string"}, "With it, task_id is this user's external_task_id")]
+            params=[
+                A.param(
+                    "user", {"type": "string"}, "With it, task_id is this user's external_task_id"
+                )
+            ]
         ),
         responses=A.answers(A.TASK_DETAIL, "The task"),
     )
@@ -43,7 +47,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         gw = await guarded(gateway, request)
         q = query(request)
         if set(q) - {"user"}:
-            raise InvalidParameter(f"{sorted(set(q) - {'user'})[0]}: unknown parameter (allowed: user)")
+            raise InvalidParameter(
+                f"{sorted(set(q) - {'user'})[0]}: unknown parameter (allowed: user)"
+            )
         return ok(request, await call(tasks_admin.detail(gw, task_id, q.get("user"))))
 
     @api.get(

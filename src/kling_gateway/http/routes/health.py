@@ -19,7 +19,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
 
     @api.get("/healthz", summary="The process is up", responses=HEALTHZ_RESPONSES)
     async def healthz(request: Request) -> Response:
-        return Response(orjson.dumps({"status": "ok", "request_id": request_id(request)}), media_type=JSON)
+        return Response(
+            orjson.dumps({"status": "ok", "request_id": request_id(request)}), media_type=JSON
+        )
 
     @api.get("/readyz", summary="The database is reachable", responses=READYZ_RESPONSES)
     async def readyz(request: Request) -> Response:

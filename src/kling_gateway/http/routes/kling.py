@@ -45,7 +45,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         q = request.query_params
         base = str(request.base_url)
-        return ok(request, await reads.list_page(gw, principal, q.get("pageNum"), q.get("pageSize"), base))
+        return ok(
+            request, await reads.list_page(gw, principal, q.get("pageNum"), q.get("pageSize"), base)
+        )
 
     for prefix in PREFIXES:
         documented = prefix == PREFIXES[0]

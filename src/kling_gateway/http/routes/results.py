@@ -32,7 +32,11 @@ MP4 = "video/mp4"
 
 
 def _int(raw: str | None) -> int | None:
-    return int(raw) if raw is not None and 0 < len(raw) <= 12 and raw.isascii() and raw.isdigit() else None
+    return (
+        int(raw)
+        if raw is not None and 0 < len(raw) <= 12 and raw.isascii() and raw.isdigit()
+        else None
+    )
 
 
 def router(gateway: Callable[[], Gateway], mirror: Callable[[], Mirror]) -> APIRouter:
@@ -48,10 +52,14 @@ def router(gateway: Callable[[], Gateway], mirror: Callable[[], Mirror]) -> APIR
         expires = _int(request.query_params.get("expires"))
         sig = request.query_params.get("sig") or ""
         if expires is None or len(sig) != 64:
-            raise PermissionDenied("a result link carries expires and sig; use the url from the task object")
+            raise PermissionDenied(
+                "a result link carries expires and sig; use the url from the task object"
+            )
         now = gw.clock()
         if expires < now:
-            raise PermissionDenied("this result link has expired; query the task again for a fresh link")
+            raise PermissionDenied(
+                "this result link has expired; query the task again for a fresh link"
+            )
         if not mirror().signer.verify(task_id, index, expires, sig, watermark=watermark):
             raise PermissionDenied("this result link is not valid")
 
@@ -85,7 +93,9 @@ def router(gateway: Callable[[], Gateway], mirror: Callable[[], Mirror]) -> APIR
     return api
 
 
-async def _stream_through(mirror: Mirror, url: str, open_within: float, headers: dict[str, str]) -> Response:
+async def _stream_through(
+    mirror: Mirror, url: str, open_within: float, headers: dict[str, str]
+) -> Response:
     """Relay the origin's body while it is not mirrored yet; nothing is stored on this path."""
     stack = contextlib.AsyncExitStack()
     try:
@@ -93,7 +103,9 @@ async def _stream_through(mirror: Mirror, url: str, open_within: float, headers:
             got: Fetched = await stack.enter_async_context(mirror.fetcher.open(url))
     except (MirrorError, TimeoutError) as exc:
         await stack.aclose()
-        raise UpstreamFailure("the video could not be fetched from upstream; try again shortly") from exc
+        raise UpstreamFailure(
+            "the video could not be fetched from upstream; try again shortly"
+        ) from exc
     if got.status != 200:
         await stack.aclose()
         if 400 <= got.status < 500:
@@ -108,4 +120,6 @@ async def _stream_through(mirror: Mirror, url: str, open_within: float, headers:
             await stack.aclose()
 
     # No Content-Length: the body may be decoded from a compressed transfer, so the origin's is not ours.
-    return StreamingResponse(body(), media_type=MP4, headers=headers, background=BackgroundTask(stack.aclose))
+    return StreamingResponse(
+        body(), media_type=MP4, headers=headers, background=BackgroundTask(stack.aclose)
+    )

@@ -127,7 +127,11 @@ class _Handlers:
             "status": "online" if remaining > 0 else "runOut",
         }
         wanted = request.query_params.get("resource_pack_name")
-        packs = [pack] if start <= purchased <= end and wanted in (None, pack["resource_pack_name"]) else []
+        packs = (
+            [pack]
+            if start <= purchased <= end and wanted in (None, pack["resource_pack_name"])
+            else []
+        )
         return ok({"code": 0, "msg": "", "resource_pack_subscribe_infos": packs})
 
     async def video(self, request: Request) -> Response:
@@ -222,4 +226,6 @@ def run_simulator(host: str, port: int, config: SimulatorConfig) -> None:
         # reachable on loopback.
         reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         config = dataclasses.replace(config, public_base_url=f"http://{reachable}:{port}")
-    uvicorn.run(create_simulator_app(config), host=host, port=port, access_log=False, log_level="warning")
+    uvicorn.run(
+        create_simulator_app(config), host=host, port=port, access_log=False, log_level="warning"
+    )

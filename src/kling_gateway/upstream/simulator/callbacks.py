@@ -69,7 +69,9 @@ class CallbackDispatcher:
 
     def enqueue(self, lane: str, url: str, body: bytes) -> None:
         """Queue one notification. Before ``start()`` it waits; delivery begins once running."""
-        self._queues.setdefault(lane, deque()).append(_Message(url, body, f"msg_{uuid.uuid4().hex}"))
+        self._queues.setdefault(lane, deque()).append(
+            _Message(url, body, f"msg_{uuid.uuid4().hex}")
+        )
         if self._running and lane not in self._lanes:
             self._lanes[lane] = asyncio.create_task(self._run_lane(lane))
 
@@ -154,4 +156,6 @@ class CallbackDispatcher:
                 logger.info("callback to %s failed (%s); retrying", message.url, problem)
                 await asyncio.sleep(self._config.callback_retry_delay_seconds * (2**attempt))
         self.failed += 1
-        logger.warning("callback to %s dropped after %d attempts (%s)", message.url, retries + 1, problem)
+        logger.warning(
+            "callback to %s dropped after %d attempts (%s)", message.url, retries + 1, problem
+        )

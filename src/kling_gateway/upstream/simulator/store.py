@@ -55,7 +55,9 @@ class Task:
             "task_id": self.task_id,
             "task_status": self.status,
             "task_status_msg": self.failure_message if self.status == FAILED else "",
-            "task_info": {"external_task_id": spec.external_task_id} if spec.external_task_id else {},
+            "task_info": {"external_task_id": spec.external_task_id}
+            if spec.external_task_id
+            else {},
             "created_at": int(self.created * 1000),
             "updated_at": int(self.updated * 1000),
         }
@@ -66,7 +68,9 @@ class Task:
                 "duration": f"{spec.duration}.1",
             }
             if spec.watermark:
-                video["watermark_url"] = f"{self.base_url}/results/{self.video_id}{WATERMARK_SUFFIX}.mp4"
+                video["watermark_url"] = (
+                    f"{self.base_url}/results/{self.video_id}{WATERMARK_SUFFIX}.mp4"
+                )
             view["task_result"] = {"videos": [video]}
         view["watermark_info"] = {"enabled": spec.watermark}
         if self.terminal:

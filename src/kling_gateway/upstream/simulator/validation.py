@@ -29,7 +29,9 @@ _CLASSIC_DURATIONS = frozenset({"5", "10"})
 _V3_DURATIONS = frozenset(str(n) for n in range(3, 16))
 _SOUND_MODELS = frozenset({"kling-v2-6", "kling-v3"})
 _ASPECT_RATIOS = frozenset({"16:9", "9:16", "1:1"})
-_CAMERA_TYPES = frozenset({"simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"})
+_CAMERA_TYPES = frozenset(
+    {"simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward"}
+)
 _CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
 MAX_PROMPT = 2500
 MAX_SHOT_PROMPT = 512
@@ -53,7 +55,9 @@ class CreateSpec:
 
     @property
     def units(self) -> str:
-        amount = UNITS_PER_SECOND[self.mode] * self.duration * (SOUND_MULTIPLIER if self.sound else 1.0)
+        amount = (
+            UNITS_PER_SECOND[self.mode] * self.duration * (SOUND_MULTIPLIER if self.sound else 1.0)
+        )
         return format(round(amount, 3), "g")
 
 
@@ -120,8 +124,14 @@ def _check_multi_prompt(value: Any, total: int) -> None:
         if not isinstance(index, int) or isinstance(index, bool):
             raise _bad(f"{where}.index must be an integer")
         if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_SHOT_PROMPT:
-            raise _bad(f"{where}.prompt must be a non-empty string of at most {MAX_SHOT_PROMPT} characters")
-        if not isinstance(duration, str) or not duration.isdigit() or not 1 <= int(duration) <= total:
+            raise _bad(
+                f"{where}.prompt must be a non-empty string of at most {MAX_SHOT_PROMPT} characters"
+            )
+        if (
+            not isinstance(duration, str)
+            or not duration.isdigit()
+            or not 1 <= int(duration) <= total
+        ):
             raise _bad(f"{where}.duration must be a string of whole seconds between 1 and {total}")
         seconds += int(duration)
     if seconds != total:
@@ -199,4 +209,6 @@ def validate_create(body: Any, *, allow_4k: bool = True) -> CreateSpec:
     if callback_url is not None and not callback_url.startswith(("http://", "https://")):
         raise _bad("callback_url must be an http(s) URL")
     external_task_id = _opt_str(body, "external_task_id") or None
-    return CreateSpec(model, mode, int(duration_text), sound, enabled, external_task_id, callback_url)
+    return CreateSpec(
+        model, mode, int(duration_text), sound, enabled, external_task_id, callback_url
+    )

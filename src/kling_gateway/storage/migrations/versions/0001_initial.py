@@ -102,11 +102,15 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_tasks_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
-        sa.UniqueConstraint("user_id", "external_task_id", name=op.f("uq_tasks_user_id_external_task_id")),
+        sa.UniqueConstraint(
+            "user_id", "external_task_id", name=op.f("uq_tasks_user_id_external_task_id")
+        ),
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index("ix_tasks_next_poll_at", ["next_poll_at"], unique=False)
-        batch_op.create_index("ix_tasks_upstream", ["upstream_account_id", "upstream_task_id"], unique=False)
+        batch_op.create_index(
+            "ix_tasks_upstream", ["upstream_account_id", "upstream_task_id"], unique=False
+        )
         batch_op.create_index("ix_tasks_user_id_id", ["user_id", "id"], unique=False)
 
 

@@ -35,13 +35,21 @@ def upgrade() -> None:
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.Column("delivered_at", sa.BigInteger(), nullable=True),
-        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_webhook_deliveries_task_id_tasks")),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_webhook_deliveries_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["task_id"], ["tasks.id"], name=op.f("fk_webhook_deliveries_task_id_tasks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_webhook_deliveries_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
-        sa.UniqueConstraint("task_id", "task_status", name=op.f("uq_webhook_deliveries_task_id_task_status")),
+        sa.UniqueConstraint(
+            "task_id", "task_status", name=op.f("uq_webhook_deliveries_task_id_task_status")
+        ),
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.create_index("ix_webhook_deliveries_next_attempt_at", ["next_attempt_at"], unique=False)
+        batch_op.create_index(
+            "ix_webhook_deliveries_next_attempt_at", ["next_attempt_at"], unique=False
+        )
 
     op.create_table(
         "webhook_attempts",
@@ -59,7 +67,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
     )
     with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_webhook_attempts_delivery_id"), ["delivery_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_webhook_attempts_delivery_id"), ["delivery_id"], unique=False
+        )
 
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lease_until", sa.BigInteger(), nullable=True))

@@ -18,7 +18,9 @@ _WHERE = sa.text("status = 'succeed' AND origin_result_json IS NULL")
 
 
 def upgrade() -> None:
-    op.create_index("ix_tasks_mirror_pending", "tasks", ["id"], sqlite_where=_WHERE, postgresql_where=_WHERE)
+    op.create_index(
+        "ix_tasks_mirror_pending", "tasks", ["id"], sqlite_where=_WHERE, postgresql_where=_WHERE
+    )
 
 
 def downgrade() -> None:

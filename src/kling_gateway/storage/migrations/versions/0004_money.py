@@ -41,25 +41,39 @@ def upgrade() -> None:
         sa.Column("public_model", sa.String(length=64), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name=op.f("fk_ledger_entries_key_id_api_keys")),
-        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_ledger_entries_task_id_tasks")),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_ledger_entries_user_id_users")),
+        sa.ForeignKeyConstraint(
+            ["key_id"], ["api_keys.id"], name=op.f("fk_ledger_entries_key_id_api_keys")
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"], ["tasks.id"], name=op.f("fk_ledger_entries_task_id_tasks")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_ledger_entries_user_id_users")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
         sa.UniqueConstraint("task_id", "kind", name=op.f("uq_ledger_entries_task_id_kind")),
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
-        batch_op.create_index("ix_ledger_entries_user_id_created_at", ["user_id", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_ledger_entries_user_id_created_at", ["user_id", "created_at"], unique=False
+        )
 
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.add_column(sa.Column("quota_micro", sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column("spent_micro", sa.BigInteger(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("spent_micro", sa.BigInteger(), server_default="0", nullable=False)
+        )
 
     with op.batch_alter_table("tasks", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("reserved_micro", sa.BigInteger(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("reserved_micro", sa.BigInteger(), server_default="0", nullable=False)
+        )
         batch_op.add_column(sa.Column("charged_micro", sa.BigInteger(), nullable=True))
 
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("balance_micro", sa.BigInteger(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("balance_micro", sa.BigInteger(), server_default="0", nullable=False)
+        )
         batch_op.add_column(
             sa.Column("price_multiplier", sa.String(length=16), server_default="1", nullable=False)
         )

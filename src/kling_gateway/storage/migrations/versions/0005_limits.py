@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("key_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("tokens_nano", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name=op.f("fk_rate_buckets_key_id_api_keys")),
+        sa.ForeignKeyConstraint(
+            ["key_id"], ["api_keys.id"], name=op.f("fk_rate_buckets_key_id_api_keys")
+        ),
         sa.PrimaryKeyConstraint("key_id", name=op.f("pk_rate_buckets")),
     )
     op.create_index(

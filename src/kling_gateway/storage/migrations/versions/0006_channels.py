@@ -41,7 +41,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_upstream_keys")),
     )
     with op.batch_alter_table("upstream_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_upstream_keys_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_upstream_keys_account_id"), ["account_id"], unique=False
+        )
 
     with op.batch_alter_table("upstream_accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), server_default="0", nullable=False))

@@ -37,7 +37,9 @@ def upgrade() -> None:
         for column in _columns():
             op.add_column(table, column)
     op.add_column("api_keys", sa.Column("allowed_ips", sa.Text(), nullable=True))
-    op.create_index("ix_ledger_entries_key_id_created_at", "ledger_entries", ["key_id", "created_at"])
+    op.create_index(
+        "ix_ledger_entries_key_id_created_at", "ledger_entries", ["key_id", "created_at"]
+    )
 
 
 def downgrade() -> None:
