@@ -1,8 +1,8 @@
-"""Shared fixtures: the real gateway app, in front of the built-in simulator, on a hand-driven clock.
+"""Shared fixtures: the real gateway app in front of the built-in simulator, on a hand-driven clock.
 
-``env`` runs both apps' lifespans in-process; the gateway reaches the simulator through an ASGI transport
-that also enforces a read timeout (``httpx.ASGITransport`` itself has none), so hang and timeout faults
-behave as they do over a socket.
+``env`` runs both apps' lifespans in-process; the gateway reaches the simulator through an ASGI
+transport that also enforces a read timeout (``httpx.ASGITransport`` itself has none), so hang and
+timeout faults behave as they do over a socket.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ class Env:
 
 def settled(app: Any) -> httpx.ASGITransport:
     """An in-process client transport whose requests return once the writes the gateway left running
-    after its reply (``Gateway.after_reply``) have landed too, so a test may read the database at once.
-    The reply-first behaviour itself is tested in tests/services/test_reply_first.py."""
+    after its reply (``Gateway.after_reply``) have landed too, so a test may read the database at
+    once. The reply-first behaviour itself is tested in tests/services/test_reply_first.py."""
 
     async def app_then_drain(scope: Any, receive: Any, send: Any) -> None:
         await app(scope, receive, send)
@@ -138,8 +138,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def any_database_url(backend: str, tmp_path: Path, name: str = "gw.db") -> str:
-    """SQLite in tmp_path, or this run's PostgreSQL database (``env`` resets it), skipping loudly when
-    PostgreSQL is unreachable."""
+    """SQLite in tmp_path, or this run's PostgreSQL database (``env`` resets it), skipping loudly
+    when PostgreSQL is unreachable."""
     if backend == "postgres":
         return await run_database()
     return f"sqlite+aiosqlite:///{tmp_path}/{name}"
@@ -147,7 +147,7 @@ async def any_database_url(backend: str, tmp_path: Path, name: str = "gw.db") ->
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def both_databases(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Use as ``database_url = both_databases`` in a module to run its ``env`` tests on both backends."""
+    """``database_url = both_databases`` in a module runs its ``env`` tests on both backends."""
     return await any_database_url(request.param, tmp_path)
 
 

@@ -1,10 +1,10 @@
 """Each test run's own PostgreSQL database, so two runs on one machine cannot disturb each other.
 
-``KGW_TEST_POSTGRES_URL`` names the server: its database is only where CREATE/DROP DATABASE are issued.
-The run's database is created on first use, named after this host and process, and dropped when the
-session ends (``pytest_sessionfinish`` in tests/conftest.py). A run killed before that leaves its
-database behind; the next run on this host drops it once that run's process is gone. Tests that need
-PostgreSQL skip loudly, naming the URL, when the server cannot be reached.
+``KGW_TEST_POSTGRES_URL`` names the server: its database is only where CREATE/DROP DATABASE are
+issued. The run's database is created on first use, named after this host and process, and dropped
+when the session ends (``pytest_sessionfinish`` in tests/conftest.py). A run killed before that
+leaves its database behind; the next run on this host drops it once that run's process is gone.
+Tests that need PostgreSQL skip loudly, naming the URL, when the server cannot be reached.
 """
 
 from __future__ import annotations
@@ -112,13 +112,14 @@ async def run_database() -> str:
                 raise  # reachable, yet the database could not be made: an error, not a skip
     if _run.url is None:
         pytest.skip(
-            f"PostgreSQL not reachable at {SERVER_URL} (set KGW_TEST_POSTGRES_URL): {_run.unreachable}"
+            f"PostgreSQL not reachable at {SERVER_URL} (set KGW_TEST_POSTGRES_URL): "
+            f"{_run.unreachable}"
         )
     return _run.url
 
 
 async def reset_schema(url: str) -> None:
-    """An empty ``public`` schema in the run's database, for a test that wants to start from nothing."""
+    """An empty ``public`` schema in the run's database, for a test that starts from nothing."""
     engine = _engine(url)
     try:
         async with engine.connect() as conn:
@@ -146,8 +147,8 @@ async def _drop(url: str) -> None:
 
 
 def drop_run_database() -> None:
-    """At the end of the session: drop the run's database if one was made (its children's connections
-    too, WITH (FORCE))."""
+    """At the end of the session: drop the run's database if one was made (its children's
+    connections too, WITH (FORCE))."""
     if _run.url is not None:
         asyncio.run(_drop(_run.url))
         _run.url = None

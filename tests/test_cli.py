@@ -1,4 +1,4 @@
-"""The ``kling-gateway`` command line (typer), run in-process with CliRunner against a temp SQLite DB."""
+"""The ``kling-gateway`` command line (typer), in-process with CliRunner on a temp SQLite DB."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def test_db_upgrade(cli: Cli) -> None:
     assert "database at head" in cli("db", "upgrade").output  # again: a no-op
 
 
-# the failed connect also leaves aiosqlite's worker thread reporting to a closed loop: same bug, not a new one
+# the failed connect also leaves aiosqlite's worker thread reporting to a closed loop: same bug
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_db_upgrade_creates_the_sqlite_folder(cli: Cli, engines: list[AsyncEngine]) -> None:
     nested = cli.tmp_path / "new" / "dir" / "gw.db"

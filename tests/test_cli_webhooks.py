@@ -1,5 +1,5 @@
-"""``kling-gateway webhooks …`` (the ``webhooks_app`` typer group), run in-process with CliRunner against a
-temp SQLite DB that a real status change and a real worker pass filled in."""
+"""``kling-gateway webhooks …`` (the ``webhooks_app`` typer group), run in-process with CliRunner
+against a temp SQLite DB that a real status change and a real worker pass filled in."""
 
 from __future__ import annotations
 

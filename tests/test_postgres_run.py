@@ -1,5 +1,5 @@
-"""Each run works in a PostgreSQL database of its own (tests/postgres.py): made on first use, dropped at
-the end of the session, a killed run's left-over dropped by the next run on the host."""
+"""Each run works in a PostgreSQL database of its own (tests/postgres.py): made on first use,
+dropped at the end of the session, a killed run's left-over dropped by the next run on the host."""
 
 from __future__ import annotations
 

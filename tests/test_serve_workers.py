@@ -1,4 +1,4 @@
-"""``kling-gateway serve --workers 2``: two gateway processes on one port, the simulator once, one DB."""
+"""``kling-gateway serve --workers 2``: two gateway processes, one port, one simulator, one DB."""
 
 from __future__ import annotations
 

@@ -33,7 +33,8 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ConfigError(
-                "a stored secret cannot be decrypted: the master key differs from the one it was stored with"
+                "a stored secret cannot be decrypted: "
+                "the master key differs from the one it was stored with"
             ) from exc
 
 

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     upstream_max_connections: int = Field(100, ge=1)
     upstream_transport: Literal["aiohttp", "httpx"] = Field(
         "aiohttp",
-        description="HTTP client for upstream calls; aiohttp costs ~6x less CPU per call here",
+        description="HTTP client for upstream calls; aiohttp costs far less CPU per call",
     )
     upstream: Literal["auto", "kling", "simulator"] = Field(
         "auto",
@@ -125,11 +125,15 @@ class Settings(BaseSettings):
     )
     public_base_url: str | None = Field(
         None,
-        description="Where Kling can reach this gateway; enables inbound Kling callbacks and mirror URLs",
+        description=(
+            "Where Kling can reach this gateway; enables inbound Kling callbacks and mirror URLs"
+        ),
     )
     upstream_webhook_secret: SecretStr | None = Field(
         None,
-        description="Kling console's webhook secret (whsec_…) to verify inbound callback signatures",
+        description=(
+            "Kling console's webhook secret (whsec_…) to verify inbound callback signatures"
+        ),
     )
 
     # --- outbound webhooks to the client's callback_url
@@ -162,7 +166,8 @@ class Settings(BaseSettings):
     )
     prices_file: Path | None = Field(
         None,
-        description="JSON prices ({model: {mode: {silent|sound|voice: credits per second}}}) loaded at start",
+        description="JSON prices ({model: {mode: {silent|sound|voice: credits per second}}}) "
+        "loaded at start",
     )
     bootstrap_credits: str = Field(
         "1000", description="credits given to the first-start user 'default'"

@@ -1,5 +1,5 @@
-"""Tables for the admin API's decisions: which limit applies, when a spend cap refuses, IP allow-lists,
-task filters, percentiles and success rates."""
+"""Tables for the admin API's decisions: which limit applies, when a spend cap refuses, IP
+allow-lists, task filters, percentiles and success rates."""
 
 from __future__ import annotations
 

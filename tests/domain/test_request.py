@@ -69,7 +69,7 @@ def _examples() -> dict[str, dict[str, Any]]:
 
 EXAMPLES = _examples()
 
-# ---------------------------------------------------------------- accepted bodies (one side of each boundary)
+# ------------------------------------------------------ accepted bodies (one side of each boundary)
 
 ACCEPTED = {
     "prompt 2500 chars": body(prompt="x" * 2500),
@@ -154,7 +154,7 @@ def test_reference_examples_validate(name: str) -> None:
     assert data == EXAMPLES[name]  # the input body is not mutated
 
 
-# ---------------------------------------------------------------- rejected bodies: (body, exact message)
+# ----------------------------------------------------------- rejected bodies: (body, exact message)
 
 MODEL = "for model kling-v1"
 REJECTED: dict[str, tuple[Any, str]] = {
@@ -230,7 +230,8 @@ REJECTED: dict[str, tuple[Any, str]] = {
     "duration '-5'": (body(duration="-5"), "duration: must be a whole number of seconds"),
     "duration bool": (
         body(duration=True),
-        "duration: must be a whole number of seconds, as an integer or a string like '5' (got boolean)",
+        "duration: must be a whole number of seconds, as an integer or a string like '5' "
+        "(got boolean)",
     ),
     "duration fullwidth digit": (
         body(duration="５"),
@@ -437,8 +438,8 @@ REJECTED: dict[str, tuple[Any, str]] = {
     ),
     "camera two axes": (
         body(camera_control=camera(pan=1, zoom=2)),
-        "camera_control.config: exactly one of horizontal, vertical, pan, tilt, roll, zoom must be non-zero "
-        "for type simple (got pan, zoom)",
+        "camera_control.config: exactly one of horizontal, vertical, pan, tilt, roll, zoom "
+        "must be non-zero for type simple (got pan, zoom)",
     ),
     "camera no axis": (body(camera_control=camera(pan=0)), "camera_control.config: exactly one of"),
     "camera empty config": (body(camera_control=camera()), "camera_control.config: exactly one of"),
@@ -574,7 +575,7 @@ def test_duration_message_matches_the_documented_example() -> None:
     )
 
 
-# ---------------------------------------------------------------- normalisation and the forwarded body
+# ------------------------------------------------------------- normalisation and the forwarded body
 
 
 def test_defaults_and_int_duration_normalised() -> None:

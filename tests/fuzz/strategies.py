@@ -1,9 +1,10 @@
 """Hypothesis strategies for create bodies, shared by the validator property test and the HTTP fuzz.
 
-Bodies come three ways: arbitrary JSON (shape attacks: wrong types, nesting, odd keys), "nearly valid"
-objects built from the known fields with plausible values mixed with arbitrary ones, and "valid-leaning"
-bodies a model's capabilities allow with at most one field replaced, so a good share of examples gets
-past the early checks and exercises the deep rules (multi-shot, voices, camera) and the create path.
+Bodies come three ways: arbitrary JSON (shape attacks: wrong types, nesting, odd keys), "nearly
+valid" objects built from the known fields with plausible values mixed with arbitrary ones, and
+"valid-leaning" bodies a model's capabilities allow with at most one field replaced, so a good share
+of examples gets past the early checks and exercises the deep rules (multi-shot, voices, camera) and
+the create path.
 """
 
 from __future__ import annotations

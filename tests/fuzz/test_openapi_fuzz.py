@@ -1,13 +1,14 @@
-"""Schemathesis against our own OpenAPI: every Kling route, valid and invalid inputs, through the real app.
+"""Schemathesis against our OpenAPI: every Kling route, valid and invalid inputs, via the real app.
 
 Properties, for every generated request: no 5xx; the answer conforms to the document (its status is
 declared for the operation, its content type too, and its body matches the declared schema:
-schemathesis' own checks); a JSON answer is exactly a Kling envelope ``{code, message, request_id,
-data}`` whose ``code`` is 0 exactly when the status is 200; ``request_id`` equals the ``X-Request-Id``
-header. Schemathesis is used as a generator only (``as_strategy``); requests go
-through the ``env`` fixture's in-process client, so the app runs its real lifespan against the simulator
-once per operation, and each example costs a few milliseconds. Bounded by ``max_examples`` so the file
-stays well under a minute in CI; a failure prints the reproducing example.
+schemathesis' own checks); a JSON answer is exactly a Kling envelope
+``{code, message, request_id, data}`` whose ``code`` is 0 exactly when the status is 200;
+``request_id`` equals the ``X-Request-Id`` header. Schemathesis is used as a generator only
+(``as_strategy``); requests go through the ``env`` fixture's in-process client, so the app runs its
+real lifespan against the simulator once per operation, and each example costs a few milliseconds.
+Bounded by ``max_examples`` so the file stays well under a minute in CI; a failure prints the
+reproducing example.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def request_args(case: Case[Operation], env: Env, auth: str) -> RequestArgs:
     if kw.get("params"):
         args["params"] = kw["params"]
     if "json" in kw:
-        # stdlib json, as a client would: it also writes what orjson refuses (integers beyond 64 bits).
+        # stdlib json, as a client would: it writes what orjson refuses (integers past 64 bits).
         args["content"] = json.dumps(kw["json"]).encode()
     elif kw.get("data") is not None:
         data = kw["data"]
@@ -151,8 +152,8 @@ async def test_kling_routes_answer_kling_envelopes(
 async def test_creates_that_pass_validation_go_all_the_way_through(
     env: Env, drawn: tuple[str, Any]
 ) -> None:
-    """Schemathesis' bodies rarely pass validation, so these reach the DB insert and the upstream call
-    with plausible but odd values (unicode external ids, callback URLs, cfg_scale edges)."""
+    """Schemathesis' bodies rarely pass validation, so these reach the DB insert and the upstream
+    call with plausible but odd values (unicode external ids, callback URLs, cfg_scale edges)."""
     _, body = drawn
     args: RequestArgs = {
         "method": "POST",

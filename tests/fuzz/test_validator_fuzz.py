@@ -1,6 +1,6 @@
-"""Property test of the create-body validator: for any JSON body it answers with a request or a Kling 400,
-never with another exception (which would be a 500), and what it accepts is safe to forward.
-Bodies: ``strategies.py``."""
+"""Property test of the create-body validator: for any JSON body it answers with a request or a
+Kling 400, never with another exception (which would be a 500), and what it accepts is safe to
+forward. Bodies: ``strategies.py``."""
 
 from __future__ import annotations
 
@@ -50,5 +50,5 @@ def test_validator_answers_a_request_or_a_kling_400_for_any_body() -> None:
         seen["accepted"] += 1
 
     run()
-    # Guards the generator itself: if nothing were ever accepted, the accepted-path checks proved nothing.
+    # Guards the generator: if nothing were ever accepted, the accepted-path checks proved nothing.
     assert seen["accepted"] > 0 and seen["refused"] > 0, seen

@@ -1,4 +1,4 @@
-"""``/admin/v1/channels``: manage upstream accounts over HTTP; secrets go in and never come back out."""
+"""``/admin/v1/channels``: upstream accounts managed over HTTP; secrets go in, never come out."""
 
 from __future__ import annotations
 

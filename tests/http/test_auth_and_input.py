@@ -1,4 +1,4 @@
-"""Authorization failures and bad input, as a client sees them: Kling envelope, Kling codes, never a 5xx."""
+"""Auth failures and bad input as a client sees them: Kling envelope and codes, never a 5xx."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clearly bad callback URLs are refused at submit with 400/1201, before anything is stored or sent."""
+"""Clearly bad callback URLs are refused at submit (400/1201) before anything is stored or sent."""
 
 from __future__ import annotations
 

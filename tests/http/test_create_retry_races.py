@@ -1,10 +1,10 @@
 """A client's idempotent retry of a create whose first attempt already reached upstream.
 
-Found by the soak (bench/soak.py): the retry of a row left ``queued`` (its request cut off by a crash, or
-still waiting on a slow upstream) sent the create again, upstream refused the duplicate
-``external_task_id`` with 1201, and the gateway took that as "nothing was made": it rejected and refunded
-the row and answered 400 — while the first upstream task ran on, unbilled and invisible, and the client's
-next retry made a second one.
+Found by the soak (bench/soak.py): the retry of a row left ``queued`` (its request cut off by a
+crash, or still waiting on a slow upstream) sent the create again, upstream refused the duplicate
+``external_task_id`` with 1201, and the gateway took that as "nothing was made": it rejected and
+refunded the row and answered 400 — while the first upstream task ran on, unbilled and invisible,
+and the client's next retry made a second one.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def test_retry_after_a_crash_mid_create_adopts_the_upstream_task(env: Env)
     principal = await gw.auth.authenticate(env.auth()["Authorization"])
     req = task_service.validate(gw, principal, BODY)
     upstream = gw.primary()
-    # what the crashed process got done: the row (with its reserve) and the create upstream, not the CAS
+    # what the crashed process did: the row (with its reserve), the upstream create, not the CAS
     record, fresh = await task_service._insert(gw, principal, req, upstream)
     assert fresh
     await upstream.create(orjson.loads(record.request_json), record.id)

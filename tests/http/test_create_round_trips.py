@@ -1,5 +1,5 @@
-"""A paid create through the whole app on PostgreSQL talks to the database twice: the reserve with the
-task insert, then the compare-and-set to submitted (issue 17; it was seven). Counted at the drivers:
+"""A paid create through the whole app on PostgreSQL talks to the database twice: the reserve with
+the task insert, then the compare-and-set to submitted (docs/benchmarks.md). Counted at the drivers:
 every statement the task store's asyncpg pool sends, and every one the SQLAlchemy engine runs."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""The bare-ASGI create/get routes (http/hot.py) answer exactly as the FastAPI routes they stand in for.
+"""The bare-ASGI create/get routes (http/hot.py) answer exactly as the FastAPI routes they replace.
 
-Each scenario runs twice in one gateway: once through ``HotRoutes`` and once with it switched to pass
-everything on to FastAPI; status, headers and body must match (request ids and minted task ids aside).
+Each scenario runs twice in one gateway: once through ``HotRoutes`` and once with it switched to
+pass everything on to FastAPI; status, headers and body must match (request ids and minted task ids
+aside).
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ async def test_other_routes_and_methods_pass_through(env: Env) -> None:
 async def test_an_unexpected_error_is_answered_as_fastapi_answers_it(
     env: Env, route: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A bug below a hot route: logged with its request id, answered 500/5000 in the envelope, and raised
-    on to the server — the same answer FastAPI's error handler gives when the hot routes pass it on."""
+    """A bug below a hot route: logged with its request id, answered 500/5000 in the envelope, and
+    raised on to the server — the same answer FastAPI's error handler gives when the hot routes pass
+    it on."""
 
     async def broken(*args: Any) -> Any:
         raise RuntimeError("a bug")

@@ -1,4 +1,4 @@
-"""Request ids: UUID-shaped like Kling's, unique per request and per app (each worker process builds one)."""
+"""Request ids: UUID-shaped like Kling's, unique per request and per app (one app per worker)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Upstream failures: rejections reach the client as Kling codes; ambiguous outcomes are reconciled by
-external_task_id so that no task is lost, orphaned or created upstream twice."""
+"""Upstream failures: rejections reach the client as Kling codes; ambiguous outcomes are reconciled
+by external_task_id so that no task is lost, orphaned or created upstream twice."""
 
 from __future__ import annotations
 
@@ -166,11 +166,12 @@ async def test_status_never_moves_backwards(env: Env) -> None:
 async def test_retry_after_a_crash_between_upstream_create_and_cas_gets_the_same_task(
     env: Env,
 ) -> None:
-    """A node killed after upstream created the task, but before the row learned its upstream id, leaves a
-    queued row whose public id upstream already holds. The client's idempotent retry (same body, same
-    external_task_id) on another node must attach that task: upstream refuses a second create with that
-    external id (1201), and taking the refusal at its word would hide the row, refund it and answer 400
-    while the upstream task runs on, unbilled and untracked (found by tests/multinode)."""
+    """A node killed after upstream created the task, but before the row learned its upstream id,
+    leaves a queued row whose public id upstream already holds. The client's idempotent retry (same
+    body, same external_task_id) on another node must attach that task: upstream refuses a second
+    create with that external id (1201), and taking the refusal at its word would hide the row,
+    refund it and answer 400 while the upstream task runs on, unbilled and untracked (found by
+    tests/multinode)."""
     body = {**BODY, "external_task_id": "crash-1"}
     task_id = (await env.create(body)).json()["data"]["task_id"]
     # what the dead node left behind
@@ -188,8 +189,9 @@ async def test_retry_after_a_crash_between_upstream_create_and_cas_gets_the_same
 
 
 async def test_refresher_resubmit_racing_an_earlier_create_attaches_it(env: Env) -> None:
-    """The refresher's twin of the case above: its lookup found nothing, then the dying request's create
-    landed upstream before the refresher's own; the refused resubmit must attach, not fail the task."""
+    """The refresher's twin of the case above: its lookup found nothing, then the dying request's
+    create landed upstream before the refresher's own; the refused resubmit must attach, not fail
+    the task."""
     from kling_gateway.services.tasks import resubmit
 
     task_id = (await env.create(BODY)).json()["data"]["task_id"]

@@ -1,6 +1,7 @@
-"""Webhook routes: the user's secret (read, rotate), their task's delivery log, and the operator's log and
-redeliver. The router is mounted on a small app sharing the ``env`` gateway, with the same error handlers
-and envelope as ``create_app``, so these tests do not depend on how app.py wires it."""
+"""Webhook routes: the user's secret (read, rotate), their task's delivery log, and the operator's
+log and redeliver. The router is mounted on a small app sharing the ``env`` gateway, with the same
+error handlers and envelope as ``create_app``, so these tests do not depend on how app.py wires
+it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Shared pieces for the mirroring tests: a loopback aiohttp origin serving the simulator's real MP4 (and
-misbehaving variants), gateway/mirror builders, and a helper inserting a succeeded task row."""
+"""Shared pieces for the mirroring tests: a loopback aiohttp origin serving the simulator's real MP4
+(and misbehaving variants), gateway/mirror builders, and a helper inserting a succeeded task row."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ MP4 = tiny_mp4()
 
 @dataclass
 class Origin:
-    """Paths: /video.mp4 (the real MP4), /chunked.mp4 (same bytes, no Content-Length), /slow.mp4 (headers,
-    then a stall), /gone.mp4 (404), /busy.mp4 (503), /wm.mp4 (watermarked copy, same bytes)."""
+    """Paths: /video.mp4 (the real MP4), /chunked.mp4 (same bytes, no Content-Length), /slow.mp4
+    (headers, then a stall), /gone.mp4 (404), /busy.mp4 (503), /wm.mp4 (watermarked copy, same
+    bytes)."""
 
     base: str = ""
     hits: Counter[str] = field(default_factory=Counter)

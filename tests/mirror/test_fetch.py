@@ -1,4 +1,4 @@
-"""download(): the simulator's real MP4 over a loopback socket, the size cap, the deadline, origin errors."""
+"""download(): the simulator's MP4 over loopback, the size cap, the deadline, origin errors."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Mirroring end to end on the real gateway + simulator (env fixture): the simulator's MP4 is copied, the
-task row is rewritten once, clients only ever get gateway links, operators keep the origin."""
+"""Mirroring end to end on the real gateway + simulator (env fixture): the simulator's MP4 is
+copied, the task row is rewritten once, clients only ever get gateway links, operators keep the
+origin."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def settings_overrides(tmp_path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 async def mirror(env: Env) -> AsyncIterator[Mirror]:
-    """Origin URLs point at the in-process simulator, so the fetcher goes through its ASGI transport."""
+    """Origin URLs point at the in-process simulator: the fetcher uses its ASGI transport."""
     m = build_mirror(
         env.gw.settings, fetcher=HttpxFetcher(httpx.AsyncClient(transport=env.upstream), owns=True)
     )

@@ -1,4 +1,4 @@
-"""Signed result links: bound to task, slot and expiry; keyed by the master key; stable within a bucket."""
+"""Signed result links: bound to task, slot, expiry; keyed by the master key; stable in a bucket."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LocalDirStore: atomic writes, nothing left behind on failure or cancellation, safe keys, retention scan."""
+"""LocalDirStore: atomic writes, nothing left on failure or cancel, safe keys, retention scan."""
 
 from __future__ import annotations
 

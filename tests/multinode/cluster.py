@@ -1,13 +1,14 @@
-"""A small cluster of real processes for the multinode tests: one ``kling-gateway simulator`` per upstream
-Kling account and N ``kling-gateway serve`` children sharing one PostgreSQL database, driven over loopback.
+"""A small cluster of real processes for the multinode tests: one ``kling-gateway simulator`` per
+upstream Kling account and N ``kling-gateway serve`` children sharing one PostgreSQL database,
+driven over loopback.
 
-Real processes rather than in-process apps because the property under test is what survives a SIGKILL:
-open transactions, leases and half-finished creates die with the process, which no in-process fake can
-reproduce. Every child logs to its own file in ``tmp``, so a failure message can quote what it said, and
-``close()`` ends every child it started (by its own handle, never by name) even when the test failed.
-Each child also dies with the test process (``die_with_parent``): a pytest ended by SIGTERM or SIGKILL
-runs no teardown, and must not leave gateways behind.
-Nothing here imports from ``bench/``: the suite must not depend on the benchmark scripts.
+Real processes rather than in-process apps because the property under test is what survives a
+SIGKILL: open transactions, leases and half-finished creates die with the process, which no
+in-process fake can reproduce. Every child logs to its own file in ``tmp``, so a failure message can
+quote what it said, and ``close()`` ends every child it started (by its own handle, never by name)
+even when the test failed. Each child also dies with the test process (``die_with_parent``): a
+pytest ended by SIGTERM or SIGKILL runs no teardown, and must not leave gateways behind. Nothing
+here imports from ``bench/``: the suite must not depend on the benchmark scripts.
 """
 
 from __future__ import annotations
@@ -43,21 +44,23 @@ _prctl: Any = ctypes.CDLL(
 
 
 def die_with_parent() -> None:
-    """``preexec_fn`` of every child: the kernel SIGKILLs it when the test process dies, however that
-    happens. A parent gone before the prctl took effect would never send it, hence the ppid check."""
+    """``preexec_fn`` of every child: the kernel SIGKILLs it when the test process dies, however
+    that happens. A parent gone before the prctl took effect would never send it, hence the ppid
+    check."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != _TEST_PID:
         os._exit(1)
 
 
-# The servers (uvicorn) close a connection idle for 5 s; a client pooling it as long may reuse it just
-# as the server closes it ("Server disconnected without sending a response"). Expire it well before.
+# The servers (uvicorn) close a connection idle for 5 s; a client pooling it as long may reuse it
+# just as the server closes it ("Server disconnected without sending a response"). Expire it well
+# before.
 CLIENT_KEEPALIVE_SECONDS = 1.0
 _STALE = "without sending a response"
 
 
 def client(max_connections: int = 100) -> httpx.AsyncClient:
-    """The tests' HTTP client to the cluster's processes: pooled connections expire before the servers'."""
+    """The tests' HTTP client to the cluster: pooled connections expire before the servers' do."""
     limits = httpx.Limits(
         max_connections=max_connections, keepalive_expiry=CLIENT_KEEPALIVE_SECONDS
     )
@@ -65,8 +68,8 @@ def client(max_connections: int = 100) -> httpx.AsyncClient:
 
 
 async def read(http: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
-    """A GET, sent again when the connection it went out on was closed before any answer (a node that
-    just restarted or dropped it): a read changes nothing, so repeating it is safe."""
+    """A GET, sent again when the connection it went out on was closed before any answer (a node
+    that just restarted or dropped it): a read changes nothing, so repeating it is safe."""
     for attempt in range(3):
         try:
             return await http.get(url, **kwargs)
@@ -83,8 +86,8 @@ def free_port() -> int:
 
 
 def sim_token(ttl: int = 3600) -> str:
-    """A JWT for the simulator's well-known pair; PyJWT warns about the short demo secret, which is noise
-    here and an error under the suite's ``filterwarnings = error``."""
+    """A JWT for the simulator's well-known pair; PyJWT warns about the short demo secret, which is
+    noise here and an error under the suite's ``filterwarnings = error``."""
     now = int(time.time())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -101,7 +104,7 @@ def _open_log(path: Path) -> IO[bytes]:
 
 @dataclass
 class Child:
-    """One child process; ``start`` may be called again after it died (a restart on the same port)."""
+    """One child process; ``start`` again after it died restarts it (on the same port)."""
 
     name: str
     argv: list[str]
@@ -170,11 +173,12 @@ class Child:
 
 
 class Cluster:
-    """``simulators`` simulators plus ``nodes`` gateways on one database. ``env`` is what every gateway
-    *and* every CLI call gets: the same database URL and master key on every node is the deployment
-    contract. The first simulator is the account the KGW_KLING_* settings define; the others are separate
-    processes (not accounts of one simulator) so each one's task list and counters are one account's
-    alone, and a test adds them with ``kling-gateway channels add`` as an operator would."""
+    """``simulators`` simulators plus ``nodes`` gateways on one database. ``env`` is what every
+    gateway *and* every CLI call gets: the same database URL and master key on every node is the
+    deployment contract. The first simulator is the account the KGW_KLING_* settings define; the
+    others are separate processes (not accounts of one simulator) so each one's task list and
+    counters are one account's alone, and a test adds them with ``kling-gateway channels add`` as an
+    operator would."""
 
     def __init__(
         self,
@@ -246,7 +250,7 @@ class Cluster:
         return env
 
     async def cli(self, *args: str) -> str:
-        """Run ``kling-gateway ARGS`` against the cluster's database; its stdout, or an assertion."""
+        """Run ``kling-gateway ARGS`` on the cluster's database; its stdout, or an assertion."""
         proc = await asyncio.create_subprocess_exec(
             str(BIN),
             *args,

@@ -1,5 +1,6 @@
-"""Run by tests/multinode/test_cleanup.py in a pytest of its own (not collected: no ``test_`` file name):
-a one-node cluster on SQLite (no PostgreSQL needed) whose children's pids go to KGW_TEST_PROBE_OUT."""
+"""Run by tests/multinode/test_cleanup.py in a pytest of its own (not collected: no ``test_`` file
+name): a one-node cluster on SQLite (no PostgreSQL needed) whose children's pids go to
+KGW_TEST_PROBE_OUT."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The multinode tests' client: its pooled connections expire before the servers close them, and a read
-whose connection was dropped before any answer is sent again (the flake of a full run: a read-back of
-tasks on a connection the node had just closed)."""
+"""The multinode tests' client: its pooled connections expire before the servers close them, and a
+read whose connection was dropped before any answer is sent again (the flake of a full run: a
+read-back of tasks on a connection the node had just closed)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def test_pooled_connections_expire_before_the_servers_close_them() -> None:
 
 @pytest.fixture
 async def dropping_server() -> AsyncIterator[str]:
-    """Answers the first request of a connection, then closes the connection when the next one comes:
-    what a client meets when it reuses a connection the server has just closed."""
+    """Answers the first request of a connection, then closes the connection when the next one
+    comes: what a client meets when it reuses a connection the server has just closed."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")

@@ -1,28 +1,30 @@
-"""Three gateway processes on one PostgreSQL database, one of them SIGKILLed in the middle of a load.
+"""Three gateway processes on one PostgreSQL database, one of them SIGKILLed in mid-load.
 
-What a crash may leave behind: a task row inserted but never sent upstream, a task created upstream whose
-answer never reached the row, a poller lease that nobody will release, a client whose request vanished.
-The test proves each is recovered, and nothing is done twice:
+What a crash may leave behind: a task row inserted but never sent upstream, a task created upstream
+whose answer never reached the row, a poller lease that nobody will release, a client whose request
+vanished. The test proves each is recovered, and nothing is done twice:
 
 - every create the clients made was accepted (a lost answer is retried on another node with the same
   ``external_task_id``, which must return the same task, never a second one or an error);
 - every accepted task reaches ``succeed`` or ``failed`` on its own, the killed node's leased tasks
   included, and reads the same on every node;
-- upstream holds exactly one task per accepted task (its ``external_task_id`` is our public id, 1:1);
+- upstream holds exactly one task per accepted task (its ``external_task_id`` is our public id,
+  1:1);
 - the ledger balances: one reserve and one close per task, charged = reserve on success and 0 on
   failure, and the user's balance equals the sum of their ledger entries;
 - the killed node, restarted on its port, serves again and takes its share of new tasks;
-- and before all that, three nodes started at once on an empty database all come up (one migrates and
-  bootstraps, the others wait for it).
+- and before all that, three nodes started at once on an empty database all come up (one migrates
+  and bootstraps, the others wait for it).
 
-The same scenario runs a second time with two upstream Kling accounts (two simulator processes, the second
-added with ``kling-gateway channels add`` while the nodes run), the second refusing a share of creates
-with 1303 so creates fail over between accounts while the node dies. On top of the above it proves
-that failover never places one task on two accounts and that each row names the account that holds its
-task: the refresher of a half-finished create asks that account, so a wrong one would lose the task.
+The same scenario runs a second time with two upstream Kling accounts (two simulator processes, the
+second added with ``kling-gateway channels add`` while the nodes run), the second refusing a share
+of creates with 1303 so creates fail over between accounts while the node dies. On top of the above
+it proves that failover never places one task on two accounts and that each row names the account
+that holds its task: the refresher of a half-finished create asks that account, so a wrong one would
+lose the task.
 
-Runs in the normal suite (marker ``multinode``, deselect with ``-m "not multinode"``) and skips loudly
-without PostgreSQL: SQLite cannot be shared by several hosts, so a cluster means PostgreSQL.
+Runs in the normal suite (marker ``multinode``, deselect with ``-m "not multinode"``) and skips
+loudly without PostgreSQL: SQLite cannot be shared by several hosts, so a cluster means PostgreSQL.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ SIM_ARGS = (
     "--concurrency",
     "100000",
 )
-# Poll soon and often (render scale 0: first look at first_poll_seconds), and let a dead node's leases
-# and half-finished creates come back within seconds rather than the production defaults' 30 s.
+# Poll soon and often (render scale 0: first look at first_poll_seconds), and let a dead node's
+# leases and half-finished creates come back within seconds rather than the production defaults'
+# 30 s.
 GATEWAY_ENV = {
     "KGW_POLL_RENDER_SCALE": "0",
     "KGW_FIRST_POLL_SECONDS": "0.3",
@@ -86,9 +89,9 @@ GATEWAY_ENV = {
     "KGW_CHANNEL_RELOAD_SECONDS": "0.5",
 }
 # Two accounts: the second one (added with the CLI, same priority and weight as the KGW_KLING_* one)
-# refuses this share of creates with 1303, which proves nothing was made there, so the create moves to
-# the first. A busy mark shorter than the default 2 s keeps the draw between both accounts going while
-# the refusals keep coming, instead of a few refusals parking every node on the first account.
+# refuses this share of creates with 1303, which proves nothing was made there, so the create moves
+# to the first. A busy mark shorter than the default 2 s keeps the draw between both accounts going
+# while the refusals keep coming, instead of a few refusals parking every node on the first account.
 SECOND = "b"
 REFUSE_RATE = 0.25
 TWO_ACCOUNT_ENV = {"KGW_CHANNEL_BUSY_SECONDS": "0.05"}
@@ -120,7 +123,8 @@ class Submission:
 @dataclass
 class Load:
     """Round-robin creates; a node that refuses connections or drops the request is skipped, and the
-    same body goes to the next node: an idempotent retry, as a client behind a load balancer would."""
+    same body goes to the next node: an idempotent retry, as a client behind a load balancer
+    would."""
 
     cluster: Cluster
     client: httpx.AsyncClient
@@ -195,9 +199,9 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 async def add_second_account(client: httpx.AsyncClient, cluster: Cluster) -> None:
-    """The operator's runbook while the nodes run: ``channels add`` at the default account's priority and
-    weight; then wait until every node's periodic reload shows it usable (its /metrics reads the
-    process's live account set without reloading it, unlike the admin API)."""
+    """The operator's runbook while the nodes run: ``channels add`` at the default account's
+    priority and weight; then wait until every node's periodic reload shows it usable (its /metrics
+    reads the process's live account set without reloading it, unlike the admin API)."""
     await cluster.cli(
         "channels",
         "add",
@@ -279,7 +283,7 @@ async def upstream_tasks(
 async def client_views(
     client: httpx.AsyncClient, cluster: Cluster, subs: Sequence[Submission]
 ) -> Counter[str]:
-    """Read every task by the client's own id, round-robin over all nodes: the status each one shows."""
+    """Read every task by the client's own id, round-robin over the nodes: the status each shows."""
     sem = asyncio.Semaphore(CONCURRENCY)
     headers = {"Authorization": f"Bearer {cluster.api_key}"}
 
@@ -292,15 +296,16 @@ async def client_views(
         )
         return str(data["task_status"])
 
-    # A task group, not gather: on a failure the other reads stop before the client closes under them
-    # (gather left them running, and their sockets leaked into the next test as ResourceWarnings).
+    # A task group, not gather: on a failure the other reads stop before the client closes under
+    # them (gather left them running, and their sockets leaked into the next test as
+    # ResourceWarnings).
     async with asyncio.TaskGroup() as group:
         reads = [group.create_task(read_one(s)) for s in subs]
     return Counter(r.result() for r in reads)
 
 
 async def check_ledger(engine: AsyncEngine, rows: Sequence[Any]) -> int:
-    """One reserve and one close per task, the right charge, and balance = Σ ledger; returns Σ charged."""
+    """One reserve, one close per task, the right charge, balance = Σ ledger; returns Σ charged."""
     async with engine.connect() as conn:
         entries = (await conn.execute(select(ledger_entries))).all()
         balances = dict((await conn.execute(select(users.c.id, users.c.balance_micro))).all())
@@ -325,7 +330,7 @@ async def check_ledger(engine: AsyncEngine, rows: Sequence[Any]) -> int:
 
 @dataclass
 class Run:
-    """What one SIGKILL scenario left behind, for the assertions both tests share and the extra ones."""
+    """What one SIGKILL scenario left, for the assertions both tests share and the extra ones."""
 
     subs: list[Submission]
     rows: list[Any]
@@ -336,8 +341,8 @@ class Run:
 
 
 async def run_sigkill(cluster: Cluster) -> Run:
-    """Load three nodes, SIGKILL one mid-load, restart it, let everything settle; then check what must
-    hold whatever the number of accounts."""
+    """Load three nodes, SIGKILL one mid-load, restart it, let everything settle; then check what
+    must hold whatever the number of accounts."""
     started = time.monotonic()
     engine = make_engine(cluster.database_url)
     victim = cluster.gateways[VICTIM]
@@ -348,9 +353,10 @@ async def run_sigkill(cluster: Cluster) -> Run:
         async with cluster_client(max_connections=64) as client:
 
             async def crash() -> None:
-                """Slow every upstream account down for a moment so the victim dies in the worst places:
-                creates made upstream whose answers are held (between upstream's create and our
-                compare-and-set), and slow reads, so its poller holds leases on the tasks it claimed."""
+                """Slow every upstream account down for a moment so the victim dies in the worst
+                places: creates made upstream whose answers are held (between upstream's create and
+                our compare-and-set), and slow reads, so its poller holds leases on the tasks it
+                claimed."""
                 slow = {"hang_rate": 1.0, "hang_seconds": HANG_SECONDS, "latency_seconds": 0.3}
                 await all_sims_config(client, cluster, **slow)
                 assert victim.proc is not None
@@ -360,8 +366,8 @@ async def run_sigkill(cluster: Cluster) -> Run:
                         break
                     await asyncio.sleep(0.05)
                 killed["pid"] = victim.sigkill()
-                # Read at once: the other nodes settle these tasks (a client's retry of a create marks
-                # it submitted and clears the lease), so a later read could find none left.
+                # Read at once: the other nodes settle these tasks (a client's retry of a create
+                # marks it submitted and clears the lease), so a later read could find none left.
                 killed["leased"] = await active_leases_of(engine, killed["pid"])
                 await all_sims_config(client, cluster, hang_rate=0.0, latency_seconds=0.0)
 
@@ -449,8 +455,9 @@ async def run_sigkill(cluster: Cluster) -> Run:
         summary = (
             f"{TASKS} accepted, terminal {counts}, upstream {[len(f) for f in held]} per account "
             f"(duplicates {duplicates}, re-creates refused {re_created}); "
-            f"{interrupted} creates lost their answer and were retried, {load.connect_refused} connects "
-            f"refused; {len(killed['leased'])} tasks leased by the dead node; restarted node took "
+            f"{interrupted} creates lost their answer and were retried, "
+            f"{load.connect_refused} connects refused; "
+            f"{len(killed['leased'])} tasks leased by the dead node; restarted node took "
             f"{load.by_node[VICTIM] - rejoined_before}; charged {charged / 1e6:g} credits; "
             f"submitted in {submitted_s:.1f} s, all terminal at {settled_s:.1f} s, "
             f"total {time.monotonic() - started:.1f} s"
@@ -480,9 +487,10 @@ async def test_sigkill_with_two_accounts_failing_over_places_each_task_once(
         placed = {by_id[s.task_id].upstream_account_id for s in run.subs if s.node == node}
         assert placed == {default, second}, f"node {node} placed its creates on {placed} only"
 
-    # The 1303 refusals really moved creates: each failover a node logged names a task that the first
-    # account holds (the second refused it, so it can hold nothing under that id). A node killed while
-    # a refusal was on its way logged nothing for it, hence at most, not exactly, the refusals counted.
+    # The 1303 refusals really moved creates: each failover a node logged names a task that the
+    # first account holds (the second refused it, so it can hold nothing under that id). A node
+    # killed while a refusal was on its way logged nothing for it, hence at most, not exactly, the
+    # refusals counted.
     refusals = run.stats[1]["create_errors_injected"]
     failed_over = {
         m.group(1) for g in cluster.gateways for m in _FAILOVER.finditer(g.log_path.read_text())
@@ -494,5 +502,6 @@ async def test_sigkill_with_two_accounts_failing_over_places_each_task_once(
     )
     print(
         f"\nmultinode, two accounts: {run.summary}; {SECOND} refused {refusals} creates with 1303, "
-        f"{len(failed_over)} logged failovers to default; tasks default {on_default}, {SECOND} {on_second}"
+        f"{len(failed_over)} logged failovers to default; "
+        f"tasks default {on_default}, {SECOND} {on_second}"
     )

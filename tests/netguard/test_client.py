@@ -1,7 +1,7 @@
 """guarded_session and fetch against a real aiohttp server on 127.0.0.1.
 
-"Refused without connecting" is proven with a server that *is* reachable: every request it receives is
-recorded, so a refused hop that still connected would show up in ``server.hits``.
+"Refused without connecting" is proven with a server that *is* reachable: every request it receives
+is recorded, so a refused hop that still connected would show up in ``server.hits``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ async def server() -> AsyncIterator[Server]:
 
 
 def dns(answers: dict[str, list[list[str]]]) -> Resolver:
-    """A resolver whose answer for a name changes on each lookup (the last one repeats): rebinding."""
+    """Rebinding: a resolver whose answer for a name changes per lookup (the last one repeats)."""
     calls: dict[str, int] = {}
 
     async def resolve(host: str, port: int) -> list[str]:
@@ -118,7 +118,7 @@ async def test_name_resolving_to_loopback_is_refused_at_connect(server: Server) 
 
 
 async def test_dns_rebinding_between_check_and_connect(server: Server) -> None:
-    """check() sees a public address, the connector's lookup gets 127.0.0.1: the connect-time screen wins."""
+    """check() sees a public address, the connector's lookup 127.0.0.1: connect-time screen wins."""
     resolver = dns({"rebind.example.com": [["93.184.216.34"], ["127.0.0.1"]]})
     guard = UrlGuard(resolver=resolver)
     async with guarded_session(guard, timeout=TIMEOUT) as session:
@@ -176,7 +176,7 @@ async def test_redirect_to_refused_target_is_refused(
 
 
 async def test_redirect_to_reachable_but_refused_address_never_connects(server: Server) -> None:
-    """The server is allowed by *name*; the same server by literal 127.0.0.1 is not, and is never hit."""
+    """The server is allowed by *name*; by literal 127.0.0.1 it is not, and is never hit."""
     guard = UrlGuard(["hooks.test"], resolver=dns({"hooks.test": [["127.0.0.1"]]}))
     server.redirect_to["/start"] = (307, server.url("/secret"))
     async with guarded_session(guard, timeout=TIMEOUT) as session:

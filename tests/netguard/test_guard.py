@@ -1,4 +1,4 @@
-"""UrlGuard without a network: the refusal tables, URL syntax, the allow-list, DNS through a fake resolver."""
+"""UrlGuard with no network: refusal tables, URL syntax, the allow-list, DNS via a fake resolver."""
 
 from __future__ import annotations
 

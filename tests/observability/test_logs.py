@@ -1,4 +1,4 @@
-"""JSON log lines: one per request and per task transition, tied together by request id, redacted."""
+"""JSON log lines: one per request and per task transition, tied by request id, redacted."""
 
 from __future__ import annotations
 

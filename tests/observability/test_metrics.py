@@ -1,4 +1,4 @@
-"""``/metrics`` against the real app and simulator: each family counts what it says, labels stay bounded."""
+"""``/metrics`` on the real app and simulator: families count what they say; labels stay bounded."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Run by tests/test_postgres_run.py in a pytest of its own (not collected: no ``test_`` file name): it
-makes that run's database and writes its URL to the file named by KGW_TEST_PROBE_OUT."""
+"""Run by tests/test_postgres_run.py in a pytest of its own (not collected: no ``test_`` file name):
+it makes that run's database and writes its URL to the file named by KGW_TEST_PROBE_OUT."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ class FakeClock:
 
 
 def decode(token: str) -> dict[str, object]:
-    """Signature-checked claims; exp/nbf are compared by hand because the fake clock is not the wall's."""
+    """Signature-checked claims; exp/nbf compared by hand, as the fake clock is not the wall's."""
     return jwt.decode(
         token,
         SK,

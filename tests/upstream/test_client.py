@@ -30,7 +30,7 @@ EXT_ID = "gw-20260610-0001"
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
-# kling-examples.json → query.succeed.body.data (copied so the suite does not read outside the repo).
+# kling-examples.json → query.succeed.body.data (copied: the suite reads nothing outside the repo).
 SUCCEED_DATA: dict[str, Any] = {
     "task_id": TASK_ID,
     "task_status": "succeed",

@@ -1,5 +1,5 @@
-"""Both upstream transports against the simulator on a real loopback socket: what reaches KlingClient
-must not depend on which HTTP library carried it."""
+"""Both upstream transports against the simulator on a real loopback socket: what reaches
+KlingClient must not depend on which HTTP library carried it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Several workers (or nodes) poll side by side: a task is never held by two of them, a dead worker's
-lease expires, and tasks past the deadline fail through the normal compare-and-set path."""
+"""Several workers (or nodes) poll side by side: a task is never held by two of them, a dead
+worker's lease expires, and tasks past the deadline fail through the normal compare-and-set path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MirrorWorker: claims, the size cap, timeouts and retries, give-up rules, two workers, retention."""
+"""MirrorWorker: claims, size cap, timeouts and retries, give-up rules, two workers, retention."""
 
 from __future__ import annotations
 

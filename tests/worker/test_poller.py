@@ -1,4 +1,4 @@
-"""The refresher (worker.poller.Poller) on the real gateway + simulator, driven by the shared ManualClock."""
+"""The refresher (worker.poller.Poller) on the real gateway + simulator, on the ManualClock."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ async def status_of(env: Env, task_id: str) -> str:
 
 
 async def insert_broken_task(env: Env, next_poll_at: int) -> str:
-    """A queued row upstream never saw, whose stored body cannot be parsed: resubmitting it crashes."""
+    """A queued row upstream never saw, whose stored body cannot be parsed: resubmitting crashes."""
     alice = await env.gw.accounts.get_user("alice")
     assert alice is not None
     now = env.gw.now_ms()
@@ -134,7 +134,7 @@ async def test_run_exits_at_once_when_stop_is_already_set(env: Env) -> None:
 
 
 async def test_run_exits_promptly_while_sleeping(env: Env) -> None:
-    # default refresh_interval_seconds is 1 s: the loop must wake on stop, not at the end of its sleep
+    # default refresh_interval_seconds is 1 s: the loop must wake on stop, not when its sleep ends
     assert env.gw.settings.refresh_interval_seconds >= 1.0
     stop = asyncio.Event()
     runner = asyncio.create_task(Poller(env.gw).run(stop))
@@ -165,7 +165,7 @@ async def test_run_refreshes_tasks_until_stopped(env: Env) -> None:
 
 
 class FlakyDue:
-    """Wraps the real TaskStore; ``claim_due`` fails the first ``failures`` times (e.g. the DB blipped)."""
+    """The real TaskStore, but ``claim_due`` fails the first ``failures`` times (the DB blipped)."""
 
     def __init__(self, inner: Any, failures: int) -> None:
         self._inner = inner

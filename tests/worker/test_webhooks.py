@@ -1,8 +1,9 @@
-"""The webhook worker end to end: real task flows (gateway + simulator on the ManualClock) record events, the
-worker posts them to a real loopback receiver that verifies every signature with ``standardwebhooks``.
+"""The webhook worker end to end: real task flows (gateway + simulator on the ManualClock) record
+events, the worker posts them to a real loopback receiver that verifies every signature with
+``standardwebhooks``.
 
-The verifier checks ``webhook-timestamp`` against the real wall clock (±5 minutes); the ManualClock starts at
-real "now", so tests that verify keep their clock advances well under five minutes.
+The verifier checks ``webhook-timestamp`` against the real wall clock (±5 minutes); the ManualClock
+starts at real "now", so tests that verify keep their clock advances well under five minutes.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class Hit:
 
 @dataclass
 class Receiver:
-    """A client's callback endpoint on 127.0.0.1. Answers ``fail_status`` to the first ``fail_times``
-    requests of each webhook-id, then 200 to any request whose signature verifies (400 otherwise)."""
+    """A client's callback endpoint on 127.0.0.1. Answers ``fail_status`` to the first
+    ``fail_times`` requests of each webhook-id, then 200 to any request whose signature verifies
+    (400 otherwise)."""
 
     secret: str | None = None
     fail_times: int = 0
@@ -144,8 +146,8 @@ async def alice_secret(env: Env) -> str:
 
 
 async def task_with_events(env: Env, url: str, ext: str | None = None, seconds: float = 8) -> str:
-    """A task created with ``callback_url`` and run to ``succeed``: three events (submitted, processing,
-    succeed) are queued."""
+    """A task created with ``callback_url`` and run to ``succeed``: three events (submitted,
+    processing, succeed) are queued."""
     body: dict[str, Any] = {"model_name": "kling-v1", "prompt": "a fox", "callback_url": url}
     if ext:
         body["external_task_id"] = ext

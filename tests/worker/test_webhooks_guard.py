@@ -1,5 +1,5 @@
-"""Delivery-time SSRF check: a callback host that resolves to a private address is never contacted, and
-the event fails at once instead of being retried for a day."""
+"""Delivery-time SSRF check: a callback host that resolves to a private address is never contacted,
+and the event fails at once instead of being retried for a day."""
 
 from __future__ import annotations
 

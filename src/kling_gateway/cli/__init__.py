@@ -20,7 +20,7 @@ def main() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """``from kling_gateway.cli import app`` without importing the tree for ``main``'s early check."""
+    """``from kling_gateway.cli import app``, imported late so ``main``'s early check is light."""
     if name == "app":
         from .tree import app
 

@@ -1,7 +1,8 @@
 """``kling-gateway channels …``: several upstream Kling accounts, their keys, state and figures.
 
 Same service functions as ``/admin/v1/channels``. Secrets are read from options or, better, from the
-environment (``KGW_NEW_ACCESS_KEY`` …) so they stay out of shell history; they are never printed back.
+environment (``KGW_NEW_ACCESS_KEY`` …) so they stay out of shell history; they are never printed
+back.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def _show(work: Callable[[Gateway], Awaitable[dict[str, Any]]]) -> None:
 
 @channels_app.command("list")
 def channels_list() -> None:
-    """Every account: state, tier, weight, keys, tasks in flight, last probe, this process's figures."""
+    """Accounts: state, tier, weight, keys, tasks in flight, last probe, this process's figures."""
     views = run(channel_admin.describe)
     rows = [
         (

@@ -1,6 +1,7 @@
 """What every ``kling-gateway`` command shares: settings, running a use case on a Gateway, output.
 
-Subcommand modules import this one; ``cli/__init__.py`` imports them. Nothing here imports a subcommand.
+Subcommand modules import this one; ``cli/__init__.py`` imports them. Nothing here imports
+a subcommand.
 """
 
 from __future__ import annotations
@@ -118,14 +119,17 @@ def ms(ms: int | None) -> str:
 def print_key(issued: admin.IssuedKey, base_url: str | None = None) -> None:
     if issued.api_key:
         typer.echo(
-            f"API key for user {issued.user!r} (shown once, store it now):\n\n    {issued.api_key}\n"
+            f"API key for user {issued.user!r} (shown once, store it now):\n\n"
+            f"    {issued.api_key}\n"
         )
         if base_url:
             typer.echo(
                 "Try it:\n\n"
                 f"    curl -s {base_url}/kling/v1/videos/text2video \\\n"
-                f"      -H 'Authorization: Bearer {issued.api_key}' -H 'Content-Type: application/json' \\\n"
-                '      -d \'{"model_name":"kling-v2-6","prompt":"A red fox trotting through snow"}\'\n\n'
+                f"      -H 'Authorization: Bearer {issued.api_key}'"
+                " -H 'Content-Type: application/json' \\\n"
+                '      -d \'{"model_name":"kling-v2-6",'
+                '"prompt":"A red fox trotting through snow"}\'\n\n'
                 f"    curl -s {base_url}/kling/v1/videos/text2video/<task_id> \\\n"
                 f"      -H 'Authorization: Bearer {issued.api_key}'\n"
             )
@@ -133,7 +137,8 @@ def print_key(issued: admin.IssuedKey, base_url: str | None = None) -> None:
         typer.echo(
             f"Access key / secret key for user {issued.user!r} (secret shown once):\n\n"
             f"    access key: {issued.access_key}\n    secret key: {issued.secret_key}\n\n"
-            "Sign an HS256 JWT with the secret key (iss = access key, exp, nbf), as Kling's clients do."
+            "Sign an HS256 JWT with the secret key (iss = access key, exp, nbf), "
+            "as Kling's clients do."
         )
 
 

@@ -136,7 +136,7 @@ def prices_set(
 
 @prices_app.command("import")
 def prices_import(path: Path) -> None:
-    """Replace all prices with those of a JSON file (same shape as the built-in data/prices.json)."""
+    """Replace all prices with a JSON file's (same shape as the built-in data/prices.json)."""
     rows = money.file_price_rows(path)
 
     async def work(gw: Gateway) -> None:

@@ -22,7 +22,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default KGW_PORT)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Gateway processes on this port")] = 1,
 ) -> None:
-    """Run the gateway: migrate the DB, print a bootstrap key on first start, serve, refresh tasks."""
+    """Run the gateway: migrate the DB, print a bootstrap key on first run, serve, refresh tasks."""
     settings = load_settings()
     updates: dict[str, Any] = {}
     if host is not None:
@@ -39,7 +39,8 @@ def serve(
 def worker() -> None:
     """Run the background workers alone (task refresher, webhook delivery, mirroring), no HTTP.
 
-    Start as many as you like against one database: leases keep them from doing the same work twice."""
+    Start as many as you like against one database: leases keep them from doing the same work
+    twice."""
     settings = load_settings()
 
     async def main() -> None:

@@ -148,9 +148,9 @@ async def _run_servers(
 
 
 def run_serve(settings: Settings) -> None:
-    """On uvloop, as ``uvicorn.run`` would pick (``loop="auto"``): ``Server.serve`` runs on whatever loop it
-    is given, and this process used to give it the stdlib loop. Under create load the stdlib loop's own
-    Python (selector polling, handle scheduling, socket writes) was a quarter of the gateway's CPU."""
+    """Serve on uvloop, as ``uvicorn.run`` would pick (``loop="auto"``): ``Server.serve`` runs on
+    whatever loop it is given, and the stdlib loop's own Python is a large share of the gateway's
+    CPU under load (docs/benchmarks.md)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - a pinned dependency; the stdlib loop still works

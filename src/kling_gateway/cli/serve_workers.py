@@ -1,9 +1,10 @@
 """``kling-gateway serve --workers N``: N gateway processes on one port (uvicorn's process manager).
 
 The parent migrates and bootstraps once, then each worker builds its own gateway from the same
-environment (``asgi_factory``): its own pool, key cache and background workers; leases, compare-and-set
-writes and the shared database keep them from doing the same work twice. The built-in simulator, when in
-use, runs once, as a child process of its own, rather than once per worker.
+environment (``asgi_factory``): its own pool, key cache and background workers; leases,
+compare-and-set writes and the shared database keep them from doing the same work twice. The
+built-in simulator, when in use, runs once, as a child process of its own, rather than once per
+worker.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .serve import print_banner
 
 
 def asgi_factory() -> FastAPI:
-    """What each worker process imports (``uvicorn --factory``); settings come from the environment."""
+    """What each worker process imports (``uvicorn --factory``); settings come from the env."""
     return create_app(Settings())
 
 

@@ -1,4 +1,4 @@
-"""``kling-gateway tasks …`` and ``mirror sweep``: the operator's view of tasks and their results."""
+"""``kling-gateway tasks …`` and ``mirror sweep``: the operator's view of tasks and results."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def _closed(credits: str | None, t: TaskRecord) -> str:
 
 @mirror_app.command("sweep")
 def mirror_sweep() -> None:
-    """Delete mirrored videos older than KGW_MIRROR_RETENTION_DAYS now (the worker does it hourly)."""
+    """Delete mirrored videos past KGW_MIRROR_RETENTION_DAYS now (the worker does it hourly)."""
 
     async def work(gw: Gateway) -> int:
         mirror = build_mirror(gw.settings)

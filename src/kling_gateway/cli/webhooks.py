@@ -1,4 +1,4 @@
-"""``kling-gateway webhooks …``: a task's callback delivery log, manual redelivery, a user's signing secret.
+"""``kling-gateway webhooks …``: a task's callback log, manual redelivery, a user's signing secret.
 
 Same service functions as the admin API.
 """

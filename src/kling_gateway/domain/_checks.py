@@ -86,7 +86,8 @@ def parse_seconds(value: object, field: str) -> int:
         fail(field, f"out of range (got {show(value)})")
     fail(
         field,
-        f"must be a whole number of seconds, as an integer or a string like '5' (got {show(value)})",
+        "must be a whole number of seconds, as an integer or a string like '5' "
+        f"(got {show(value)})",
     )
 
 

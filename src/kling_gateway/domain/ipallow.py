@@ -1,7 +1,8 @@
-"""Key IP allow-lists: CIDRs an operator gives a key; a call from any other address is refused at auth.
+"""Key IP allow-lists: CIDRs an operator gives a key; a call from elsewhere is refused at auth.
 
 Kling's own code for this refusal is 1304 "IP whitelist policy" (HTTP 429, kling-api.md §5): clients
-written for Kling already treat it as "do not retry", which 401/1002 would not say (the key is valid).
+written for Kling already treat it as "do not retry", which 401/1002 would not say (the key is
+valid).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def ip_allowed(address: str | None, cidrs: tuple[str, ...]) -> bool:
-    """Whether ``address`` is inside one of ``cidrs``. An unknown or unreadable address is refused: an
-    allow-list is a promise that nothing else gets in. An IPv4-mapped IPv6 address counts as its IPv4."""
+    """Whether ``address`` is inside one of ``cidrs``. An unknown or unreadable address is refused:
+    an allow-list is a promise that nothing else gets in. An IPv4-mapped IPv6 address counts as its
+    IPv4."""
     if not address:
         return False
     try:

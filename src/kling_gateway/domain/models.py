@@ -168,7 +168,8 @@ def _opt_mode_set(name: str, key: str, value: object) -> frozenset[str] | None:
             )
         if item not in KLING_MODES:
             raise ConfigError(
-                f"model {name!r}: {key} entry {item!r} is not a Kling mode (known: {', '.join(KLING_MODES)})"
+                f"model {name!r}: {key} entry {item!r} is not a Kling mode "
+                f"(known: {', '.join(KLING_MODES)})"
             )
         out.add(item)
     return frozenset(out)
@@ -236,7 +237,8 @@ class CapabilityTable(Mapping[str, ModelCapabilities]):
     def _with_overrides(self, overrides: Mapping[str, Mapping[str, object]]) -> CapabilityTable:
         if not isinstance(overrides, Mapping):
             raise ConfigError(
-                f"capability overrides must map model names to fields, got {type(overrides).__name__}"
+                "capability overrides must map model names to fields, "
+                f"got {type(overrides).__name__}"
             )
         table = dict(self._models)
         for name, fields in overrides.items():

@@ -1,9 +1,10 @@
-"""Per-user and per-key limits: which value applies to a create, and when a daily spend cap refuses it.
+"""Per-user and per-key limits: which value applies to a create; when a daily spend cap refuses it.
 
-The global ``KGW_`` limits are defaults; an operator may override them per user and per key (migration
-0009). Precedence, per limit: the key's own value, else (where the limit makes sense for a user) the user's,
-else the global default. The request rate is a bucket per key, so a user's rate is the default of each of
-the user's keys, not a bucket they share. A spend cap has no global default: it is off unless set.
+The global ``KGW_`` limits are defaults; an operator may override them per user and per key
+(migration 0009). Precedence, per limit: the key's own value, else (where the limit makes sense for
+a user) the user's, else the global default. The request rate is a bucket per key, so a user's rate
+is the default of each of the user's keys, not a bucket they share. A spend cap has no global
+default: it is off unless set.
 """
 
 from __future__ import annotations
@@ -78,26 +79,33 @@ def effective(defaults: Defaults, user: Overrides | None, key: Overrides | None)
 
 
 def day_start_ms(now_ms: int) -> int:
-    """Midnight UTC of ``now_ms``'s day: spend caps reset at 00:00 UTC, like the usage report's days."""
+    """Midnight UTC of ``now_ms``'s day: spend caps reset then, like the usage report's days."""
     return now_ms - now_ms % DAY_MS
 
 
 def spend_refusal(limits: Effective, spent_user: int, spent_key: int) -> str | None:
     """Why a create is refused by a daily cap, or None. A create is refused once the day's spend has
-    reached the cap; the one that crosses it is admitted (its price is only known after admission)."""
+    reached the cap; the one that crosses it is admitted (its price is only known after
+    admission)."""
     cap = limits.user_daily_spend_micro
     if cap is not None and spent_user >= cap:
-        return f"Account daily spend cap reached: {from_micro(spent_user)} of {from_micro(cap)} credits today"
+        return (
+            f"Account daily spend cap reached: {from_micro(spent_user)} "
+            f"of {from_micro(cap)} credits today"
+        )
     cap = limits.key_daily_spend_micro
     if cap is not None and spent_key >= cap:
-        return f"API key daily spend cap reached: {from_micro(spent_key)} of {from_micro(cap)} credits today"
+        return (
+            f"API key daily spend cap reached: {from_micro(spent_key)} "
+            f"of {from_micro(cap)} credits today"
+        )
     return None
 
 
 # --------------------------------------------------------------------------------- operator input
 def parse_limits(body: dict[str, Any]) -> dict[str, Any]:
-    """The limit fields present in ``body``, validated, as column values (``daily_spend`` in credits →
-    ``daily_spend_micro``); ``null`` clears an override. ValueError names the field."""
+    """The limit fields present in ``body``, validated, as column values (``daily_spend`` in credits
+    → ``daily_spend_micro``); ``null`` clears an override. ValueError names the field."""
     out: dict[str, Any] = {}
     for name in LIMIT_FIELDS:
         if name not in body:
@@ -138,7 +146,7 @@ def _credits(name: str, value: Any) -> int:
 
 
 def overrides_from_row(row: Any, prefix: str = "") -> Overrides | None:
-    """The overrides in a row's limit columns (``prefix`` for labelled joins); None when all are NULL."""
+    """The overrides in a row's limit columns (``prefix``: labelled joins); None if all are NULL."""
     m = row._mapping
     rate = m[f"{prefix}rate_per_second"]
     found = Overrides(

@@ -1,5 +1,6 @@
-"""The operator's task search and overview figures, decided without I/O: which filters a query string
-asks for (400/1201 naming the parameter otherwise), and the percentiles and rates an overview shows."""
+"""The operator's task search and overview figures, decided without I/O: which filters a query
+string asks for (400/1201 naming the parameter otherwise), and the percentiles and rates an overview
+shows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 
 from .task import TaskStatus
 
-# Every task the gateway runs today is text-to-video; the filter exists so a script written now keeps
-# working when other kinds arrive, and an unknown kind is refused rather than silently matching nothing.
+# Every task the gateway runs today is text-to-video; the filter exists so a script written now
+# keeps working when other kinds arrive, and an unknown kind is refused rather than silently
+# matching nothing.
 KINDS = ("text2video",)
 STATUSES = tuple(s.value for s in TaskStatus)
 MAX_PAGE_SIZE = 500
@@ -80,7 +82,7 @@ def _int(query: Mapping[str, str], name: str, low: int, high: int) -> int | None
     return int(value)
 
 
-# -------------------------------------------------------------------------------------------- overview
+# ---------------------------------------------------------------------------------------- overview
 def percentile(sorted_values: Sequence[int], p: float) -> int | None:
     """Nearest-rank percentile (the smallest value with at least p % of values at or below it)."""
     if not sorted_values:

@@ -1,1 +1,1 @@
-"""The HTTP edge: parse, authenticate, call one service function, render Kling's envelope. No SQL here."""
+"""HTTP edge: parse, authenticate, call one service function, render Kling's envelope; no SQL."""

@@ -1,5 +1,5 @@
-"""``create_app(settings)``: the ASGI application. Its lifespan builds the Gateway (engine, migrations,
-upstream clients) and, unless told not to, runs the refresher beside the server."""
+"""``create_app(settings)``: the ASGI application. Its lifespan builds the Gateway (engine,
+migrations, upstream clients) and, unless told not to, runs the refresher beside the server."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ DESCRIPTION = """Kling's own text2video API behind gateway keys.
 
 Authenticate with `Authorization: Bearer sk-…` (a gateway key) or, exactly like Kling's official
 clients, with an HS256 JWT signed by your gateway secret key (`iss` = your access key).
-Every answer is Kling's envelope `{code, message, request_id, data}`; task ids are the gateway's own.
+Every answer is Kling's envelope `{code, message, request_id, data}`;
+task ids are the gateway's own.
 A method a path does not list is answered 405 with `Allow` and code 1202 (`MethodNotAllowed` below).
 """
 
@@ -67,12 +68,11 @@ class GatewayApp(FastAPI):
     """FastAPI with our own layers in front of it rather than inside its middleware stack.
 
     HTTP requests enter ``front`` — access log and metrics, then the request id, then the hot routes
-    (http/hot.py) — and only what the hot routes do not answer goes on into FastAPI. Why: in the stack,
-    every create and GET first passed ``FastAPI.__call__`` (its OpenTelemetry check reads the tracer
-    provider per request), ``Starlette.__call__``, ``ServerErrorMiddleware`` and FastAPI's exception
-    telemetry layer, ~4 % of a create's CPU under py-spy, for routes that handle their own errors.
-    Behind the front FastAPI is unchanged, and its 500 answers now carry ``X-Request-Id`` too.
-    Lifespan and websocket scopes go to FastAPI directly."""
+    (http/hot.py) — and only what the hot routes do not answer goes on into FastAPI. Why: inside the
+    stack, every create and GET would first pass ``FastAPI.__call__``, ``Starlette.__call__``,
+    ``ServerErrorMiddleware`` and FastAPI's exception telemetry layer, wasted work for routes that
+    handle their own errors (docs/benchmarks.md). Behind the front FastAPI is unchanged, and its 500
+    answers carry ``X-Request-Id`` too. Lifespan and websocket scopes go to FastAPI directly."""
 
     front: ASGIApp | None = None
 
@@ -101,8 +101,9 @@ def create_app(
     run_poller: bool = True,
     gateway: Gateway | None = None,
 ) -> GatewayApp:
-    """``gateway``: one already built (``serve`` builds it to bootstrap before listening, and building a
-    second costs start-up time); the app's lifespan takes it over and closes it at the end."""
+    """``gateway``: one already built (``serve`` builds it to bootstrap before listening, and
+    building a second costs start-up time); the app's lifespan takes it over and closes it at the
+    end."""
     holder = _Holder()
 
     @contextlib.asynccontextmanager

@@ -1,4 +1,4 @@
-"""ASGI layer: the client's address into ``services.client_address.CLIENT_IP`` for the request's life."""
+"""ASGI layer: the client's address in ``services.client_address.CLIENT_IP`` for a request."""
 
 from __future__ import annotations
 

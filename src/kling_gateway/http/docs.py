@@ -1,9 +1,10 @@
-"""``/docs`` and ``/openapi.json``, served with no CDN: Swagger UI's files come from the ``fastapi-offline``
-package (its ``static`` directory, Swagger UI 5, which reads OpenAPI 3.1), answered by the gateway itself.
+"""``/docs`` and ``/openapi.json``, served with no CDN: Swagger UI's files come from the
+``fastapi-offline`` package (its ``static`` directory, Swagger UI 5, which reads OpenAPI 3.1),
+answered by the gateway itself.
 
-Registered as ``APIRoute``s rather than FastAPI's own ``docs_url``/``openapi_url`` routes: the router sets
-``scope["route"]`` only for those, and the metrics and access log label a request by it, so each of these
-paths is counted under its own template instead of ``unmatched``.
+Registered as ``APIRoute``s rather than FastAPI's own ``docs_url``/``openapi_url`` routes: the
+router sets ``scope["route"]`` only for those, and the metrics and access log label a request by it,
+so each of these paths is counted under its own template instead of ``unmatched``.
 """
 
 from __future__ import annotations

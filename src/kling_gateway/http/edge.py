@@ -1,6 +1,6 @@
 """What every response crosses at the edge, on the raw ASGI channel: the body read under a size cap
-and the Kling envelope. Both the FastAPI routes (envelope.py) and the hot routes (hot.py) use these, so
-the two paths cannot drift apart."""
+and the Kling envelope. Both the FastAPI routes (envelope.py) and the hot routes (hot.py) use these,
+so the two paths cannot drift apart."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _JSON_HEADER = (b"content-type", b"application/json")
 
 
 def header(scope: Scope, name: bytes) -> str | None:
-    """First value of a header, as Starlette's ``Headers.get`` returns it (names arrive lower-case)."""
+    """A header's first value, as Starlette's ``Headers.get`` gives it (names arrive lower-case)."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))

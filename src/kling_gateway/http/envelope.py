@@ -21,10 +21,10 @@ JSON = "application/json"
 
 
 def request_ids() -> Callable[[], str]:
-    """Request ids shaped like Kling's (a UUID's 8-4-4-4-12 hex groups): 80 random bits drawn once, then a
-    48-bit counter from a random start. Ids must be unique, not unguessable — nothing is authorised by
-    one — and ``uuid4()`` cost a ``getrandom`` system call and a UUID object on every request. Made per
-    app, so every worker process of ``serve --workers N`` draws its own prefix."""
+    """Request ids shaped like Kling's (a UUID's 8-4-4-4-12 hex groups): 80 random bits drawn once,
+    then a 48-bit counter from a random start. Ids must be unique, not unguessable — nothing is
+    authorised by one — and ``uuid4()`` would cost a system call and a UUID object on every
+    request. Made per app, so every worker process of ``serve --workers N`` draws its own prefix."""
     p = secrets.token_hex(10)
     head = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:]}-"
     counter = itertools.count(secrets.randbits(47))
@@ -98,7 +98,7 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 def unexpected(method: str, path: str, rid: str, exc: Exception) -> KlingError:
-    """Log a bug that reached the edge, with its request, and return what the client is told instead."""
+    """Log a bug that reached the edge, with its request; return what the client is told instead."""
     log.exception(
         "unhandled error on %s %s",
         method,

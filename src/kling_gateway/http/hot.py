@@ -1,23 +1,22 @@
-"""The two routes every client calls all the time — create a task, read a task — served on bare ASGI.
+"""The two routes every client calls all the time (create a task, read a task) on bare ASGI.
 
-Why: under load FastAPI's route layer cost more CPU than the whole GET it dispatches to. py-spy on a
-gateway under GET load (docs/benchmarks.md): from our observability middleware down to the endpoint,
-FastAPI/Starlette took about half of the request's CPU (exception and exit-stack middlewares, matching
-every route of every included router, dependency solving, ``Request``/``Headers``/``QueryParams``
-objects, ``Response`` header building), the endpoint itself a fifth.
+Why: under load FastAPI's route layer (exception and exit-stack middlewares, matching every route
+of every included router, dependency solving, request and response objects) cost more CPU than the
+whole GET it dispatches to (docs/benchmarks.md).
 
-``HotRoutes`` sits inside ``ObservabilityMiddleware`` and ``RequestIdMiddleware`` (so request ids, metrics,
-access logs and ``X-Request-Id`` are exactly as before) and in front of FastAPI — in front of its whole
-middleware stack too (``GatewayApp`` in http/app.py). It answers only
-``POST {prefix}/videos/text2video`` and ``GET {prefix}/videos/text2video/{task_id}``; anything else — other
-methods, other paths, a ``root_path``, a task id with a slash — goes on to FastAPI unchanged. The routes
-stay registered in FastAPI as well (OpenAPI, and the fallback), and the same service functions answer.
+``HotRoutes`` sits inside ``ObservabilityMiddleware`` and ``RequestIdMiddleware`` (so request ids,
+metrics, access logs and ``X-Request-Id`` are exactly as before) and in front of FastAPI — in front
+of its whole middleware stack too (``GatewayApp`` in http/app.py). It answers only
+``POST {prefix}/videos/text2video`` and ``GET {prefix}/videos/text2video/{task_id}``; anything else
+— other methods, other paths, a ``root_path``, a task id with a slash — goes on to FastAPI
+unchanged. The routes stay registered in FastAPI as well (OpenAPI, and the fallback), and the same
+service functions answer.
 
 Same wire behaviour as the FastAPI route, kept by construction and by the HTTP test suite:
-``KlingError`` → its envelope and status (what ``envelope.on_kling_error`` does); any other exception is
-logged and answered 500/5000 as the app's ``Exception`` handler does, then raised on to the server, as
-``ServerErrorMiddleware`` does; ``scope["route"]`` is the registered ``APIRoute``, so metric labels are
-the route template.
+``KlingError`` → its envelope and status (what ``envelope.on_kling_error`` does); any other
+exception is logged and answered 500/5000 as the app's ``Exception`` handler does, then raised on to
+the server, as ``ServerErrorMiddleware`` does; ``scope["route"]`` is the registered ``APIRoute``, so
+metric labels are the route template.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ class HotRoutes:
         await self._ok(scope, send, data)
 
     def _base_url(self, scope: Scope) -> str:
-        """``str(request.base_url)``, cached per (scheme, host, server): Starlette rebuilds it per request."""
+        """``str(request.base_url)`` per (scheme, host, server), cached: Starlette rebuilds it."""
         key = (scope.get("scheme"), header(scope, b"host"), scope.get("server"))
         url = self._base_urls.get(key)
         if url is None:
@@ -129,7 +128,7 @@ class HotRoutes:
 
     @classmethod
     async def _crash(cls, scope: Scope, send: Send, exc: Exception) -> None:
-        """``envelope.on_unexpected`` on the raw channel: the error logged with its request, a 500/5000."""
+        """``envelope.on_unexpected`` on the raw channel: log with the request, answer 500/5000."""
         await cls._error(
             scope, send, unexpected(scope["method"], scope["path"], request_id(scope), exc)
         )

@@ -1,7 +1,7 @@
 """OpenAPI documentation for the Kling routes: request schema and examples for /docs.
 
-Bodies are parsed by hand on the hot path (orjson + the pure domain validator), so FastAPI cannot infer
-the schema; it is written out here once instead.
+Bodies are parsed by hand on the hot path (orjson + the pure domain validator), so FastAPI cannot
+infer the schema; it is written out here once instead.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ TEXT2VIDEO_SCHEMA: dict[str, Any] = {
         "duration": {
             "oneOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer"}],
             "default": "5",
-            "description": "Seconds; allowed values depend on the model (5/10, or 3–15 on kling-v3)",
+            "description": (
+                "Seconds; allowed values depend on the model (5/10, or 3–15 on kling-v3)"
+            ),
         },
         "sound": {"type": "string", "enum": ["on", "off"], "default": "off"},
         "multi_shot": {"type": "boolean", "default": False},
@@ -145,8 +147,8 @@ def _query(
     }
 
 
-# Security: the routes authenticate by hand (``gw.auth.authenticate``), so FastAPI cannot see it; the
-# schemes are declared here so /docs' "Authorize" sends the key, and auth runs as before.
+# Security: the routes authenticate by hand (``gw.auth.authenticate``), so FastAPI cannot see it;
+# the schemes are declared here so /docs' "Authorize" sends the key, and auth runs as before.
 BEARER = "gatewayKey"
 ADMIN = "adminToken"
 SECURITY_SCHEMES: dict[str, Any] = {

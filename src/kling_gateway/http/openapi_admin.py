@@ -1,6 +1,7 @@
-"""OpenAPI for the admin routes (users, keys, money, prices, models, tasks, overview): request bodies,
-query parameters and the ``data`` each answers. Bodies are read by hand (http/routes/admin_common.py),
-so the schemas are written here, once; every operation carries the ``adminToken`` scheme."""
+"""OpenAPI for the admin routes (users, keys, money, prices, models, tasks, overview): request
+bodies, query parameters and the ``data`` each answers. Bodies are read by hand
+(http/routes/admin_common.py), so the schemas are written here, once; every operation carries the
+``adminToken`` scheme."""
 
 from __future__ import annotations
 
@@ -158,7 +159,8 @@ TASK_PAGE = _obj(
 )
 TASK_DETAIL = {
     **TASK,
-    "description": "The summary plus request, result, cost {reserved, settled, refunded, released}, "
+    "description": "The summary plus request, result, "
+    "cost {reserved, settled, refunded, released}, "
     "deliveries (each with attempt_log) and status_history (null: not stored)",
 }
 OVERVIEW = _obj(

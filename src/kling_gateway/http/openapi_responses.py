@@ -1,8 +1,8 @@
-"""What every documented route answers, per status: Kling's envelope around the route's own ``data``.
+"""What each documented route answers, per status: Kling's envelope around the route's ``data``.
 
 Written out by hand because the routes build their answers by hand (``envelope.ok`` and
-``KlingError.to_body``); tests/fuzz/test_openapi_fuzz.py holds the app to these schemas, so a field added
-to an answer without its schema here fails there.
+``KlingError.to_body``); tests/fuzz/test_openapi_fuzz.py holds the app to these schemas, so a field
+added to an answer without its schema here fails there.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def _codes(*codes: int) -> Schema:
     return {"type": "integer", "enum": list(codes)}
 
 
-# Kling's codes per HTTP status (kling-api.md §5); 400, 429 and 5xx may also carry a code Kling answered
-# upstream, so those say only "not 0".
+# Kling's codes per HTTP status (kling-api.md §5); 400, 429 and 5xx may also carry a code Kling
+# answered upstream, so those say only "not 0".
 _NONZERO: Schema = {"type": "integer", "not": {"const": 0}}
 ERROR_CODES: dict[int | str, tuple[str, Schema]] = {
     400: ("Invalid request: `message` names the field", _NONZERO),

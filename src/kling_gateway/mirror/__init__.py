@@ -1,10 +1,10 @@
-"""Result mirroring (off by default, ``KGW_MIRROR_ENABLED``): succeeded tasks' videos are copied into a
-media store and served by the gateway under expiring signed URLs, so clients neither depend on Kling's
-30-day retention nor see Kling's URLs (which embed the upstream task id).
+"""Result mirroring (off by default, ``KGW_MIRROR_ENABLED``): succeeded tasks' videos are copied
+into a media store and served by the gateway under expiring signed URLs, so clients neither depend
+on Kling's 30-day retention nor see Kling's URLs (which embed the upstream task id).
 
-``service`` holds the use cases, ``rows`` the task-row compare-and-sets, ``fetch`` the capped streaming
-download, ``storage`` the store, ``signing`` the links. The worker is ``worker.mirror.MirrorWorker``; the
-route is ``http.routes.results``.
+``service`` holds the use cases, ``rows`` the task-row compare-and-sets, ``fetch`` the capped
+streaming download, ``storage`` the store, ``signing`` the links. The worker is
+``worker.mirror.MirrorWorker``; the route is ``http.routes.results``.
 """
 
 from .fetch import AiohttpFetcher, Fetched, Fetcher, HttpxFetcher, MirrorError, download

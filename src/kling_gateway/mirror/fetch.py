@@ -1,13 +1,14 @@
-"""Streaming a result video from its origin URL into a ``MediaStore``, with a size cap and a deadline.
+"""Stream a result video from its origin URL into a ``MediaStore``, with a size cap and a deadline.
 
-The HTTP client sits behind ``Fetcher`` so the caller decides how origin URLs are reached: the default
-``AiohttpFetcher`` accepts any ``aiohttp.ClientSession`` (hand in one whose connector enforces the outbound
-address policy), and ``HttpxFetcher`` wraps an ``httpx.AsyncClient`` (tests reach the in-process simulator
-through its ASGI transport this way). ``download`` never holds a whole video in memory and never leaves a
-partial file behind: a body past ``max_bytes`` or a transfer past ``timeout`` aborts the write.
+The HTTP client sits behind ``Fetcher`` so the caller decides how origin URLs are reached: the
+default ``AiohttpFetcher`` accepts any ``aiohttp.ClientSession`` (hand in one whose connector
+enforces the outbound address policy), and ``HttpxFetcher`` wraps an ``httpx.AsyncClient`` (tests
+reach the in-process simulator through its ASGI transport this way). ``download`` never holds a
+whole video in memory and never leaves a partial file behind: a body past ``max_bytes`` or a
+transfer past ``timeout`` aborts the write.
 
-Failures say whether trying again could help (``MirrorError.permanent``): the worker gives a task up at
-once on a permanent one (too large, 404/403/410 at the origin) and retries transient ones later.
+Failures say whether trying again could help (``MirrorError.permanent``): the worker gives a task up
+at once on a permanent one (too large, 404/403/410 at the origin) and retries transient ones later.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class BadStatus(MirrorError):
     def __init__(self, status: int) -> None:
         super().__init__(f"origin answered HTTP {status}")
         self.status = status
-        # 4xx other than "try later" means the URL is gone or refused for good (Kling deletes after 30 days)
+        # 4xx but "try later": the URL is gone or refused for good (Kling deletes after 30 days)
         self.permanent = 400 <= status < 500 and status not in (408, 425, 429)
 
 
@@ -73,8 +74,8 @@ class Fetched:
 
 class Fetcher(Protocol):
     def open(self, url: str) -> AbstractAsyncContextManager[Fetched]:
-        """GET ``url``; the body is read by iterating ``chunks`` inside the context. Network failures
-        surface as ``FetchFailed``, from ``open`` or from the iteration."""
+        """GET ``url``; the body is read by iterating ``chunks`` inside the context. Network
+        failures surface as ``FetchFailed``, from ``open`` or from the iteration."""
 
     async def aclose(self) -> None: ...
 
@@ -100,7 +101,7 @@ class AiohttpFetcher:
         self._chunk = chunk_bytes
 
     def _get_session(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running loop, so building a fetcher is free and loop-agnostic.
+        # Made on first use, inside the running loop: building a fetcher is free and loop-agnostic.
         if self._session is None:
             import aiohttp
 
@@ -143,7 +144,7 @@ class AiohttpFetcher:
 
 
 class HttpxFetcher:
-    """A fetcher over an ``httpx.AsyncClient``; ``owns`` decides whether ``aclose`` closes the client."""
+    """A fetcher over an ``httpx.AsyncClient``; ``owns``: whether ``aclose`` closes the client."""
 
     __slots__ = ("_client", "_owns")
 
@@ -175,8 +176,8 @@ class HttpxFetcher:
 
 
 async def capped(chunks: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
-    """Pass ``chunks`` through, raising ``TooLarge`` as soon as the total passes ``max_bytes`` (a missing
-    or lying Content-Length cannot get more than one chunk past the cap)."""
+    """Pass ``chunks`` through, raising ``TooLarge`` as soon as the total passes ``max_bytes`` (a
+    missing or lying Content-Length cannot get more than one chunk past the cap)."""
     total = 0
     async for chunk in chunks:
         total += len(chunk)
@@ -194,15 +195,17 @@ async def download(
     max_bytes: int,
     timeout: float,  # noqa: ASYNC109 - one deadline over connect + body, reported as FetchTimeout
 ) -> int:
-    """Stream ``url`` into ``store`` under ``key``; returns the stored size. Raises a ``MirrorError`` and
-    keeps nothing when the origin refuses, the body passes ``max_bytes`` or it all takes over ``timeout``."""
+    """Stream ``url`` into ``store`` under ``key``; returns the stored size. Raises a
+    ``MirrorError`` and keeps nothing when the origin refuses, the body passes ``max_bytes`` or it
+    all takes over ``timeout``."""
     try:
         async with asyncio.timeout(timeout), fetcher.open(url) as got:
             if got.status != 200:
                 raise BadStatus(got.status)
             if got.content_length is not None and got.content_length > max_bytes:
                 raise TooLarge(
-                    f"the video is {got.content_length} bytes; the mirror limit is {max_bytes} bytes"
+                    f"the video is {got.content_length} bytes; "
+                    f"the mirror limit is {max_bytes} bytes"
                 )
             return await store.put(key, capped(got.chunks, max_bytes))
     except TimeoutError as exc:

@@ -1,13 +1,14 @@
 """The task-row side of mirroring: claim succeeded tasks, record the outcome once.
 
-A succeeded task is **pending** while ``origin_result_json`` is NULL and **settled** once it is set (to the
-upstream videos, whatever the outcome: mirrored or given up). That makes "not mirrored yet" one indexable
-predicate, and every settling write a compare-and-set on ``origin_result_json IS NULL``: two workers that
-both finish a download cannot both write the row.
+A succeeded task is **pending** while ``origin_result_json`` is NULL and **settled** once it is set
+(to the upstream videos, whatever the outcome: mirrored or given up). That makes "not mirrored yet"
+one indexable predicate, and every settling write a compare-and-set on
+``origin_result_json IS NULL``: two workers that both finish a download cannot both write the row.
 
-Claims reuse the row's ``lease_until`` / ``lease_owner``. The poller only leases active tasks and releases
-the lease on every write, so on a succeeded row those columns are free; here they mean "a mirror worker
-holds this task until ``lease_until``" and, after a transient failure, "not before ``lease_until``".
+Claims reuse the row's ``lease_until`` / ``lease_owner``. The poller only leases active tasks and
+releases the lease on every write, so on a succeeded row those columns are free; here they mean "a
+mirror worker holds this task until ``lease_until``" and, after a transient failure, "not before
+``lease_until``".
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ class MirrorRows:
     async def claim(self, now_ms: int, limit: int, owner: str, lease_ms: int) -> list[TaskRecord]:
         """Lease up to ``limit`` pending tasks, oldest first (they are the closest to giving up).
 
-        Same shape as the poller's claim: ``UPDATE … WHERE id IN (pending, unleased) RETURNING``, with
-        ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the outer WHERE repeats the predicate so a row another
-        claimer took in between is not taken twice."""
+        Same shape as the poller's claim: ``UPDATE … WHERE id IN (pending, unleased) RETURNING``,
+        with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the outer WHERE repeats the predicate so a
+        row another claimer took in between is not taken twice."""
         ids = task_sql.mirror_pending(now_ms, limit)
         if self._engine.dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
@@ -43,7 +44,7 @@ class MirrorRows:
         return sorted((TaskRecord(**r._mapping) for r in rows), key=lambda t: t.id)
 
     async def settle(self, task_id: str, *, result_json: str, origin_result_json: str) -> bool:
-        """Write the outcome and release the lease, only if nobody settled the task before; True if we did."""
+        """Write the outcome and free the lease if no one settled the task first; True if we did."""
         stmt = task_sql.mirror_settle(
             task_id,
             result_json=result_json,

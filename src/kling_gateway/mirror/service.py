@@ -1,21 +1,23 @@
-"""Result mirroring use cases: copy a succeeded task's videos into our store, render their public links,
-and forget them after the retention period.
+"""Result mirroring use cases: copy a succeeded task's videos into our store, render their public
+links, and forget them after the retention period.
 
-Why mirror at all: Kling deletes results after 30 days, and its URLs embed the upstream task id, which the
-gateway otherwise never shows a client. So when mirroring is on, a client only ever sees gateway links.
+Why mirror at all: Kling deletes results after 30 days, and its URLs embed the upstream task id,
+which the gateway otherwise never shows a client. So when mirroring is on, a client only ever sees
+gateway links.
 
 A succeeded task goes through three states (see rows.py for how they are stored):
 
-* **pending** (``origin_result_json`` NULL): ``result_json`` holds upstream's videos. With mirroring on,
-  clients are already given gateway links; the results route streams those from the origin until the
-  copy lands, so a client downloading right after ``succeed`` neither fails nor learns the upstream URL.
+* **pending** (``origin_result_json`` NULL): ``result_json`` holds upstream's videos. With mirroring
+  on, clients are already given gateway links; the results route streams those from the origin until
+  the copy lands, so a client downloading right after ``succeed`` neither fails nor learns the
+  upstream URL.
 * **mirrored**: ``result_json`` holds ``mirror:<slot>`` markers where the URLs were and
-  ``origin_result_json`` the upstream videos (operators only). Markers, not URLs, because every link is
-  signed at read time with a fresh expiry, and because any code path that renders ``result_json`` raw
-  (admin views, old code) then cannot leak a Kling URL.
+  ``origin_result_json`` the upstream videos (operators only). Markers, not URLs, because every link
+  is signed at read time with a fresh expiry, and because any code path that renders ``result_json``
+  raw (admin views, old code) then cannot leak a Kling URL.
 * **given up** (too large, gone at the origin, or still failing a day after ``succeed``):
-  ``origin_result_json`` is set so the task is never picked again; ``result_json`` keeps upstream's URLs,
-  which is then the only way the client can still get its video.
+  ``origin_result_json`` is set so the task is never picked again; ``result_json`` keeps upstream's
+  URLs, which is then the only way the client can still get its video.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from .storage import LocalDirStore, MediaStore
 log = logging.getLogger("kling_gateway.mirror")
 
 MARKER = "mirror:"
-# Transient failures are retried for a day after succeed, at intervals growing with the task's age (half of
-# it, between 30 s and an hour): no attempt counter is needed, and a dead origin costs ~30 attempts.
+# Transient failures are retried for a day after succeed, at intervals growing with the task's age
+# (half of it, between 30 s and an hour): no attempt counter is needed, and a dead origin costs ~30
+# attempts.
 GIVE_UP_AFTER_MS = 24 * 3600 * 1000
 MIN_RETRY_MS = 30_000
 MAX_RETRY_MS = 3600_000
@@ -58,7 +61,7 @@ class Outcome(enum.Enum):
 
 @dataclass(slots=True)
 class Mirror:
-    """The parts mirroring needs beyond the Gateway, built once per process (see ``build_mirror``)."""
+    """What mirroring needs beyond the Gateway, built once per process (see ``build_mirror``)."""
 
     store: MediaStore
     fetcher: Fetcher
@@ -72,8 +75,8 @@ def build_mirror(
     settings: Settings, *, fetcher: Fetcher | None = None, store: MediaStore | None = None
 ) -> Mirror:
     """Pass ``fetcher`` to choose how origin URLs are reached (e.g. an ``AiohttpFetcher`` over the
-    outbound-guarded session); the default is an aiohttp session behind the SSRF guard (KGW_OUTBOUND_ALLOW),
-    which ``aclose`` closes."""
+    outbound-guarded session); the default is an aiohttp session behind the SSRF guard
+    (KGW_OUTBOUND_ALLOW), which ``aclose`` closes."""
     return Mirror(
         store=store if store is not None else LocalDirStore(settings.mirror_dir),
         fetcher=fetcher
@@ -84,7 +87,7 @@ def build_mirror(
 
 
 def media_key(task_id: str, index: int, watermark: bool = False) -> str:
-    """``<UTC day the task was created>/<task id>/<slot>.mp4``: one folder per day keeps folders small."""
+    """``<UTC day of the task's creation>/<task id>/<slot>.mp4``: a folder a day stays small."""
     day = (
         time.strftime("%Y%m%d", time.gmtime(created_ms(task_id) / 1000))
         if looks_like_public_id(task_id)
@@ -152,7 +155,7 @@ async def mirror_task(gw: Gateway, mirror: Mirror, record: TaskRecord) -> Outcom
         await rows.retry_later(record.id, now + delay)
         return Outcome.RETRY
     mirrored = orjson.dumps(_marked(videos)).decode()
-    # On LOST the files stay: another worker settled first and, if it mirrored, wrote the very same keys.
+    # On LOST the files stay: another worker settled first and, if it mirrored, wrote the same keys.
     return await _settle(rows, record.id, mirrored, origin, Outcome.MIRRORED)
 
 
@@ -165,8 +168,9 @@ async def _settle(
 
 
 def base_url_for(settings: Settings, request_base: str | None) -> str:
-    """``public_base_url`` when set (behind a proxy the request's own host may be internal), else the base
-    the request came in on, else where ``serve`` listens (webhook payloads have no request)."""
+    """``public_base_url`` when set (behind a proxy the request's own host may be internal), else
+    the base the request came in on, else where ``serve`` listens (webhook payloads have no
+    request)."""
     return settings.public_base_url or (
         request_base or f"http://{settings.host}:{settings.port}"
     ).rstrip("/")
@@ -177,8 +181,8 @@ def public_videos(
 ) -> list[dict[str, Any]] | None:
     """``task_result.videos`` as a client must see it now; None when the task has no result to show.
 
-    Mirrored tasks (and pending ones while mirroring is on) get freshly signed gateway links; anything
-    else (mirroring off, or given up) shows what is stored."""
+    Mirrored tasks (and pending ones while mirroring is on) get freshly signed gateway links;
+    anything else (mirroring off, or given up) shows what is stored."""
     if record.status != TaskStatus.SUCCEED.value or not record.result_json:
         return None
     videos: list[dict[str, Any]] = orjson.loads(record.result_json)

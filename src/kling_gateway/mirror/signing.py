@@ -1,13 +1,15 @@
 """Expiring signed URLs for mirrored videos.
 
-A result link must work without the client's API key (players, CDNs, ``<video src>`` and Kling clients
-fetch ``videos[].url`` anonymously, exactly as they do Kling's own links), yet must not let anyone who can
-guess a task id download its video. So the link carries ``expires`` and an HMAC-SHA256 over
-(task id, video slot, expiry). The HMAC key is derived with HKDF from the master key under a fixed label:
-nothing new to configure or rotate, and the key is distinct from the Fernet keys that encrypt secrets.
+A result link must work without the client's API key (players, CDNs, ``<video src>`` and Kling
+clients fetch ``videos[].url`` anonymously, exactly as they do Kling's own links), yet must not let
+anyone who can guess a task id download its video. So the link carries ``expires`` and an
+HMAC-SHA256 over (task id, video slot, expiry). The HMAC key is derived with HKDF from the master
+key under a fixed label: nothing new to configure or rotate, and the key is distinct from the Fernet
+keys that encrypt secrets.
 
-Expiries are rounded up to a bucket of the TTL, so the same task read twice in a row renders the same
-URL (client-side caches and change detection keep working) while every URL still lives at least the TTL.
+Expiries are rounded up to a bucket of the TTL, so the same task read twice in a row renders the
+same URL (client-side caches and change detection keep working) while every URL still lives at least
+the TTL.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ _LABEL = b"kling-gateway/result-url/v1"
 
 
 def slot(index: int, watermark: bool = False) -> str:
-    """The path name of one video of a task: ``0`` for the first video, ``0-wm`` for its watermarked copy."""
+    """A task's video's path name: ``0`` for the first video, ``0-wm`` for its watermarked copy."""
     return f"{index}-wm" if watermark else str(index)
 
 
@@ -69,14 +71,14 @@ class UrlSigner:
     def verify(
         self, task_id: str, index: int, expires: int, sig: str, *, watermark: bool = False
     ) -> bool:
-        """Constant-time check of the signature alone; the caller checks ``expires`` against its clock."""
+        """Constant-time check of the signature only; the caller checks ``expires`` on its clock."""
         return same_secret(sig.lower(), self._mac(task_id, index, expires, watermark))
 
 
 @functools.lru_cache(maxsize=8)
 def signer_for(settings: Settings) -> UrlSigner:
-    """One signer per Settings (frozen, hashable): the read path renders URLs on every task GET and must
-    not re-read the key file or re-run HKDF each time."""
+    """One signer per Settings (frozen, hashable): the read path renders URLs on every task GET and
+    must not re-read the key file or re-run HKDF each time."""
     return UrlSigner.from_master_key(load_master_key(settings))
 
 

@@ -1,12 +1,13 @@
 """Where mirrored videos live: a small ``MediaStore`` protocol and the local-directory backend.
 
-The protocol is the seam for other backends (an S3-compatible one would implement the same five methods and
-serve reads by redirecting to a presigned URL instead of a local path); only ``LocalDirStore`` exists today.
+The protocol is the seam for other backends (an S3-compatible one would implement the same five
+methods and serve reads by redirecting to a presigned URL instead of a local path); only
+``LocalDirStore`` exists today.
 
-Writes go to a temp file beside the target and are renamed into place after an fsync, so a reader (the
-results route) sees either no file or the whole file, never a half-written one, and a crash or an aborted
-download leaves only a ``.part`` file that the retention sweep removes later. Keys are validated to a
-strict shape so no key can step outside the root.
+Writes go to a temp file beside the target and are renamed into place after an fsync, so a reader
+(the results route) sees either no file or the whole file, never a half-written one, and a crash or
+an aborted download leaves only a ``.part`` file that the retention sweep removes later. Keys are
+validated to a strict shape so no key can step outside the root.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ _KEY = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT}){{0,7}}")
 PART_SUFFIX = ".part"
 # What ``older_than`` may return: a key, or a temp file an interrupted write left behind.
 _ENTRY = re.compile(rf"(?:{_SEGMENT}/){{0,7}}(?:{_SEGMENT}|\.{_SEGMENT})")
-# Chunks from the network are small (tens of KiB); writing each one through a worker thread would cost
-# more in thread hops than the write itself, so they are gathered and written a MiB at a time.
+# Chunks from the network are small (tens of KiB); writing each one through a worker thread would
+# cost more in thread hops than the write itself, so they are gathered and written a MiB at a time.
 WRITE_BUFFER_BYTES = 1024 * 1024
 
 
@@ -47,8 +48,8 @@ class StoredMedia:
 
 class MediaStore(Protocol):
     async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
-        """Store everything ``chunks`` yields under ``key``; returns the size. If ``chunks`` raises (or the
-        caller is cancelled) nothing is left under ``key`` and the error propagates."""
+        """Store everything ``chunks`` yields under ``key``; returns the size. If ``chunks`` raises
+        (or the caller is cancelled) nothing is left under ``key`` and the error propagates."""
 
     async def open(self, key: str) -> StoredMedia | None: ...
 

@@ -257,7 +257,8 @@ class UrlGuard:
             first = addresses[0]
             refusal = self._address_refusal(first) or Refusal("malformed", "not an IP address")
             raise UrlRefused(
-                f"{field}: host {normalize_hostname(host)} resolves to {first}, {refusal.describe()}",
+                f"{field}: host {normalize_hostname(host)} resolves to {first}, "
+                f"{refusal.describe()}",
                 rule=refusal.rule,
                 field=field,
             )

@@ -117,7 +117,8 @@ class StoreCollector:
         )
         yield GaugeMetricFamily(
             "kgw_poll_lag_seconds",
-            "How far past its due time the most overdue task's next upstream read is (0 when none is due)",
+            "How far past its due time the most overdue task's next upstream read is "
+            "(0 when none is due)",
             value=snap.poll_lag_seconds,
         )
         yield GaugeMetricFamily(
@@ -136,7 +137,8 @@ class StoreCollector:
             )
             amount = GaugeMetricFamily(
                 "kgw_ledger_amount_micro",
-                "Signed sum of ledger amounts by reason, in micro-credits (negative = taken from balances)",
+                "Signed sum of ledger amounts by reason, in micro-credits "
+                "(negative = taken from balances)",
                 labels=["reason"],
             )
             for reason, (count, total) in sorted(snap.ledger.items()):

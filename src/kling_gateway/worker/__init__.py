@@ -1,1 +1,1 @@
-"""Background workers: each has ``run_once()`` (one pass, returns a count) and a thin loop around it."""
+"""Background workers: each has ``run_once()`` (one pass, returns a count) and a thin loop on it."""

@@ -1,12 +1,13 @@
 """The mirror worker: copies succeeded tasks' videos into the media store, and applies retention.
 
-``run_once()`` leases a small batch of pending tasks (as many as it downloads at once: a leased task waiting
-behind a slow download would only hold its lease for nothing), mirrors them concurrently and returns how
-many it took, so tests drive it pass by pass. Several workers or nodes can run side by side: a leased task
-is skipped by the others, a crashed worker's lease expires, and the outcome is written once (rows.py).
+``run_once()`` leases a small batch of pending tasks (as many as it downloads at once: a leased task
+waiting behind a slow download would only hold its lease for nothing), mirrors them concurrently and
+returns how many it took, so tests drive it pass by pass. Several workers or nodes can run side by
+side: a leased task is skipped by the others, a crashed worker's lease expires, and the outcome is
+written once (rows.py).
 
-Retention runs from the same loop about once an hour, and also while mirroring is switched off, so files
-mirrored earlier still go when their time is up.
+Retention runs from the same loop about once an hour, and also while mirroring is switched off, so
+files mirrored earlier still go when their time is up.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class MirrorWorker:
         self.outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
 
     def _lease_ms(self) -> int:
-        # A task's videos download one after another (a result has a video and maybe a watermarked copy).
+        # A task's videos download one after another (a video, maybe with a watermarked copy).
         return int((2 * self.gw.settings.mirror_timeout_seconds + LEASE_MARGIN_SECONDS) * 1000)
 
     async def run_once(self) -> int:

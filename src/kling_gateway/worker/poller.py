@@ -1,11 +1,12 @@
 """The refresher: moves every unfinished task to its terminal state on its own.
 
-``run_once()`` claims the due tasks under a lease (storage ``claim_due``: ``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, a compare-and-set on SQLite), reads them upstream with at most
-``poll_concurrency_per_account`` reads in flight per upstream account, and returns how many it claimed, so
-tests drive it deterministically; ``run()`` loops until stopped, sleeping only when a pass found less than
-a full batch. Several workers or nodes can run side by side: a leased task is skipped by the others, a
-crashed worker's lease simply expires, and each state change is a compare-and-set, applied once.
+``run_once()`` claims the due tasks under a lease (storage ``claim_due``: ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL, a compare-and-set on SQLite), reads them upstream with at most
+``poll_concurrency_per_account`` reads in flight per upstream account, and returns how many it
+claimed, so tests drive it deterministically; ``run()`` loops until stopped, sleeping only when a
+pass found less than a full batch. Several workers or nodes can run side by side: a leased task is
+skipped by the others, a crashed worker's lease simply expires, and each state change is a
+compare-and-set, applied once.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Health probes: one cheap authenticated call per enabled upstream account every
 ``KGW_CHANNEL_PROBE_SECONDS``, its latency or error stored on the account for the CLI and admin API.
 
-With several nodes, each account is probed once per interval in all (a compare-and-set on ``probed_at``
-claims the turn), which keeps within Kling's one-query-per-second advice for ``/account/costs``. A probe
-refused for credentials or balance benches the account like a refused create would (services/channels.py);
-a probe that answers ends a spell of "unreachable" at once instead of waiting it out.
+With several nodes, each account is probed once per interval in all (a compare-and-set on
+``probed_at`` claims the turn), which keeps within Kling's one-query-per-second advice for
+``/account/costs``. A probe refused for credentials or balance benches the account like a refused
+create would (services/channels.py); a probe that answers ends a spell of "unreachable" at once
+instead of waiting it out.
 """
 
 from __future__ import annotations

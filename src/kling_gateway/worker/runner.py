@@ -1,5 +1,6 @@
 """All background workers of one process, started together by ``serve`` (beside HTTP) or alone by
-``kling-gateway worker``; several such processes can run against one database (leases keep them apart)."""
+``kling-gateway worker``; several such processes can run against one database (leases keep them
+apart)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ WorkerLoop = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def loops(gw: Gateway, mirror: Mirror) -> list[WorkerLoop]:
-    # The mirror worker always runs: with mirroring off it claims nothing but still applies retention.
+    # The mirror worker always runs: with mirroring off it claims nothing but applies retention.
     return [Poller(gw).run, WebhookWorker(gw).run, MirrorWorker(gw, mirror).run, Prober(gw).run]
 
 
 async def run_all(gw: Gateway, stop: asyncio.Event, mirror: Mirror | None = None) -> None:
-    """``mirror``: the one the HTTP app serves results with; built (and closed) here when not given."""
+    """``mirror``: the one the HTTP app serves results with; else built (and closed) here."""
     if mirror is None:
         own = build_mirror(gw.settings)
         try:

@@ -1,14 +1,14 @@
 """The webhook sender: delivers queued task events to each client's ``callback_url``.
 
-Requests never wait for a callback: a status change only writes a ``webhook_deliveries`` row, and this
-worker sends it later. ``run_once()`` claims one batch of due rows (under a lease, so a second worker or
-node never sends the same event at the same time), posts them concurrently, and records each outcome:
-2xx is delivered; anything else (3xx included — redirects are not followed, a receiver must answer
-itself), a timeout, or a refused connection is retried with exponential backoff and jitter until the event
-is ``webhook_max_age_seconds`` old, then it is given up as ``failed``.
+Requests never wait for a callback: a status change only writes a ``webhook_deliveries`` row, and
+this worker sends it later. ``run_once()`` claims one batch of due rows (under a lease, so a second
+worker or node never sends the same event at the same time), posts them concurrently, and records
+each outcome: 2xx is delivered; anything else (3xx included — redirects are not followed, a receiver
+must answer itself), a timeout, or a refused connection is retried with exponential backoff and
+jitter until the event is ``webhook_max_age_seconds`` old, then it is given up as ``failed``.
 
-Semantics are at-least-once: a receiver that took a delivery but answered too late gets it again, with the
-same ``webhook-id`` to deduplicate on (as Kling's own callbacks expect, kling-api.md §6).
+Semantics are at-least-once: a receiver that took a delivery but answered too late gets it again,
+with the same ``webhook-id`` to deduplicate on (as Kling's own callbacks expect, kling-api.md §6).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..storage.deliveries import DELIVERED, FAILED, PENDING, Delivery, Outcome
 
 log = logging.getLogger("kling_gateway.webhooks")
 
-# A claimed row stays ours this much longer than one send may take, so a slow send is never taken over.
+# A claimed row stays ours this much longer than one send may take: a slow send is not taken over.
 LEASE_MARGIN_SECONDS = 60.0
 MAX_RESPONSE_READ = (
     64 * 1024
@@ -38,10 +38,10 @@ MAX_RESPONSE_READ = (
 
 
 class Sender(Protocol):
-    """Posts one webhook. Returns the HTTP status; raises on any transport failure (DNS, refused, TLS,
-    timeout). The seam lets tests, and an SSRF-guarded sender, replace the default."""
+    """Posts one webhook. Returns the HTTP status; raises on any transport failure (DNS, refused,
+    TLS, timeout). The seam lets tests, and an SSRF-guarded sender, replace the default."""
 
-    # ``timeout`` is for the HTTP client's own timer; the worker enforces it with asyncio.timeout as well.
+    # ``timeout`` is for the HTTP client's own timer; the worker also enforces it (asyncio.timeout).
     async def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int: ...  # noqa: ASYNC109
 
 
@@ -182,13 +182,13 @@ class WebhookWorker:
             )
             return Outcome(attempted_at, latency_ms, status, error, FAILED, None)
         delay_ms = int(webhook_retry_delay(d.attempts + 1, rng=self._rng) * 1000)
-        # The last retry lands on the deadline itself rather than being skipped for being too far out.
+        # The last retry lands on the deadline itself rather than being skipped as too far out.
         return Outcome(
             attempted_at, latency_ms, status, error, PENDING, min(now + delay_ms, deadline)
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set; idle ``idle_seconds`` whenever a pass found less than a full batch."""
+        """Send until ``stop`` is set; idle ``idle_seconds`` after a pass short of a full batch."""
         try:
             while not stop.is_set():
                 try:

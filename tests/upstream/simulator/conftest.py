@@ -1,4 +1,4 @@
-"""Shared fixtures: a simulator on a hand-driven clock, reached through httpx's in-process transport."""
+"""Shared fixtures: a simulator on a hand-driven clock, reached via httpx's in-process transport."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Callbacks: bare task objects on every status change, in order, optionally Standard-Webhooks signed."""
+"""Callbacks: bare task objects per status change, in order, optionally Standard-Webhooks signed."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"dinf"}
 def parse_boxes(
     data: bytes, start: int = 0, end: int | None = None
 ) -> list[tuple[bytes, int, int]]:
-    """(type, payload_start, payload_end) for each box, recursing into containers; strict on sizes."""
+    """(type, payload_start, payload_end) per box, recursing into containers; strict on sizes."""
     end = len(data) if end is None else end
     boxes: list[tuple[bytes, int, int]] = []
     pos = start

@@ -1,7 +1,7 @@
-"""Operator API under ``/admin/v1``, guarded by ``KGW_ADMIN_TOKEN`` (off when unset). Same Kling envelope
-and codes as the public routes; upstream ids and origin URLs are visible here and only here. This module
-holds the channels and the shared checks; users and keys, money, tasks and the overview have their own
-(admin_users.py, admin_money.py, admin_tasks.py)."""
+"""Operator API under ``/admin/v1``, guarded by ``KGW_ADMIN_TOKEN`` (off when unset). Same Kling
+envelope and codes as the public routes; upstream ids and origin URLs are visible here and only
+here. This module holds the channels and the shared checks; users and keys, money, tasks and the
+overview have their own (admin_users.py, admin_money.py, admin_tasks.py)."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def _only(body: dict[str, Any], allowed: frozenset[str]) -> None:
 
 
 async def _admin(work: Awaitable[T]) -> T:
-    """Operator mistakes are the caller's: 404 for what does not exist, else 400/1201 naming the field."""
+    """Operator errors are the caller's: 404 for what is missing, else 400/1201 naming the field."""
     try:
         return await work
     except admin.AdminNotFound as exc:

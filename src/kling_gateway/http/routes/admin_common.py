@@ -1,5 +1,6 @@
 """What the admin route modules share: the token check (http/routes/admin.py's, unchanged), the JSON
-object body, the field whitelist, single-valued query strings, and operator errors as Kling errors."""
+object body, the field whitelist, single-valued query strings, and operator errors as Kling
+errors."""
 
 from __future__ import annotations
 

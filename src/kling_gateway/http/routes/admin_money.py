@@ -1,6 +1,6 @@
-"""``/admin/v1`` money, prices and models: credit/debit with a note, balance, statement (JSON pages and
-CSV), price multiplier; the price table (list, set a row, delete a row); model aliases (list, map,
-unmap)."""
+"""``/admin/v1`` money, prices and models: credit/debit with a note, balance, statement (JSON pages
+and CSV), price multiplier; the price table (list, set a row, delete a row); model aliases (list,
+map, unmap)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""``/admin/v1/tasks`` and ``/admin/v1/overview``: task search (status, user, model, kind, time range,
-paging, the client's ``external_task_id``), one task in full, and the overview figures. Deliveries and
-redelivery are http/routes/webhooks.py's."""
+"""``/admin/v1/tasks`` and ``/admin/v1/overview``: task search (status, user, model, kind, time
+range, paging, the client's ``external_task_id``), one task in full, and the overview figures.
+Deliveries and redelivery are http/routes/webhooks.py's."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""``/admin/v1/users`` and ``/admin/v1/keys``: users (create, list with balance, key count and tasks in
-flight, show, rename, disable/enable, limits) and their keys (issue ``sk-`` or AK/SK with the secret
-shown once, list masked, revoke, expiry, model and IP allow-lists, limits)."""
+"""``/admin/v1/users`` and ``/admin/v1/keys``: users (create, list with balance, key count and tasks
+in flight, show, rename, disable/enable, limits) and their keys (issue ``sk-`` or AK/SK with the
+secret shown once, list masked, revoke, expiry, model and IP allow-lists, limits)."""
 
 from __future__ import annotations
 

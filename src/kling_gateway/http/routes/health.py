@@ -1,4 +1,4 @@
-"""Liveness and readiness. Readiness checks the database, the one thing the gateway cannot work without."""
+"""Liveness and readiness; readiness checks the database, which the gateway cannot work without."""
 
 from __future__ import annotations
 

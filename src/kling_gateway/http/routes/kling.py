@@ -1,5 +1,5 @@
-"""Kling's own text2video routes, served under ``/kling/v1`` and at the root ``/v1`` (some clients drop
-any path from their base URL)."""
+"""Kling's own text2video routes, served under ``/kling/v1`` and at the root ``/v1`` (some clients
+drop any path from their base URL)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     api = APIRouter()
 
     async def create_task(request: Request) -> Response:
-        """Create a text2video task. The body is Kling's own; the answer carries the gateway's task id."""
+        """Create a text2video task: Kling's own body; the answer carries the gateway's task id."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         raw = await read_body(request, gw.settings.max_body_bytes)

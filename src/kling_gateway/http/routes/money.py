@@ -1,5 +1,5 @@
-"""What things cost and what is left: quotes, balance, usage, and Kling's own ``/account/costs`` (real
-Kling clients call it at start; a 401 there breaks them)."""
+"""What things cost and what is left: quotes, balance, usage, and Kling's own ``/account/costs``
+(real Kling clients call it at start; a 401 there breaks them)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     api = APIRouter(tags=["money"])
 
     async def quote(request: Request) -> Response:
-        """The price of a text2video request, validated exactly like a create, without creating a task."""
+        """The price of a text2video request, validated exactly like a create; no task is made."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         req = tasks.validate(
@@ -51,7 +51,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await money.balance(gw, principal.user_id))
 
     async def usage(request: Request) -> Response:
-        """Credits charged by UTC day and model for tasks finished between start_time and end_time (ms)."""
+        """Credits by UTC day and model, for tasks finished between start_time and end_time (ms)."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         since = _ms(request, "start_time", 0) or 0

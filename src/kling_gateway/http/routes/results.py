@@ -1,12 +1,14 @@
 """``GET /kling/v1/results/{task_id}/{slot}.mp4?expires=…&sig=…``: mirrored result videos.
 
-No API key: the link itself is the credential (signed, expiring; see mirror/signing.py), because players
-and Kling clients fetch ``videos[].url`` anonymously. Refusals use Kling's envelope: 403/1103 for a link
-that is unsigned, tampered or expired, 404/1203 for a task or video that is not (or no longer) here.
+No API key: the link itself is the credential (signed, expiring; see mirror/signing.py), because
+players and Kling clients fetch ``videos[].url`` anonymously. Refusals use Kling's envelope:
+403/1103 for a link that is unsigned, tampered or expired, 404/1203 for a task or video that is not
+(or no longer) here.
 
-A task still **pending** (succeeded, copy not finished) is streamed through from the origin rather than
-answered 404: clients download right after ``succeed``, and this way they never see the Kling URL.
-A task whose mirroring was **given up** redirects to the upstream URL its task object now shows anyway.
+A task still **pending** (succeeded, copy not finished) is streamed through from the origin rather
+than answered 404: clients download right after ``succeed``, and this way they never see the Kling
+URL. A task whose mirroring was **given up** redirects to the upstream URL its task object now shows
+anyway.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ async def _stream_through(
         finally:
             await stack.aclose()
 
-    # No Content-Length: the body may be decoded from a compressed transfer, so the origin's is not ours.
+    # No Content-Length: the body may be decoded from a compressed transfer; the origin's may lie.
     return StreamingResponse(
         body(), media_type=MP4, headers=headers, background=BackgroundTask(stack.aclose)
     )

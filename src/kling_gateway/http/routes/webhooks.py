@@ -1,5 +1,6 @@
-"""Webhook routes: a user reads and rotates their signing secret and sees how their task's callbacks went;
-the operator sees any task's delivery log and can send an event again. All in the Kling envelope."""
+"""Webhook routes: a user reads and rotates their signing secret and sees how their task's callbacks
+went; the operator sees any task's delivery log and can send an event again. All in the Kling
+envelope."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=SECRET_RESPONSES,
     )
     async def read_secret(request: Request) -> Response:
-        """The Standard Webhooks secret (``whsec_…``) your callbacks are signed with; created on first read.
-        Verify ``webhook-signature`` over ``{webhook-id}.{webhook-timestamp}.{body}`` with it."""
+        """The Standard Webhooks secret (``whsec_…``) your callbacks are signed with; created on
+        first read. Verify ``webhook-signature`` over ``{webhook-id}.{webhook-timestamp}.{body}``
+        with it."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         return ok(request, {"secret": await webhooks.user_secret(gw, principal.user_id)})
@@ -58,8 +60,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=DELIVERIES_RESPONSES,
     )
     async def task_deliveries(request: Request, task_id: str) -> Response:
-        """One entry per status event sent to your callback_url, with every attempt (time, HTTP status,
-        latency, error). ``task_id`` is the gateway's id or your own external_task_id."""
+        """One entry per status event sent to your callback_url, with every attempt (time, HTTP
+        status, latency, error). ``task_id`` is the gateway's id or your own external_task_id."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         return ok(request, await webhooks.user_delivery_log(gw, principal, task_id))
@@ -91,7 +93,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         responses=ADMIN_RESPONSES,
     )
     async def admin_redeliver(request: Request, delivery_id: str) -> Response:
-        """Queues the event for the next worker pass (same webhook-id), even if delivered or given up."""
+        """Queue the event for the next worker pass (same webhook-id), even if sent or given up."""
         gw = gateway()
         await require_admin(gw, request)
         try:

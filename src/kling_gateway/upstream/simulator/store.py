@@ -49,7 +49,7 @@ class Task:
 
     def wire(self) -> dict[str, Any]:
         """Task object as in kling-api.md §4.3. Built per read rather than cached: a cached view
-        would triple per-task memory in 10k-task benchmarks, for a saving lost in HTTP overhead."""
+        would multiply per-task memory in large runs, for a saving lost in HTTP overhead."""
         spec = self.spec
         view: dict[str, Any] = {
             "task_id": self.task_id,
