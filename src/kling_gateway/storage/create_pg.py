@@ -5,12 +5,19 @@ A paid task insert, instead of five round trips:
 Steps in a transaction cost a round trip each (BEGIN, debit user, debit key, insert,
 ledger, COMMIT); chained data-modifying CTEs do the same work in one implicit
 transaction, each part gated on the one before through its RETURNING rows. All or
-nothing: the user row is locked and checked first (``FOR UPDATE``, re-checked on the
-newest version), so once the key's quota passes the debit cannot fail, and a duplicate
-id or ``external_task_id`` aborts the whole statement with its unique violation.
+nothing: the user row is locked and checked first (re-checked on the newest version), so
+once the key's quota passes the debit cannot fail, and a duplicate id or
+``external_task_id`` aborts the whole statement with its unique violation.
 
 A compare-and-set with its webhook event (a create with a ``callback_url``), instead of four: the
 event row is inserted only if the update matched, and ignored if (task, status) already has one.
+
+Lock order: the user row, then task rows. A create holds its user row while its insert may wait on
+another task row (a retried ``external_task_id`` waits for whoever is changing the row it
+duplicates), so a transaction that changes a task and then reaches the user row (the event's or
+the ledger row's foreign key, a credit) would deadlock with it. Both statements here, and a close
+(money.py), take the user row ``FOR NO KEY UPDATE`` first: the lock the debit takes anyway, which
+leaves other transactions' foreign key checks (``KEY SHARE``) free.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     BindParameter,
+    Select,
     bindparam,
     exists,
     func,
@@ -47,12 +55,7 @@ def reserve_insert(with_key: bool) -> ClauseElement:
     """Parameters: ``uid``, ``kid`` (with_key), ``amt``, every ``tasks`` column as ``t_<name>``,
     every ledger column as ``l_<name>``."""
     amt: BindParameter[int] = bindparam_int("amt")
-    funded = (
-        select(users.c.id)
-        .where(users.c.id == bindparam_int("uid"), users.c.balance_micro >= amt)
-        .with_for_update()
-        .cte("funded")
-    )
+    funded = lock_owner(bindparam_int("uid"), users.c.balance_micro >= amt).cte("funded")
     gate = exists(select(funded.c.id))
     charged = None
     if with_key:
@@ -96,8 +99,9 @@ def reserve_insert(with_key: bool) -> ClauseElement:
 
 def cas_announced(cas: Update) -> ClauseElement:
     """Parameters: the compare-and-set's own, and every delivery column as ``e_<name>``. Answers
-    (matched, event inserted)."""
-    moved = cas.returning(tasks.c.id).cte("moved")
+    (matched, event inserted). The user row is taken first (the lock order above)."""
+    owner = lock_owner(_param("e_", webhook_deliveries.c.user_id)).cte("owner")
+    moved = cas.where(exists(select(owner.c.id))).returning(tasks.c.id).cte("moved")
     row = select(*(_param("e_", c) for c in webhook_deliveries.c)).where(exists(select(moved.c.id)))
     announced = (
         pg_insert(webhook_deliveries)
@@ -107,6 +111,11 @@ def cas_announced(cas: Update) -> ClauseElement:
         .cte("announced")
     )
     return select(_count(moved), _count(announced))
+
+
+def lock_owner(user_id: BindParameter[Any], *conds: ColumnElement[bool]) -> Select[Any]:
+    """The user row, locked ``FOR NO KEY UPDATE`` (the lock order above)."""
+    return select(users.c.id).where(users.c.id == user_id, *conds).with_for_update(key_share=True)
 
 
 def bindparam_int(name: str) -> BindParameter[int]:

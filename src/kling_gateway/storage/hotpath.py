@@ -15,6 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import ClauseElement
 
+from .retry import retried
 from .sqlite_hot import SqliteDriver
 from .steps import Step, UniqueViolation, should_run
 
@@ -68,11 +69,13 @@ class _Postgres:
         )
         return cls(pool)
 
+    # A statement or transaction the server aborted for a deadlock or a serialization failure wrote
+    # nothing, so it is run again (retry.py).
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         import asyncpg
 
         try:
-            return _changed(await self._pool.execute(sql, *args))
+            return _changed(await retried(lambda: self._pool.execute(sql, *args)))
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc.constraint_name or exc)) from exc
 
@@ -80,12 +83,15 @@ class _Postgres:
         import asyncpg
 
         try:
-            row = await self._pool.fetchrow(sql, *args)
+            row = await retried(lambda: self._pool.fetchrow(sql, *args))
         except asyncpg.UniqueViolationError as exc:
             raise UniqueViolation(str(exc.constraint_name or exc)) from exc
         return tuple(row) if row is not None else None
 
     async def run_tx(self, steps: Sequence[Step]) -> int | None:
+        return await retried(lambda: self._run_tx(steps))
+
+    async def _run_tx(self, steps: Sequence[Step]) -> int | None:
         import asyncpg
 
         class _Abort(Exception):

@@ -4,6 +4,9 @@ The money moved on the request path is asked for by name: a ``Reserve`` rides on
 ``Close`` on the terminal status compare-and-set (``TaskStore``), each in the *same* transaction: a
 reserve exists exactly when its task row does, and a close happens exactly once, guarded twice — by
 the status CAS and by the ledger's unique ``(task_id, kind)``. Their statements are compiled here.
+
+Lock order, on PostgreSQL: the user row first, then task and ledger rows, then the key
+(create_pg.py says why); a close takes the user row before its compare-and-set (``lock_user``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .create_pg import lock_owner
 from .hotpath import HotPath, Step
 from .tables import api_keys, ledger_entries, prices, users
 
@@ -88,6 +92,7 @@ class MoneyStatements:
             )
             .values(spent_micro=api_keys.c.spent_micro + amt)
         )
+        self._lock_user = hot.compile(lock_owner(bindparam("uid")))
         self._credit_user = hot.compile(
             update(users)
             .where(users.c.id == bindparam("uid"))
@@ -125,6 +130,13 @@ class MoneyStatements:
                 )
             )
         return before, [Step(self._entry.sql, self._entry.args(reserve_entry(op, task_id)))]
+
+    def lock_user(self, op: Close) -> list[Step]:
+        """PostgreSQL: the step that takes the user row, to run before the task's compare-and-set
+        (the lock order above). SQLite runs one writer at a time: nothing to order."""
+        if not self._hot.postgres:
+            return []
+        return [Step(self._lock_user.sql, self._lock_user.args({"uid": op.user_id}))]
 
     def close_steps(self, op: Close) -> list[Step]:
         user_id, key_id, back = op.user_id, op.key_id, op.back

@@ -199,6 +199,8 @@ class TaskStore:
         if event is None and close is None:
             return await self._hot.execute(sql, args) == 1
         steps = [Step(sql, args, require=True)]
+        if close is not None:
+            steps[:0] = self._money.lock_user(close)  # the user row before the task (money.py)
         if event is not None:
             steps.append(Step(self._sql.event.sql, self._sql.event.args(event)))
         if close is not None:
