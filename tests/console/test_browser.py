@@ -146,7 +146,7 @@ def test_overview_and_prices_render(page: Page, served: Served) -> None:
     page.fill("#p-model", "kling-v2-6")
     page.fill("#p-credits", "not-a-number")
     page.click("#set-price button[type=submit]")
-    expect(page.locator("#error-credits")).to_be_visible()
+    expect(page.locator("#error-credits_per_second")).to_be_visible()
     _shot(page, "prices")
 
 

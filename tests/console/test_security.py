@@ -52,7 +52,9 @@ async def signed_in(env: Env, token: str) -> AsyncIterator[tuple[httpx.AsyncClie
         ("GET", "/console/prices"),
         ("POST", "/console/users"),
         ("POST", "/console/money"),
-        ("POST", "/console/channels/simulator/enabled"),
+        ("POST", "/console/channels/simulator/edit"),
+        ("POST", "/console/user"),
+        ("GET", "/console/money/statement.csv?user=alice"),
     ],
 )
 async def test_nothing_without_a_session(env: Env, method: str, path: str) -> None:
@@ -264,14 +266,16 @@ async def test_forms_show_the_services_errors_next_to_their_fields(
     )
     key = await client.post(
         "/console/keys",
-        data={"user": "alice", "models": "no-such-model", "csrf": csrf},
+        data={"user": "alice", "models": "no-such-model", "expires_days": "", "csrf": csrf},
         headers=origin,
     )
-    tasks = await client.get("/console/tasks?status=bogus&since=yesterday&user=nobody")
+    tasks = await client.get("/console/tasks?status=bogus&since=yesterday")
+    nobody = await client.get("/console/tasks?user=nobody")
     assert money.status_code == 400 and 'id="error-amount"' in money.text
     assert (
         key.status_code == 400 and 'id="error-models"' in key.text and "no-such-model" in key.text
     )
     assert tasks.status_code == 400
-    for field in ("status", "since", "user"):
+    for field in ("status", "since"):
         assert f'id="error-{field}"' in tasks.text
+    assert nobody.status_code == 400 and 'id="error-user"' in nobody.text
