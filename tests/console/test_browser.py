@@ -69,6 +69,16 @@ def test_user_key_task_video_and_escaping(page: Page, served: Served) -> None:
     page.click("#create-user button[type=submit]")
     expect(page.locator("#error-name")).to_contain_text("1–64")
 
+    page.locator("#users a", has_text=name).click()
+    page.fill("#max_in_flight", "many")
+    page.click("#user-settings button[type=submit]")
+    expect(page.locator("#error-max_in_flight")).to_contain_text("must be an integer")
+    page.fill("#max_in_flight", "4")
+    page.click("#user-settings button[type=submit]")
+    expect(page.locator("#max_in_flight")).to_have_value("4")
+    _shot(page, "user")
+    page.goto(f"{served.base_url}/console/users")
+
     page.select_option("#key-user", name)
     page.fill("#key-name", "browser")
     page.click("#issue-key button[type=submit]")
@@ -135,6 +145,9 @@ def test_channel_added_without_echoing_secrets_then_disabled(page: Page, served:
     assert "sk-browser-very-secret" not in page.content()
     row.get_by_role("button", name="Disable").click()
     expect(page.locator(f"tr[data-channel='{name}'] td.state")).to_contain_text("disabled")
+    row.locator("input[name=weight]").fill("heavy")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator("#error-weight")).to_contain_text("weight: must be an integer")
     _shot(page, "channels")
 
 

@@ -61,6 +61,8 @@ def channel_routes(r: APIRouter, c: Console) -> None:
         try:
             await api.update_channel(c.gateway(), name, **fields)
         except api.ApiError as exc:
+            if exc.field == "channel":
+                return c.missing(request, session, str(exc))
             forms.refused(form, exc)
             form.values["channel"] = name  # the row the errors belong to
             return await _channels_page(c, request, session, form, 400)

@@ -107,7 +107,8 @@ class Console:
         return security_headers(HTMLResponse(html, status_code=status), media)
 
     def missing(self, request: Request, session: SessionRow, what: str) -> Response:
-        return self.render(request, "missing.html", {"what": what}, session=session, status=404)
+        context = {"what": what, "page": ""}
+        return self.render(request, "missing.html", context, session=session, status=404)
 
     async def session(self, request: Request) -> SessionRow:
         row = await auth.find_session(self.gateway(), request.cookies.get(COOKIE))
