@@ -6,6 +6,7 @@ from __future__ import annotations
 from kling_gateway.console import api
 from kling_gateway.services import overview, tasks_admin
 from tests.conftest import Env, both_databases
+from tests.console.test_forms import Client
 
 database_url = both_databases
 
@@ -34,3 +35,15 @@ async def test_overview_and_task_pages_from_real_tasks(env: Env) -> None:
     detail = await api.task(env.gw, ids[0], "http://gw")
     assert detail["upstream_account"] == "simulator" and detail["videos"][0]["url"]
     assert detail["cost"]["settled"] is not None
+    statuses = [h["status"] for h in detail["status_history"]]
+    assert statuses[0] == "queued" and statuses[-1] == "succeed"
+
+
+async def test_the_task_page_shows_the_status_history(env: Env, signed_in: Client) -> None:
+    res = await env.create({"model_name": "kling-v2-6", "prompt": "fox"})
+    task_id = res.json()["data"]["task_id"]
+    await env.run_until_idle()
+    page = (await signed_in[0].get(f"/console/tasks/{task_id}")).text
+    rows = page.split('id="status-history"', 1)[1].split("</table>", 1)[0]
+    for status, by in (("queued", "create"), ("submitted", "submit"), ("succeed", "poll")):
+        assert f">{status}</td>" in rows and f"<td>{by}</td>" in rows

@@ -162,7 +162,7 @@ TASK_DETAIL = {
     **TASK,
     "description": "The summary plus request, result, videos (as the client sees them now), cost "
     "{reserved, settled, refunded, released}, deliveries (each with attempt_log) and status_history "
-    "(null: not stored)",
+    "([{status, at, by}], oldest first; null for tasks older than the history)",
 }
 OVERVIEW = _obj(
     {

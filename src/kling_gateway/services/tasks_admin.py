@@ -1,6 +1,6 @@
 """Operator task views: searches and one task in full (request body, cost, upstream account and id,
-callback deliveries with their attempts). The gateway stores a task's current status and its times, not
-a history of statuses: the detail says so (``status_history: null``) instead of inventing one."""
+callback deliveries with their attempts, status history). The history is each status with when and
+who saw it ({status, at, by}); tasks created before migration 0011 have none (``null``)."""
 
 from __future__ import annotations
 
@@ -101,9 +101,7 @@ async def detail(
         videos=public_videos(gw, r, base_url) or [],
         poll_attempts=r.poll_attempts,
         next_poll_at=r.next_poll_at,
-        status_history=None,
-        status_history_note="not stored: the gateway keeps the current status with created_at and "
-        "updated_at; the callback deliveries below record each status event sent",
+        status_history=orjson.loads(r.status_history) if r.status_history else None,
         cost=await cost(gw, r),
         deliveries=[
             webhooks.entry_json(e, operator=True) for e in await webhooks.delivery_log(gw, r.id)
