@@ -33,7 +33,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(tasks_admin.search(gw, query(request))))
 
     @api.get(
-        "/tasks/{task_id}",
+        "/tasks/{task_id:seg}",
         summary="A task in full: request, cost, upstream account and id, callback attempts",
         openapi_extra=A.op(
             params=[
