@@ -1,6 +1,7 @@
 """Browser fixtures: one gateway + simulator per module on real sockets, Debian's Chromium driven by
-Playwright. A browser that cannot start FAILS the tests (CI must install chromium), never skips them.
-And the in-process ones: a client signed in to the console on the ASGI app, with its CSRF token."""
+Playwright. A browser that cannot start FAILS the tests (CI must install chromium), never skips
+them. And the in-process ones: a client signed in to the console on the ASGI app, with its CSRF
+token."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The console in Debian's Chromium: sign-in, users and keys, a task watched to ``succeed`` and its video
-played, money, channels, and the browser-side defences (cookie flags, forged cross-origin posts, escaping).
-Screenshots of every page go to $KGW_CONSOLE_SCREENSHOTS (docs/img when regenerating the docs)."""
+"""The console in Debian's Chromium: sign-in, users and keys, a task watched to ``succeed`` and its
+video played, money, channels, and the browser-side defences (cookie flags, forged cross-origin
+posts, escaping). Screenshots of every page go to $KGW_CONSOLE_SCREENSHOTS (docs/img when
+regenerating the docs)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The console's defences without a browser, on the in-process app: nothing without a session, the
-operator token on the admin API, throttled sign-ins, CSRF and Origin checks, headers, escaping, expiry."""
+operator token on the admin API, throttled sign-ins, CSRF and Origin checks, headers, escaping,
+expiry."""
 
 from __future__ import annotations
 

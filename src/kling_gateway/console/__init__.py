@@ -1,8 +1,9 @@
-"""The operator's web console at ``/console``: server-rendered Jinja2 pages, htmx for the live parts,
-uPlot for the chart, every file served from this package (nothing from a CDN, nothing to build).
+"""The operator's web console at ``/console``: server-rendered Jinja2 pages, htmx for the live
+parts, uPlot for the chart, every file served from this package (nothing from a CDN, nothing to
+build).
 
-Every page needs a signed-in session; every write needs the session's CSRF token and our origin. Pages
-reach the gateway only through ``console/api.py``, which calls the admin API's services."""
+Every page needs a signed-in session; every write needs the session's CSRF token and our origin.
+Pages reach the gateway only through ``console/api.py``, which calls the admin API's services."""
 
 from __future__ import annotations
 

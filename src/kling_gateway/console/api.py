@@ -1,7 +1,7 @@
 """The console's one seam to the gateway: every page reads and writes through the operator services
 that ``/admin/v1`` runs (services/*_admin.py, overview.py, webhooks.py), in process, with the same
-JSON-shaped bodies and answers. A refusal comes back as ``ApiError`` naming the form field it belongs
-to, with the admin API's own 400 message word for word."""
+JSON-shaped bodies and answers. A refusal comes back as ``ApiError`` naming the form field it
+belongs to, with the admin API's own 400 message word for word."""
 
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ async def call(default_field: str, work: Awaitable[T]) -> T:
         raise ApiError(found.group(1) if found else default_field, text) from None
 
 
-# ------------------------------------------------------------------------------------------- overview
+# ----------------------------------------------------------------------------------------- overview
 async def figures(gw: Gateway, days: int = 14) -> dict[str, Any]:
     """GET /admin/v1/overview over ``days`` (the counts and render times over the same window)."""
     return await overview.overview(gw, days * 24, days)
 
 
-# ---------------------------------------------------------------------------------------------- tasks
+# -------------------------------------------------------------------------------------------- tasks
 async def tasks(gw: Gateway, query: dict[str, str]) -> dict[str, Any]:
     return await call("user", tasks_admin.search(gw, query))
 
@@ -55,7 +55,7 @@ async def redeliver(gw: Gateway, delivery_id: str) -> None:
     await call("delivery", webhooks.redeliver(gw, delivery_id))
 
 
-# ------------------------------------------------------------------------------------ users and keys
+# ----------------------------------------------------------------------------------- users and keys
 async def users(gw: Gateway) -> list[dict[str, Any]]:
     return await users_admin.users_page(gw, 0, _MAX_USERS)
 
@@ -95,7 +95,7 @@ async def revoke_key(gw: Gateway, key_id: int) -> None:
     await call("key", users_admin.revoke_key(gw, key_id))
 
 
-# ---------------------------------------------------------------------------------------------- money
+# -------------------------------------------------------------------------------------------- money
 async def adjust(gw: Gateway, user: str, amount: str, note: str | None, *, debit: bool) -> None:
     await call("user", money_admin.adjust(gw, user, amount, note, debit=debit))
 
@@ -116,7 +116,7 @@ async def set_multiplier(gw: Gateway, user: str, value: str) -> None:
     await call("multiplier", money_admin.set_multiplier(gw, user, value))
 
 
-# ------------------------------------------------------------------------------------------- channels
+# ----------------------------------------------------------------------------------------- channels
 async def channels(gw: Gateway) -> list[dict[str, Any]]:
     return await channel_admin.describe(gw)
 
@@ -133,7 +133,7 @@ async def probe_channel(gw: Gateway, name: str) -> None:
     await call("channel", channel_admin.probe(gw, name))
 
 
-# ------------------------------------------------------------------------------------ prices, models
+# ----------------------------------------------------------------------------------- prices, models
 async def prices(gw: Gateway) -> list[dict[str, Any]]:
     return await money_admin.prices(gw)
 

@@ -1,5 +1,6 @@
 """Channels (add with credentials that never come back, edit priority/weight/enabled, probe, health)
-and Prices & models (the price table: set and delete a row; the catalogue: add and remove an alias)."""
+and Prices & models (the price table: set and delete a row; the catalogue: add and remove an alias).
+"""
 
 from __future__ import annotations
 

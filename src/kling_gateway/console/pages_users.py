@@ -1,6 +1,6 @@
-"""Users & keys: the lists, create a user, issue a key (its secret shown once), revoke; one user's page
-(rename, disable/enable, limits) and one key's page (label, expiry, models, IP allow-list, limits).
-Names travel in query strings and form bodies, never in paths, so any name works."""
+"""Users & keys: the lists, create a user, issue a key (its secret shown once), revoke; one user's
+page (rename, disable/enable, limits) and one key's page (label, expiry, models, IP allow-list,
+limits). Names travel in query strings and form bodies, never in paths, so any name works."""
 
 from __future__ import annotations
 

@@ -111,8 +111,8 @@ async def detail(
 
 
 async def cost(gw: Gateway, r: TaskRecord) -> dict[str, Any]:
-    """What the task reserved, what it was charged (settled) and what came back (released or refunded),
-    from its ledger entries."""
+    """What the task reserved, what it was charged (settled) and what came back (released or
+    refunded), from its ledger entries."""
     reserved = settled = returned = 0
     reason = None
     for e in await task_views.ledger_for_task(gw.engine, r.id):
