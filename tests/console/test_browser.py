@@ -1,6 +1,7 @@
-"""The console in Debian's Chromium: sign-in, users and keys, a task watched to ``succeed`` and its video
-played, money, channels, and the browser-side defences (cookie flags, forged cross-origin posts, escaping).
-Screenshots of every page go to $KGW_CONSOLE_SCREENSHOTS (docs/img when regenerating the docs)."""
+"""The console in Debian's Chromium: sign-in, users and keys, a task watched to ``succeed`` and its
+video played, money, channels, and the browser-side defences (cookie flags, forged cross-origin
+posts, escaping). Screenshots of every page go to $KGW_CONSOLE_SCREENSHOTS (docs/img when
+regenerating the docs)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,16 @@ def test_user_key_task_video_and_escaping(page: Page, served: Served) -> None:
     page.click("#create-user button[type=submit]")
     expect(page.locator("#error-name")).to_contain_text("1–64")
 
+    page.locator("#users a", has_text=name).click()
+    page.fill("#max_in_flight", "many")
+    page.click("#user-settings button[type=submit]")
+    expect(page.locator("#error-max_in_flight")).to_contain_text("must be an integer")
+    page.fill("#max_in_flight", "4")
+    page.click("#user-settings button[type=submit]")
+    expect(page.locator("#max_in_flight")).to_have_value("4")
+    _shot(page, "user")
+    page.goto(f"{served.base_url}/console/users")
+
     page.select_option("#key-user", name)
     page.fill("#key-name", "browser")
     page.click("#issue-key button[type=submit]")
@@ -135,6 +146,9 @@ def test_channel_added_without_echoing_secrets_then_disabled(page: Page, served:
     assert "sk-browser-very-secret" not in page.content()
     row.get_by_role("button", name="Disable").click()
     expect(page.locator(f"tr[data-channel='{name}'] td.state")).to_contain_text("disabled")
+    row.locator("input[name=weight]").fill("heavy")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator("#error-weight")).to_contain_text("weight: must be an integer")
     _shot(page, "channels")
 
 
@@ -146,7 +160,7 @@ def test_overview_and_prices_render(page: Page, served: Served) -> None:
     page.fill("#p-model", "kling-v2-6")
     page.fill("#p-credits", "not-a-number")
     page.click("#set-price button[type=submit]")
-    expect(page.locator("#error-credits")).to_be_visible()
+    expect(page.locator("#error-credits_per_second")).to_be_visible()
     _shot(page, "prices")
 
 

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """A database set up as `serve` leaves it, no stray KGW_* or .env (as tests/test_cli.py does)."""
+    """A database set up as `serve` leaves it, no stray KGW_* or .env (as tests/test_cli.py
+    does)."""
     monkeypatch.chdir(tmp_path)
     for name in [n for n in os.environ if n.startswith("KGW_")]:
         monkeypatch.delenv(name)

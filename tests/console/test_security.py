@@ -1,10 +1,9 @@
 """The console's defences without a browser, on the in-process app: nothing without a session, the
-operator token on the admin API, throttled sign-ins, CSRF and Origin checks, headers, escaping, expiry."""
+operator token on the admin API, throttled sign-ins, CSRF and Origin checks, headers, escaping,
+expiry."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,30 +12,7 @@ import pytest
 from kling_gateway.console.auth import SESSION_SECONDS, issue_token
 from kling_gateway.services import admin, channel_admin
 from tests.conftest import Env
-
-ORIGIN = "http://gw"
-
-
-async def _client(env: Env, address: str = "10.0.0.1") -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=env.app, client=(address, 40000))
-    return httpx.AsyncClient(transport=transport, base_url=ORIGIN)
-
-
-@pytest.fixture
-async def token(env: Env) -> str:
-    return await issue_token(env.gw)
-
-
-@pytest.fixture
-async def signed_in(env: Env, token: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A client holding a session cookie, and the CSRF token of its session."""
-    async with await _client(env) as client:
-        res = await client.post("/console/login", data={"token": token}, headers={"Origin": ORIGIN})
-        assert res.status_code == 303 and res.headers["location"] == "/console/", res.text
-        page = await client.get("/console/users")
-        match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert match is not None
-        yield client, match.group(1)
+from tests.console.conftest import ORIGIN, client_of
 
 
 @pytest.mark.parametrize(
@@ -52,18 +28,20 @@ async def signed_in(env: Env, token: str) -> AsyncIterator[tuple[httpx.AsyncClie
         ("GET", "/console/prices"),
         ("POST", "/console/users"),
         ("POST", "/console/money"),
-        ("POST", "/console/channels/simulator/enabled"),
+        ("POST", "/console/channels/simulator/edit"),
+        ("POST", "/console/user"),
+        ("GET", "/console/money/statement.csv?user=alice"),
     ],
 )
 async def test_nothing_without_a_session(env: Env, method: str, path: str) -> None:
-    async with await _client(env) as client:
+    async with await client_of(env) as client:
         res = await client.request(method, path, headers={"Origin": ORIGIN}, data={"name": "x"})
     assert res.status_code == 303 and res.headers["location"] == "/console/login"
     assert "alice" not in res.text and "simulator" not in res.text
 
 
 async def test_a_polling_page_without_a_session_is_sent_to_sign_in(env: Env) -> None:
-    async with await _client(env) as client:
+    async with await client_of(env) as client:
         res = await client.get("/console/overview/figures", headers={"HX-Request": "true"})
     assert (
         res.status_code == 401 and res.headers["HX-Redirect"] == "/console/login" and res.text == ""
@@ -71,7 +49,7 @@ async def test_a_polling_page_without_a_session_is_sent_to_sign_in(env: Env) -> 
 
 
 async def test_admin_api_takes_the_stored_operator_token(env: Env) -> None:
-    async with await _client(env) as client:
+    async with await client_of(env) as client:
         off = await client.get("/admin/v1/channels", headers={"Authorization": "Bearer anything"})
         assert off.status_code == 404  # no token anywhere: no admin API
         token = await issue_token(env.gw)
@@ -96,7 +74,7 @@ async def test_env_token_overrides_the_stored_one(
     env: Env, settings_overrides: dict[str, Any]
 ) -> None:
     stored = await issue_token(env.gw)
-    async with await _client(env) as client:
+    async with await client_of(env) as client:
         api = await client.get("/admin/v1/channels", headers={"Authorization": f"Bearer {stored}"})
         login = await client.post(
             "/console/login", data={"token": stored}, headers={"Origin": ORIGIN}
@@ -109,7 +87,7 @@ async def test_env_token_overrides_the_stored_one(
 
 
 async def test_failed_sign_ins_are_throttled_per_address(env: Env, token: str) -> None:
-    async with await _client(env, "10.0.0.7") as client:
+    async with await client_of(env, "10.0.0.7") as client:
         for _ in range(5):
             res = await client.post(
                 "/console/login", data={"token": "wrong"}, headers={"Origin": ORIGIN}
@@ -118,13 +96,13 @@ async def test_failed_sign_ins_are_throttled_per_address(env: Env, token: str) -
         res = await client.post("/console/login", data={"token": token}, headers={"Origin": ORIGIN})
         assert res.status_code == 429 and int(res.headers["Retry-After"]) >= 1
         assert "too many failed sign-ins" in res.text
-    async with await _client(env, "10.0.0.8") as other:
+    async with await client_of(env, "10.0.0.8") as other:
         res = await other.post("/console/login", data={"token": token}, headers={"Origin": ORIGIN})
         assert res.status_code == 303
 
 
 async def test_sign_in_from_another_origin_is_refused(env: Env, token: str) -> None:
-    async with await _client(env) as client:
+    async with await client_of(env) as client:
         res = await client.post(
             "/console/login", data={"token": token}, headers={"Origin": "http://evil.example"}
         )
@@ -264,14 +242,16 @@ async def test_forms_show_the_services_errors_next_to_their_fields(
     )
     key = await client.post(
         "/console/keys",
-        data={"user": "alice", "models": "no-such-model", "csrf": csrf},
+        data={"user": "alice", "models": "no-such-model", "expires_days": "", "csrf": csrf},
         headers=origin,
     )
-    tasks = await client.get("/console/tasks?status=bogus&since=yesterday&user=nobody")
+    tasks = await client.get("/console/tasks?status=bogus&since=yesterday")
+    nobody = await client.get("/console/tasks?user=nobody")
     assert money.status_code == 400 and 'id="error-amount"' in money.text
     assert (
         key.status_code == 400 and 'id="error-models"' in key.text and "no-such-model" in key.text
     )
     assert tasks.status_code == 400
-    for field in ("status", "since", "user"):
+    for field in ("status", "since"):
         assert f'id="error-{field}"' in tasks.text
+    assert nobody.status_code == 400 and 'id="error-user"' in nobody.text

@@ -295,7 +295,11 @@ async def test_task_search_detail_and_overview(env: Env) -> None:
     detail = (await call(env, "GET", f"/tasks/{a}")).json()["data"]
     assert detail["status"] == "succeed" and detail["request"]["prompt"] == "a fox"
     assert detail["upstream_account"] == "simulator" and detail["upstream_task_id"]
-    assert detail["status_history"] is None and "not stored" in detail["status_history_note"]
+    history = detail["status_history"]
+    assert [h["status"] for h in history[:2]] == ["queued", "submitted"]
+    assert history[-1]["status"] == "succeed" and history[-1]["by"] == "poll"
+    assert [h["by"] for h in history[:2]] == ["create", "submit"]
+    assert [h["at"] for h in history] == sorted(h["at"] for h in history)
     cost = detail["cost"]
     assert cost["closed"] and cost["settled"] is not None and cost["refunded"] is None
     assert detail["deliveries"] == []

@@ -107,6 +107,7 @@ async def test_the_old_predicate_did_open_them(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     await upgrade(engine, "0006")
     await engine.dispose()
+    _add_history_column(db)
     sql = TaskStatements(HotPath(_Recorder(), sqlite_dialect.dialect())).insert.sql
     conn = sqlite3.connect(db)
     try:
@@ -124,6 +125,15 @@ async def test_engine_connections_keep_temporary_data_in_memory(tmp_path: Path) 
     finally:
         await engine.dispose()
     assert value == 2  # MEMORY: savepoint journals never spill to files (storage/sqlite_hot.py)
+
+
+def _add_history_column(db: Path) -> None:
+    """An older schema with today's insert: migration 0011's column (unindexed) added by hand."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("ALTER TABLE tasks ADD COLUMN status_history TEXT")
+    finally:
+        conn.close()
 
 
 def _index_writes(db: Path, sql: str) -> int:
@@ -148,5 +158,7 @@ async def test_a_task_insert_writes_only_the_indexes_something_reads(tmp_path: P
         engine = make_engine(f"sqlite+aiosqlite:///{db}")
         await upgrade(engine, revision)
         await engine.dispose()
+        if revision != "head":
+            _add_history_column(db)
         counts[revision] = _index_writes(db, insert_sql)
     assert counts == {"0007": 9, "head": 8}

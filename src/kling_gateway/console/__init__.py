@@ -1,8 +1,9 @@
-"""The operator's web console at ``/console``: server-rendered Jinja2 pages, htmx for the live parts,
-uPlot for the chart, every file served from this package (nothing from a CDN, nothing to build).
+"""The operator's web console at ``/console``: server-rendered Jinja2 pages, htmx for the live
+parts, uPlot for the chart, every file served from this package (nothing from a CDN, nothing to
+build).
 
-Every page needs a signed-in session; every write needs the session's CSRF token and our origin. Pages
-reach the gateway only through ``console/api.py``."""
+Every page needs a signed-in session; every write needs the session's CSRF token and our origin.
+Pages reach the gateway only through ``console/api.py``, which calls the admin API's services."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..mirror.service import Mirror
 from ..services.gateway import Gateway
-from . import pages_auth, pages_channels, pages_tasks, pages_users
+from . import pages_auth, pages_channels, pages_money, pages_tasks, pages_users
 from .web import PREFIX, Console, Refused, SignInRequired, redirect, security_headers, static_dir
 
 
@@ -25,7 +26,8 @@ def install(app: FastAPI, gateway: Callable[[], Gateway], mirror: Callable[[], M
     pages_auth.routes(router, console)
     pages_tasks.routes(router, console)
     pages_users.users_routes(router, console)
-    pages_users.money_routes(router, console)
+    pages_users.user_routes(router, console)
+    pages_money.money_routes(router, console)
     pages_channels.channel_routes(router, console)
     pages_channels.price_routes(router, console)
 

@@ -1,8 +1,8 @@
 """The operator token and console sessions.
 
-The token is stored as its SHA-256 only (like ``sk-`` keys); ``KGW_ADMIN_TOKEN``, when set, is the only
-token and the stored one is ignored. A session is a random cookie id stored hashed, with an absolute
-expiry and a synchronizer CSRF token of its own."""
+The token is stored as its SHA-256 only (like ``sk-`` keys); ``KGW_ADMIN_TOKEN``, when set, is the
+only token and the stored one is ignored. A session is a random cookie id stored hashed, with an
+absolute expiry and a synchronizer CSRF token of its own."""
 
 from __future__ import annotations
 

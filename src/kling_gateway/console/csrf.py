@@ -1,6 +1,6 @@
 """Cross-site request forgery: every write carries the session's synchronizer token (hidden field
-``csrf``) and comes from the console's own origin (``Origin``, else ``Referer``). SameSite=Strict on the
-cookie is a third, independent layer."""
+``csrf``) and comes from the console's own origin (``Origin``, else ``Referer``). SameSite=Strict on
+the cookie is a third, independent layer."""
 
 from __future__ import annotations
 

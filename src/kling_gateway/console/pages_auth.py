@@ -70,12 +70,12 @@ def routes(r: APIRouter, c: Console) -> None:
     @r.get("/")
     async def overview(request: Request) -> Response:
         session = await c.session(request)
-        data = await api.overview(c.gateway())
+        data = await api.figures(c.gateway())
         return c.render(request, "overview.html", {"o": data, "page": "overview"}, session=session)
 
     @r.get("/overview/figures")
     async def figures(request: Request) -> Response:
         """The part htmx polls every few seconds."""
         session = await c.session(request)
-        data = await api.overview(c.gateway())
+        data = await api.figures(c.gateway())
         return c.render(request, "_figures.html", {"o": data}, session=session)

@@ -3,7 +3,6 @@ attempts (redeliver) and its video playing inline."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -12,63 +11,27 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..domain.pricing import from_micro
 from ..domain.task import TaskStatus
 from ..mirror.service import base_url_for
-from ..storage.console_reads import TaskFilter
-from . import api
+from . import api, forms
 from .web import Console, Form, redirect
 
 PAGE_SIZE = 25
 STATUSES = [s.value for s in TaskStatus]
+_SEARCH = ("status", "user", "model", "external_task_id", "page")
 
 
-def _day_ms(form: Form, name: str, *, end: bool = False) -> int | None:
-    raw = form.get(name)
-    if not raw:
-        return None
-    try:
-        day = dt.datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=dt.UTC)
-    except ValueError:
-        form.error(name, "must be a date, YYYY-MM-DD")
-        return None
-    return int(day.timestamp() * 1000) + (86_400_000 if end else 0)
+def _query(form: Form) -> dict[str, str]:
+    """The filter form as GET /admin/v1/tasks's query: days become Unix ms, blanks are dropped."""
+    query = {k: form.get(k) for k in _SEARCH if form.get(k)}
+    since, until = forms.day_ms(form, "since"), forms.day_ms(form, "until", end=True)
+    query.update({k: v for k, v in (("since", since), ("until", until)) if v is not None})
+    query["page_size"] = str(PAGE_SIZE)
+    return query
 
 
-async def _filter(c: Console, form: Form) -> TaskFilter:
-    status = form.get("status")
-    if status and status not in STATUSES:
-        form.error("status", f"must be one of {', '.join(STATUSES)}")
-    user_id = None
-    if form.get("user"):
-        try:
-            user_id = await api.user_id(c.gateway(), form.get("user"))
-        except api.ApiError as exc:
-            form.error("user", str(exc))
-    return TaskFilter(
-        status=status or None,
-        user_id=user_id,
-        model=form.get("model") or None,
-        since_ms=_day_ms(form, "since"),
-        until_ms=_day_ms(form, "until", end=True),
-    )
-
-
-def _page(form: Form) -> int:
-    raw = form.get("page") or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
-        form.error("page", "must be a whole number from 1")
-        return 1
-    return int(raw)
-
-
-def _pretty(text: str | None) -> str:
-    if not text:
-        return ""
-    try:
-        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONDecodeError:
-        return text
+def _pretty(value: Any) -> str:
+    return "" if value is None else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 def _origin(url: str) -> str | None:
@@ -81,22 +44,24 @@ def routes(r: APIRouter, c: Console) -> None:
     async def task_list(request: Request) -> Response:
         session = await c.session(request)
         form = Form(dict(request.query_params))
-        f, page = await _filter(c, form), _page(form)
-        rows = (
-            []
-            if form.errors
-            else await api.tasks(c.gateway(), f, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
-        )
+        query = _query(form)
+        found: dict[str, Any] = {"items": [], "has_more": False, "page": 1}
+        try:  # even after a bad date: the API's own refusal shows too
+            found = await api.tasks(c.gateway(), query)
+        except api.ApiError as exc:
+            forms.refused(form, exc)
+        if form.errors:
+            found = {"items": [], "has_more": False, "page": 1}
         keep = {k: v for k, v in form.values.items() if k != "page" and v}
+        page = found["page"]
         context: dict[str, Any] = {
             "page": "tasks",
             "form": form,
-            "rows": rows[:PAGE_SIZE],
+            "rows": found["items"],
             "statuses": STATUSES,
             "page_no": page,
             "prev": urlencode({**keep, "page": page - 1}) if page > 1 else None,
-            "next": urlencode({**keep, "page": page + 1}) if len(rows) > PAGE_SIZE else None,
-            "credits": from_micro,
+            "next": urlencode({**keep, "page": page + 1}) if found["has_more"] else None,
         }
         status = 400 if form.errors else 200
         return c.render(request, "tasks.html", context, session=session, status=status)
@@ -105,19 +70,16 @@ def routes(r: APIRouter, c: Console) -> None:
     async def task_page(request: Request, task_id: str) -> Response:
         session = await c.session(request)
         gw = c.gateway()
-        detail = await api.task(gw, task_id, base_url_for(gw.settings, str(request.base_url)))
-        if detail is None:
-            return c.render(
-                request, "missing.html", {"what": f"task {task_id}"}, session=session, status=404
-            )
-        media = {o for v in detail.videos if (o := _origin(str(v.get("url", ""))))}
+        try:
+            t = await api.task(gw, task_id, base_url_for(gw.settings, str(request.base_url)))
+        except api.ApiError as exc:
+            return c.missing(request, session, str(exc))
+        media = {o for v in t["videos"] if (o := _origin(str(v.get("url", ""))))}
         context = {
             "page": "tasks",
-            "d": detail,
-            "t": detail.row.task,
-            "request_body": _pretty(detail.row.task.request_json),
-            "result": _pretty(detail.row.task.origin_result_json or detail.row.task.result_json),
-            "credits": from_micro,
+            "t": t,
+            "request_body": _pretty(t["request"]),
+            "result": _pretty(t["origin_result"] or t["result"]),
         }
         return c.render(request, "task.html", context, session=session, media=media)
 
@@ -128,7 +90,5 @@ def routes(r: APIRouter, c: Console) -> None:
         try:
             await api.redeliver(c.gateway(), form.get("delivery"))
         except api.ApiError as exc:
-            return c.render(
-                request, "missing.html", {"what": str(exc)}, session=session, status=404
-            )
+            return c.missing(request, session, str(exc))
         return redirect(f"/tasks/{quote(task_id, safe='')}")

@@ -1,5 +1,6 @@
-"""Users & keys (create a user, issue a key shown once, revoke, disable) and Money (credit/debit with a
-note, balance, statement). A refused form comes back with the service's message beside its field."""
+"""Users & keys: the lists, create a user, issue a key (its secret shown once), revoke; one user's
+page (rename, disable/enable, limits) and one key's page (label, expiry, models, IP allow-list,
+limits). Names travel in query strings and form bodies, never in paths, so any name works."""
 
 from __future__ import annotations
 
@@ -10,38 +11,40 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..domain.pricing import from_micro
 from ..storage.console import SessionRow
-from . import api
+from . import api, forms
 from .web import Console, Form, redirect
 
 
 async def _users_page(
-    c: Console, request: Request, session: SessionRow, forms: dict[str, Form], issued: Any = None
+    c: Console, request: Request, session: SessionRow, forms_: dict[str, Form], issued: Any = None
 ) -> Response:
     gw = c.gateway()
     context = {
         "page": "users",
         "users": await api.users(gw),
         "keys": await api.keys(gw),
-        "forms": {"user": Form({}), "key": Form({}), **forms},
+        "forms": {"user": Form({}), "key": Form({}), **forms_},
         "issued": issued,
     }
-    status = 400 if any(f.errors for f in forms.values()) else 200
+    status = 400 if any(f.errors for f in forms_.values()) else 200
     return c.render(request, "users.html", context, session=session, status=status)
 
 
-def _expires(form: Form) -> float | None:
-    raw = form.get("expires_days")
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 36_500:
-        form.error("expires_days", "must be a number of days between 0 and 36500")
-    return value
+def _key_body(form: Form, now_ms: int) -> dict[str, Any]:
+    """The key settings the form carries, as PATCH /admin/v1/keys/{id} takes them."""
+    body: dict[str, Any] = forms.limits(form)
+    if form.get("expires_days"):
+        body["expires_at"] = forms.expires_at(form, now_ms)
+    elif form.get("no_expiry") == "true":
+        body["expires_at"] = None
+    if "models" in form.values:
+        body["models"] = forms.names(form.get("models"))
+    if "allowed_ips" in form.values:
+        body["allowed_ips"] = forms.names(form.get("allowed_ips"))
+    if "name" in form.values:
+        body["name"] = form.get("name")
+    return body
 
 
 def users_routes(r: APIRouter, c: Console) -> None:
@@ -54,47 +57,24 @@ def users_routes(r: APIRouter, c: Console) -> None:
         session = await c.session(request)
         form = await c.form(request, session)
         try:
-            await api.create_user(c.gateway(), form.get("name"))
+            await api.create_user(c.gateway(), form.values.get("name", ""))
         except api.ApiError as exc:
-            form.error("name", str(exc))
+            forms.refused(form, exc)
             return await _users_page(c, request, session, {"user": form})
-        return redirect("/users")
-
-    @r.post("/users/{name}/disabled")
-    async def set_disabled(request: Request, name: str) -> Response:
-        session = await c.session(request)
-        form = await c.form(request, session)
-        try:
-            await api.set_user_disabled(c.gateway(), name, form.get("disabled") == "true")
-        except api.ApiError as exc:
-            return c.render(
-                request, "missing.html", {"what": str(exc)}, session=session, status=404
-            )
         return redirect("/users")
 
     @r.post("/keys")
     async def issue_key(request: Request) -> Response:
         session = await c.session(request)
         form = await c.form(request, session)
-        expires = _expires(form)
-        models = [m for m in form.get("models").replace(",", " ").split() if m]
-        if len(form.get("name")) > 64:
-            form.error("name", "must be at most 64 characters")
-        if not form.get("user"):
-            form.error("user", "is required")
+        gw = c.gateway()
+        body = {"kind": form.get("kind") or "sk", **_key_body(form, gw.now_ms())}
         issued = None
         if not form.errors:
             try:
-                issued = await api.issue_key(
-                    c.gateway(),
-                    form.get("user"),
-                    name=form.get("name"),
-                    aksk=form.get("kind") == "aksk",
-                    models=models,
-                    expires_days=expires,
-                )
+                issued = await api.issue_key(gw, form.get("user"), body)
             except api.ApiError as exc:
-                form.error(exc.field, str(exc))
+                forms.refused(form, exc)
         # Shown in this one answer only: the page is not cached (Cache-Control: no-store) and the
         # secret is not stored anywhere it could be rendered from again.
         return await _users_page(c, request, session, {"key": form}, issued)
@@ -106,62 +86,81 @@ def users_routes(r: APIRouter, c: Console) -> None:
         try:
             await api.revoke_key(c.gateway(), key_id)
         except api.ApiError as exc:
-            return c.render(
-                request, "missing.html", {"what": str(exc)}, session=session, status=404
-            )
+            return c.missing(request, session, str(exc))
         return redirect("/users")
 
 
-async def _money_page(
-    c: Console, request: Request, session: SessionRow, form: Form, status: int = 200
+async def _user_page(
+    c: Console, request: Request, session: SessionRow, name: str, form: Form | None = None
 ) -> Response:
     gw = c.gateway()
-    user = form.get("user")
-    balance, entries = None, []
-    if user and "user" not in form.errors:
-        try:
-            balance = await api.balance(gw, user)
-            entries = await api.statement(gw, user)
-        except api.ApiError as exc:
-            form.error("user", str(exc))
-            status = 400
+    try:
+        user = await api.user(gw, name)
+    except api.ApiError as exc:
+        return c.missing(request, session, str(exc))
     context = {
-        "page": "money",
-        "form": form,
-        "users": [u.name for u, _ in await api.users(gw)],
-        "balance": balance,
-        "entries": entries,
-        "credits": lambda m: from_micro(m) if m >= 0 else "-" + from_micro(-m),
+        "page": "users",
+        "u": user,
+        "keys": await api.keys(gw, name),
+        "form": form or Form({}),
     }
-    return c.render(request, "money.html", context, session=session, status=status)
+    status = 400 if form is not None and form.errors else 200
+    return c.render(request, "user.html", context, session=session, status=status)
 
 
-def money_routes(r: APIRouter, c: Console) -> None:
-    @r.get("/money")
-    async def money(request: Request) -> Response:
-        return await _money_page(
-            c, request, await c.session(request), Form(dict(request.query_params))
-        )
+async def _key_page(
+    c: Console, request: Request, session: SessionRow, key_id: str, form: Form | None = None
+) -> Response:
+    try:
+        k = await api.key(c.gateway(), int(key_id) if key_id.isdigit() else -1)
+    except api.ApiError as exc:
+        return c.missing(request, session, str(exc))
+    context = {"page": "users", "k": k, "form": form or Form({})}
+    status = 400 if form is not None and form.errors else 200
+    return c.render(request, "key.html", context, session=session, status=status)
 
-    @r.post("/money")
-    async def adjust(request: Request) -> Response:
+
+def user_routes(r: APIRouter, c: Console) -> None:
+    @r.get("/user")
+    async def user(request: Request) -> Response:
+        session = await c.session(request)
+        return await _user_page(c, request, session, request.query_params.get("name", ""))
+
+    @r.post("/user")
+    async def update_user(request: Request) -> Response:
+        """Rename, disable/enable or set limits: whichever fields the form carries."""
         session = await c.session(request)
         form = await c.form(request, session)
-        if form.get("direction") not in ("credit", "debit"):
-            form.error("direction", "must be credit or debit")
-        if not form.get("amount"):
-            form.error("amount", "is required")
+        name = form.values.get("user", "")
+        body: dict[str, Any] = forms.limits(form)
+        if "name" in form.values and form.values["name"] != name:
+            body["name"] = form.values["name"]
+        if "disabled" in form.values:
+            body["disabled"] = form.get("disabled") == "true"
+        try:
+            user = await api.update_user(c.gateway(), name, body)
+        except api.ApiError as exc:
+            forms.refused(form, exc)
+            return await _user_page(c, request, session, name, form)
+        return redirect("/user?" + urlencode({"name": user["name"]}))
+
+    @r.get("/key")
+    async def key(request: Request) -> Response:
+        session = await c.session(request)
+        return await _key_page(c, request, session, request.query_params.get("id", ""))
+
+    @r.post("/key")
+    async def update_key(request: Request) -> Response:
+        session = await c.session(request)
+        form = await c.form(request, session)
+        key_id = form.get("id")
+        gw = c.gateway()
+        body = _key_body(form, gw.now_ms())
         if not form.errors:
             try:
-                await api.adjust(
-                    c.gateway(),
-                    form.get("user"),
-                    form.get("amount"),
-                    debit=form.get("direction") == "debit",
-                    note=form.get("note") or None,
-                )
+                await api.update_key(gw, int(key_id) if key_id.isdigit() else -1, body)
             except api.ApiError as exc:
-                form.error(exc.field, str(exc))
+                forms.refused(form, exc)
         if form.errors:
-            return await _money_page(c, request, session, form, 400)
-        return redirect("/money?" + urlencode({"user": form.get("user")}))
+            return await _key_page(c, request, session, key_id, form)
+        return redirect("/key?" + urlencode({"id": key_id}))

@@ -1,5 +1,6 @@
-"""Failed sign-ins per client address: after ``limit`` failures inside ``window`` seconds every further
-attempt from that address is refused (429) until the oldest failure leaves the window. Per process."""
+"""Failed sign-ins per client address: after ``limit`` failures inside ``window`` seconds every
+further attempt from that address is refused (429) until the oldest failure leaves the window. Per
+process."""
 
 from __future__ import annotations
 

@@ -8,10 +8,9 @@ import importlib.resources
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import jinja2
-import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -40,14 +39,6 @@ def _when(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _fromjson(text: str | None) -> dict[str, Any]:
-    try:
-        value = orjson.loads(text or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("kling_gateway.console", "templates"),
@@ -57,7 +48,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
-    env.filters["fromjson"] = _fromjson
+    env.filters["q"] = lambda value: quote(str(value), safe="")  # a path segment or query value
     return env
 
 
@@ -114,6 +105,10 @@ class Console:
             request=request, csrf=session.csrf if session else "", prefix=PREFIX, **context
         )
         return security_headers(HTMLResponse(html, status_code=status), media)
+
+    def missing(self, request: Request, session: SessionRow, what: str) -> Response:
+        context = {"what": what, "page": ""}
+        return self.render(request, "missing.html", context, session=session, status=404)
 
     async def session(self, request: Request) -> SessionRow:
         row = await auth.find_session(self.gateway(), request.cookies.get(COOKIE))

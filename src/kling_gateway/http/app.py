@@ -26,6 +26,7 @@ from ..worker.runner import run_all
 from . import docs, envelope, methods, openapi
 from .client_ip import ClientIpMiddleware
 from .hot import HotRoutes
+from .paths import EncodedNames
 from .routes import (
     admin,
     admin_money,
@@ -135,7 +136,8 @@ def create_app(
     docs.install(app)
     # Request ids, metrics and access logs wrap the hot routes as they wrap FastAPI (GatewayApp).
     kling_routes = kling.router(holder.get)
-    hot = HotRoutes(app.behind_front, gateway=holder.get, routes=lambda: kling_routes.routes)
+    behind = EncodedNames(app.behind_front)  # names with '/' in /admin/v1 paths (http/paths.py)
+    hot = HotRoutes(behind, gateway=holder.get, routes=lambda: kling_routes.routes)
     obs = install_observability(app, holder.get)  # GET /metrics
     front = envelope.RequestIdMiddleware(ClientIpMiddleware(hot))
     app.front = ObservabilityMiddleware(front, metrics=obs.http)

@@ -149,6 +149,8 @@ TASK = _obj(
         "model_name": _STR,
         "upstream_account": _nullable(_STR),
         "upstream_task_id": _nullable(_STR),
+        "prompt": _STR,
+        "charged": _nullable(_AMOUNT),
         "created_at": _MS,
         "updated_at": _MS,
     },
@@ -159,9 +161,9 @@ TASK_PAGE = _obj(
 )
 TASK_DETAIL = {
     **TASK,
-    "description": "The summary plus request, result, "
-    "cost {reserved, settled, refunded, released}, "
-    "deliveries (each with attempt_log) and status_history (null: not stored)",
+    "description": "The summary plus request, result, videos (as the client sees them now), cost "
+    "{reserved, settled, refunded, released}, deliveries (each with attempt_log) and status_history "
+    "([{status, at, by}], oldest first; null for tasks older than the history)",
 }
 OVERVIEW = _obj(
     {

@@ -74,4 +74,4 @@ async def receive(
     if not (ours or theirs):
         log.warning("inbound callback for task %s names another upstream task; ignored", task_id)
         raise _refuse()
-    return await refresh.apply(gw, record, update)
+    return await refresh.apply(gw, record, update, by="callback")

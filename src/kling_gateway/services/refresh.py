@@ -65,6 +65,7 @@ async def _time_out(gw: Gateway, t: TaskRecord) -> None:
         gw,
         t,
         TaskStatus(t.status),
+        by="timeout",
         status=TaskStatus.FAILED.value,
         status_msg=f"task did not finish within {hours:g} h; the gateway stopped waiting for it",
         next_poll_at=None,
@@ -84,6 +85,7 @@ async def _resubmit(gw: Gateway, t: TaskRecord) -> None:
             gw,
             t,
             TaskStatus.QUEUED,
+            by="resubmit",
             status=TaskStatus.FAILED.value,
             status_msg=f"upstream refused the task ({exc.code}): {exc.message}",
             next_poll_at=None,
@@ -92,8 +94,9 @@ async def _resubmit(gw: Gateway, t: TaskRecord) -> None:
         )
 
 
-async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask) -> bool:
-    """Move ``t`` to upstream's state if that is a step forward; True when this call changed it."""
+async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask, by: str = "poll") -> bool:
+    """Move ``t`` to upstream's state if that is a step forward; True when this call changed it.
+    ``by``: who read that state (the refresher's poll, or an inbound callback)."""
     current = TaskStatus(t.status)
     new = from_upstream(ut.status)
     now = gw.now_ms()
@@ -113,7 +116,7 @@ async def apply(gw: Gateway, t: TaskRecord, ut: UpstreamTask) -> bool:
         values["unit_deduction"] = ut.unit_deduction
     else:
         values["next_poll_at"] = now + _delay_ms(gw, attempts)
-    return await move(gw, t, current, **values)
+    return await move(gw, t, current, by=by, **values)
 
 
 async def _reschedule(gw: Gateway, t: TaskRecord) -> None:

@@ -166,7 +166,7 @@ async def mark_submitted(
         jitter=s.poll_jitter,
     )
     next_poll = now + int(first * 1000)
-    changes = {
+    changes: dict[str, Any] = {
         "status": status.value,
         "upstream_task_id": ut.task_id,
         "upstream_account_id": upstream.account_id,

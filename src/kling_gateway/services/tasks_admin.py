@@ -1,6 +1,6 @@
 """Operator task views: searches and one task in full (request body, cost, upstream account and id,
-callback deliveries with their attempts). The gateway stores a task's current status and its times, not
-a history of statuses: the detail says so (``status_history: null``) instead of inventing one."""
+callback deliveries with their attempts, status history). The history is each status with when and
+who saw it ({status, at, by}); tasks created before migration 0011 have none (``null``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import orjson
 
 from ..domain.pricing import from_micro
 from ..domain.task_filter import parse_filter
+from ..mirror.service import public_videos
 from ..storage import task_views
 from ..storage.tasks import TaskRecord
 from . import webhooks
@@ -64,7 +65,19 @@ def summary(r: TaskRecord, user: str, accounts: dict[int, str]) -> dict[str, Any
         "updated_at": r.updated_at,
         "upstream_account": accounts.get(r.upstream_account_id) if r.upstream_account_id else None,
         "upstream_task_id": r.upstream_task_id,
+        "prompt": _prompt(r.request_json),
+        "charged": None if r.charged_micro is None else from_micro(r.charged_micro),
     }
+
+
+def _prompt(request_json: str) -> str:
+    """The prompt, for lists: what an operator recognises a task by."""
+    try:
+        body = orjson.loads(request_json)
+    except orjson.JSONDecodeError:
+        return ""
+    prompt = body.get("prompt") if isinstance(body, dict) else None
+    return prompt if isinstance(prompt, str) else ""
 
 
 async def find(gw: Gateway, ident: str, user: str | None) -> TaskRecord:
@@ -73,7 +86,10 @@ async def find(gw: Gateway, ident: str, user: str | None) -> TaskRecord:
     return await show_task(gw, ident, user)
 
 
-async def detail(gw: Gateway, ident: str, user: str | None = None) -> dict[str, Any]:
+async def detail(
+    gw: Gateway, ident: str, user: str | None = None, base_url: str | None = None
+) -> dict[str, Any]:
+    """``videos``: the result as the client sees it now (signed mirror links under ``base_url``)."""
     r = await find(gw, ident, user)
     names = await task_views.user_names(gw.engine, {r.user_id})
     out = summary(r, names.get(r.user_id, ""), await _account_names(gw))
@@ -82,11 +98,10 @@ async def detail(gw: Gateway, ident: str, user: str | None = None) -> dict[str, 
         callback_url=r.callback_url,
         result=orjson.loads(r.result_json) if r.result_json else None,
         origin_result=orjson.loads(r.origin_result_json) if r.origin_result_json else None,
+        videos=public_videos(gw, r, base_url) or [],
         poll_attempts=r.poll_attempts,
         next_poll_at=r.next_poll_at,
-        status_history=None,
-        status_history_note="not stored: the gateway keeps the current status with created_at and "
-        "updated_at; the callback deliveries below record each status event sent",
+        status_history=orjson.loads(r.status_history) if r.status_history else None,
         cost=await cost(gw, r),
         deliveries=[
             webhooks.entry_json(e, operator=True) for e in await webhooks.delivery_log(gw, r.id)
@@ -96,8 +111,8 @@ async def detail(gw: Gateway, ident: str, user: str | None = None) -> dict[str, 
 
 
 async def cost(gw: Gateway, r: TaskRecord) -> dict[str, Any]:
-    """What the task reserved, what it was charged (settled) and what came back (released or refunded),
-    from its ledger entries."""
+    """What the task reserved, what it was charged (settled) and what came back (released or
+    refunded), from its ledger entries."""
     reserved = settled = returned = 0
     reason = None
     for e in await task_views.ledger_for_task(gw.engine, r.id):

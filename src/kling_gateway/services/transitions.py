@@ -35,9 +35,12 @@ def callback_body(t: TaskRecord, gw: Gateway | None = None) -> bytes:
     return orjson.dumps(task_object(t, public_videos(gw, t, None) if gw is not None else None))
 
 
-async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) -> bool:
-    """CAS ``t`` from ``expected`` with ``values``; True when this call made the change. A terminal change
-    also closes the task's reserve (settle or refund) in the same transaction."""
+async def move(
+    gw: Gateway, t: TaskRecord, expected: TaskStatus, *, by: str = "submit", **values: Any
+) -> bool:
+    """CAS ``t`` from ``expected`` with ``values``; True when this call made the change. A terminal
+    change also closes the task's reserve (settle or refund) in the same transaction. ``by`` names
+    who saw the new status, for the task's status history (services/submit.py's calls: "submit")."""
     new = values.get("status")
     close: Close | None = None
     if new is not None and TaskStatus(new) in TERMINAL:
@@ -70,7 +73,7 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
             "updated_at": now,
             "delivered_at": None,
         }
-    moved = await gw.tasks.transition(t.id, expected, event=event, close=close, **values)
+    moved = await gw.tasks.transition(t.id, expected, event=event, close=close, by=by, **values)
     if moved and new is not None and new != expected.value:
         gw.telemetry.task_moved(t.id, expected.value, str(new))
     return moved

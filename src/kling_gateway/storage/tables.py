@@ -188,6 +188,10 @@ tasks = Table(
     # in micro-credits.
     Column("reserved_micro", BigInteger, nullable=False, server_default="0"),
     Column("charged_micro", BigInteger, nullable=True),
+    # Append-only JSON list of {status, at, by}: the first entry written by the INSERT, each
+    # later one by the compare-and-set that changes the status (task_sql.py). NULL on rows
+    # older than migration 0011.
+    Column("status_history", Text, nullable=True),
     UniqueConstraint("user_id", "external_task_id"),
     Index("ix_tasks_user_id_id", "user_id", "id"),
     Index("ix_tasks_next_poll_at", "next_poll_at"),

@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from operator import attrgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Integer,
     Select,
+    Text,
     and_,
     bindparam,
     case,
@@ -131,11 +133,36 @@ class TaskStatements:
 
 
 def _cas(key: tuple[str, ...]) -> Update:
+    values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in key}
+    if HISTORY in values:
+        values[HISTORY] = _appended()
     return (
         update(tasks)
         .where(tasks.c.id == bindparam("w_id"), tasks.c.status == bindparam("w_status"))
-        .values({name: bindparam(f"v_{name}") for name in key})
+        .values(values)
     )
+
+
+HISTORY = "status_history"
+
+
+def _appended() -> ColumnElement[str]:
+    """``status_history`` with the entry ``v_status_history`` (a JSON object's text) appended:
+    the list's text without its ``]``, a comma, the entry, ``]``. In the compare-and-set itself,
+    so an entry is written exactly when the status changes, on SQLite and PostgreSQL alike; a row
+    from before the column (NULL) starts its list here."""
+    h = tasks.c.status_history
+    head = case(
+        (h.is_(None), literal_column("'['", Text)),
+        else_=func.substr(h, 1, func.length(h) - 1).concat(literal_column("','", Text)),
+    )
+    entry: BindParameter[str] = bindparam(f"v_{HISTORY}", type_=Text)
+    return head.concat(entry).concat(literal_column("']'", Text))
+
+
+def history_entry(status: str, at_ms: int | None, by: str) -> str:
+    """One entry's JSON text."""
+    return orjson.dumps({"status": status, "at": at_ms, "by": by}).decode()
 
 
 def _cas_params(task_id: str, expected: str, values: Mapping[str, Any]) -> dict[str, Any]:

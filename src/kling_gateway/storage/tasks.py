@@ -16,7 +16,7 @@ from . import task_sql
 from .create_pg import BALANCE, LEDGER_COLUMNS, QUOTA, reserve_insert
 from .hotpath import Compiled, HotPath, Step, UniqueViolation
 from .money import Close, MoneyStatements, Reserve, reserve_entry
-from .task_sql import TASK_COLUMNS, TaskStatements
+from .task_sql import HISTORY, TASK_COLUMNS, TaskStatements, history_entry
 
 
 class DuplicateExternalId(Exception):
@@ -67,6 +67,7 @@ class TaskRecord:
     origin_result_json: str | None = None
     reserved_micro: int = 0
     charged_micro: int | None = None
+    status_history: str | None = None  # JSON list of {status, at, by}; see task_sql.HISTORY
 
     @property
     def task_status(self) -> TaskStatus:
@@ -121,7 +122,11 @@ class TaskStore:
     ) -> None:
         """Insert the row, with its ``reserve`` debited in the same transaction.
         Raises ``Refused(0)`` when the balance is too low, ``Refused(1)`` when the
-        key's quota is (nothing is written)."""
+        key's quota is (nothing is written). The status history's first entry goes in the same
+        INSERT."""
+        if record.status_history is None:
+            first = history_entry(record.status, record.created_at, "create")
+            record.status_history = f"[{first}]"
         try:
             if reserve is None:
                 await self._hot.execute(self._sql.insert.sql, self._sql.insert_row(record))
@@ -186,11 +191,17 @@ class TaskStore:
         *,
         event: dict[str, Any] | None = None,
         close: Close | None = None,
+        by: str = "gateway",
         **values: Any,
     ) -> bool:
         """Compare-and-set: apply ``values`` only if the task is still in ``expected``. With
         ``event``, the webhook delivery for this change is recorded in the same transaction (once
-        per task and status); with ``close``, the reserve is closed there too."""
+        per task and status); with ``close``, the reserve is closed there too. A new status is
+        appended to the status history in the same UPDATE, as ``by`` (who saw it: poll, callback,
+        submit, timeout…) at ``updated_at``."""
+        new = values.get("status")
+        if new is not None and new != expected.value:
+            values[HISTORY] = history_entry(new, values.get("updated_at"), by)
         if event is not None and close is None and self._hot.postgres:
             sql, args = self._sql.cas_announced(task_id, expected.value, values, event)
             answer = await self._hot.fetchone(sql, args)

@@ -17,7 +17,7 @@
       height: 240,
       scales: { x: { time: false } },
       axes: [
-        { values: function (_, ticks) { return ticks.map(function (i) { return labels[i] || ""; }); } },
+        { values: function (_, ticks) { return ticks.map(function (i) { return (labels[i] || "").slice(5); }); } },
         { label: "tasks" },
         { side: 1, scale: "credits", label: "credits", grid: { show: false } }
       ],

@@ -17,11 +17,13 @@ from ...domain.shape import check_body_shape
 from ...errors import AuthError, BadRequest, InvalidParameter, NotFound
 from ...services import admin, channel_admin
 from ...services.gateway import Gateway
+from .. import paths
 from ..envelope import ok
 from ..openapi import ADMIN_ONLY, ADMIN_RESPONSES
 
 PREFIX = "/admin/v1"
 T = TypeVar("T")
+paths.register()  # ``{name:seg}``: a path parameter that may hold an encoded '/' (http/paths.py)
 
 
 async def require_admin(gw: Gateway, request: Request) -> None:
@@ -68,7 +70,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await _admin(channel_admin.add(gw, name, base_url, **creds, **body)))
 
     @api.patch(
-        "/channels/{name}",
+        "/channels/{name:seg}",
         openapi_extra=ADMIN_ONLY,
         summary="Change an account: priority, weight, models, caps, enabled…",
     )
@@ -80,7 +82,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await _admin(channel_admin.update(gw, name, **body)))
 
     @api.post(
-        "/channels/{name}/keys",
+        "/channels/{name:seg}/keys",
         openapi_extra=ADMIN_ONLY,
         summary="Add a key to an account (traffic rotates over its keys)",
     )
@@ -93,7 +95,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await _admin(channel_admin.add_key(gw, name, **creds)))
 
     @api.delete(
-        "/channels/{name}/keys/{key_id}",
+        "/channels/{name:seg}/keys/{key_id}",
         openapi_extra=ADMIN_ONLY,
         summary="Remove one key of an account",
     )
@@ -102,7 +104,9 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         await require_admin(gw, request)
         return ok(request, await _admin(channel_admin.remove_key(gw, name, key_id)))
 
-    @api.post("/channels/{name}/probe", openapi_extra=ADMIN_ONLY, summary="Probe an account now")
+    @api.post(
+        "/channels/{name:seg}/probe", openapi_extra=ADMIN_ONLY, summary="Probe an account now"
+    )
     async def probe(request: Request, name: str) -> Response:
         gw = gateway()
         await require_admin(gw, request)

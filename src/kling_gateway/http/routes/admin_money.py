@@ -30,7 +30,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         _adjust_route(api, gateway, verb)
 
     @api.get(
-        "/users/{name}/balance",
+        "/users/{name:seg}/balance",
         summary="Credits a user has left",
         openapi_extra=A.op(),
         responses=A.answers(A.BALANCE, "The balance"),
@@ -40,7 +40,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(money_admin.balance(gw, name)))
 
     @api.get(
-        "/users/{name}/statement",
+        "/users/{name:seg}/statement",
         summary="A user's ledger entries, newest first, paged",
         openapi_extra=A.op(params=A.PAGING),
         responses=A.answers(A.STATEMENT, "One page of the statement"),
@@ -51,7 +51,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(money_admin.statement(gw, name, number, size)))
 
     @api.get(
-        "/users/{name}/statement.csv",
+        "/users/{name:seg}/statement.csv",
         summary="A user's whole statement as CSV (as `kling-gateway money statement` writes it)",
         openapi_extra=A.op(),
         responses=A.CSV_ANSWER,
@@ -64,7 +64,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return CsvResponse(text, headers=headers)
 
     @api.put(
-        "/users/{name}/multiplier",
+        "/users/{name:seg}/multiplier",
         summary="A user's price multiplier (0.8 = 20 % off)",
         openapi_extra=A.op(A.MULTIPLIER),
         responses=A.answers({"type": "object"}, "The multiplier set"),
@@ -96,7 +96,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(money_admin.set_price(gw, body)))
 
     @api.delete(
-        "/prices/{model_name}/{mode}/{kind}",
+        "/prices/{model_name:seg}/{mode:seg}/{kind:seg}",
         summary="Delete one price row (the model is then not priced in that mode and kind)",
         openapi_extra=A.op(),
         responses=A.answers(A.many(A.PRICE), "The price table after the change"),
@@ -116,7 +116,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await money_admin.models(gw))
 
     @api.put(
-        "/models/{model_name}",
+        "/models/{model_name:seg}",
         summary="Map a public name to a model or another alias (refused if it makes a cycle)",
         openapi_extra=A.op(A.MODEL_MAP),
         responses=A.answers(A.many(A.MODEL), "The models after the change"),
@@ -127,7 +127,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(money_admin.map_model(gw, model_name, body)))
 
     @api.delete(
-        "/models/{model_name}",
+        "/models/{model_name:seg}",
         summary="Remove an alias",
         openapi_extra=A.op(),
         responses=A.answers(A.many(A.MODEL), "The models after the change"),
@@ -143,7 +143,7 @@ def _adjust_route(api: APIRouter, gateway: Callable[[], Gateway], verb: str) -> 
     debit = verb == "debit"
 
     @api.post(
-        f"/users/{{name}}/{verb}",
+        f"/users/{{name:seg}}/{verb}",
         name=f"admin_{verb}",
         summary="Take credits from a user (never below zero: 429/1102)"
         if debit

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ...errors import InvalidParameter
+from ...mirror.service import base_url_for
 from ...services import overview, tasks_admin
 from ...services.gateway import Gateway
 from .. import openapi_admin as A
@@ -32,7 +33,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(tasks_admin.search(gw, query(request))))
 
     @api.get(
-        "/tasks/{task_id}",
+        "/tasks/{task_id:seg}",
         summary="A task in full: request, cost, upstream account and id, callback attempts",
         openapi_extra=A.op(
             params=[
@@ -50,7 +51,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
             raise InvalidParameter(
                 f"{sorted(set(q) - {'user'})[0]}: unknown parameter (allowed: user)"
             )
-        return ok(request, await call(tasks_admin.detail(gw, task_id, q.get("user"))))
+        base = base_url_for(gw.settings, str(request.base_url))
+        return ok(request, await call(tasks_admin.detail(gw, task_id, q.get("user"), base)))
 
     @api.get(
         "/overview",

@@ -48,7 +48,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(users_admin.create_user(gw, body.get("name"))))
 
     @api.get(
-        "/users/{name}",
+        "/users/{name:seg}",
         summary="One user",
         openapi_extra=A.op(),
         responses=A.answers(A.USER, "The user"),
@@ -58,7 +58,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(users_admin.show_user(gw, name)))
 
     @api.patch(
-        "/users/{name}",
+        "/users/{name:seg}",
         summary="Rename, disable/enable, or set the user's limits (null = the KGW_ default)",
         openapi_extra=A.op(A.USER_PATCH),
         responses=A.answers(A.USER, "The user as changed"),
@@ -69,7 +69,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(users_admin.update_user(gw, name, body)))
 
     @api.get(
-        "/users/{name}/keys",
+        "/users/{name:seg}/keys",
         summary="A user's keys (prefixes only; secrets are never shown again)",
         openapi_extra=A.op(),
         responses=A.answers(A.many(A.KEY), "The keys"),
@@ -79,7 +79,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await call(users_admin.keys_of(gw, name)))
 
     @api.post(
-        "/users/{name}/keys",
+        "/users/{name:seg}/keys",
         summary="Issue a key: `sk-…` or an AK/SK pair; the secret is in this answer only",
         openapi_extra=A.op(A.KEY_CREATE),
         responses=A.answers(A.KEY, "The key, with its secret (shown once)"),

@@ -67,7 +67,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, await webhooks.user_delivery_log(gw, principal, task_id))
 
     @api.get(
-        f"{ADMIN_PREFIX}/tasks/{{task_id}}/deliveries",
+        f"{ADMIN_PREFIX}/tasks/{{task_id:seg}}/deliveries",
         tags=["admin"],
         summary="Callback deliveries of a task (payloads included)",
         openapi_extra=ADMIN_ONLY,
@@ -86,7 +86,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         return ok(request, [webhooks.entry_json(e, operator=True) for e in log])
 
     @api.post(
-        f"{ADMIN_PREFIX}/deliveries/{{delivery_id}}/redeliver",
+        f"{ADMIN_PREFIX}/deliveries/{{delivery_id:seg}}/redeliver",
         tags=["admin"],
         summary="Send a callback event again",
         openapi_extra=ADMIN_ONLY,
