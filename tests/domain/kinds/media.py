@@ -1,10 +1,17 @@
-"""Small real PNG and JPEG files built in the test, as raw base64 like a client sends them."""
+"""Test helpers for the kinds: small real PNG and JPEG files built in the test (as raw base64,
+like a client sends them), body builders and the refusal helper."""
 
 from __future__ import annotations
 
 import base64
 import struct
 import zlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kling_gateway.errors import InvalidParameter
 
 
 def png(width: int = 320, height: int = 320) -> bytes:
@@ -43,3 +50,26 @@ def b64(data: bytes) -> str:
 PNG = b64(png())
 JPEG = b64(jpeg())
 URL = "https://example.com/cat.png"
+
+
+DROP = object()  # marks a key to remove from a base body
+
+
+def merge(base: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``fields`` set, or removed where the value is DROP."""
+    out = dict(base)
+    for key, value in fields.items():
+        if value is DROP:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def refusal(validate: Callable[[Any], object], data: Any) -> str:
+    """The 1201 message ``validate`` gives for ``data``."""
+    with pytest.raises(InvalidParameter) as info:
+        validate(data)
+    assert info.value.code == 1201
+    assert info.value.http_status == 400
+    return info.value.message
