@@ -166,6 +166,11 @@ def durations(default: list[int] | None = None) -> Field:
     return Field(_parse_durations, _dump_ints, [5] if default is None else default)
 
 
+def opt_durations() -> Field:
+    """A duration set that may be absent (None: no separate rule, the main list applies)."""
+    return Field(_parse_durations, _dump_ints, None)
+
+
 def names(default: list[str] | None = None) -> Field:
     return Field(_parse_names, lambda value: sorted(value), default or [])
 
