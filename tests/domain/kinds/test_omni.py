@@ -168,6 +168,10 @@ REJECTED: dict[str, tuple[Any, str]] = {
         "video_list[0].video_url: URL must be http or https",
     ),
     "video url missing": (omni(video_list=[{}]), "video_list[0].video_url: required"),
+    "video url empty": (
+        omni(video_list=[{"video_url": ""}]),
+        "video_list[0].video_url: must be a video URL (got '')",
+    ),
     "refer_type bad": (
         omni(video_list=vid("style")),
         "video_list[0].refer_type: must be one of base, feature",

@@ -70,6 +70,17 @@ def check_url(field: str, url: str, *, max_len: int = MAX_URL) -> str:
     return url
 
 
+def check_video_url(field: str, value: object) -> str:
+    """Kling takes videos by URL only, never as base64."""
+    if value is None:
+        fail(field, "required")
+    if not isinstance(value, str) or not value:
+        fail(field, f"must be a video URL (got {show(value)})")
+    if not is_url(value):
+        fail(field, "must be an http or https URL (Kling takes no base64 video)")
+    return check_url(field, value)
+
+
 def is_url(text: str) -> bool:
     """Base64 has no ':', so any string with a scheme separator is meant as a URL."""
     return "://" in text

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kling_gateway.domain._checks import fail, one_of, show
+from kling_gateway.domain._checks import fail, one_of
 from kling_gateway.domain.kinds import common as c
-from kling_gateway.domain.kinds.images import FIRST_FRAME, check_image, check_url, is_url
+from kling_gateway.domain.kinds.images import FIRST_FRAME, check_image, check_video_url
 from kling_gateway.domain.kinds.refs import check_refs
 from kling_gateway.domain.kinds.table import (
     KindTable,
@@ -206,14 +206,7 @@ def _media(body: dict[str, Any], caps: OmniCaps) -> _Media:
 
 def _video(raw: object) -> str:
     video = c.item("video_list[0]", raw, "a video_url")
-    url = video.get("video_url")
-    if not isinstance(url, str) or not url:
-        fail("video_list[0].video_url", f"required: a video URL (got {show(url)})")
-    if not is_url(url):
-        fail(
-            "video_list[0].video_url", "must be an http or https URL (Kling takes no base64 video)"
-        )
-    check_url("video_list[0].video_url", url)
+    check_video_url("video_list[0].video_url", video.get("video_url"))
     sound = video.get("keep_original_sound")
     if sound is not None:
         one_of("video_list[0].keep_original_sound", sound, YES_NO)
