@@ -1,4 +1,4 @@
-"""Kind capability tables: one data format for defaults, overrides and dumps, checked at start-up."""
+"""Kind capability tables: one data format for defaults, overrides and dumps, checked at start."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``POST /v1/videos/video-extend``: 4–5 more seconds of an earlier video (kling-video-family.md §5).
+"""``POST /v1/videos/video-extend``: 4–5 more seconds of an earlier video (reference §5).
 
 The model and mode are the source video's; the body only names the video. Its ``video_id`` is the
 client's: the caller maps it to the upstream id of one of the caller's own tasks, never another

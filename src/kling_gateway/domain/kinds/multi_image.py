@@ -1,7 +1,7 @@
 """``POST /v1/videos/multi-image2video``: up to four reference images and a required prompt.
 
-Rules from kling-video-family.md §3: only ``kling-v1-6``, no cropping on Kling's side, so every image
-must already meet the first-frame rule (≤ 10 MB, ≥ 300 px, 1:2.5 to 2.5:1).
+Rules from kling-video-family.md §3: only ``kling-v1-6``, no cropping on Kling's side, so every
+image must already meet the first-frame rule (≤ 10 MB, ≥ 300 px, 1:2.5 to 2.5:1).
 """
 
 from __future__ import annotations
