@@ -154,3 +154,9 @@ def test_windowed_read_matches_a_full_decode(offset: int, count: int) -> None:
 @pytest.mark.parametrize("length", [1, 2, 3, 4, 5])
 def test_size_from_length_and_padding(length: int) -> None:
     assert parse_base64("f", b64(b"x" * length), 10).size == length
+
+
+def test_a_bad_character_past_the_first_slice_is_found() -> None:
+    text = b64(png() + bytes(3 * 1024 * 1024))
+    at = len(text) - 1000  # well inside the third 1 MiB slice
+    assert rejection(text[:at] + "!" + text[at + 1 :]).startswith("image: is not valid base64")
