@@ -288,3 +288,9 @@ def _check_external_task_id(raw: object, max_len: int) -> str | None:
     if not task_id.strip():
         fail("external_task_id", "must not be empty")
     return task_id
+
+
+# The envelope fields every task kind shares (domain/kinds/) take the same rules as text2video.
+check_watermark = _check_watermark
+check_callback_url = _check_callback_url
+check_external_task_id = _check_external_task_id
