@@ -14,6 +14,7 @@ from ..storage.tasks import TaskRecord
 from .auth import new_aksk, new_sk
 from .catalog import Catalog
 from .gateway import Gateway
+from .money import adjust
 
 BOOTSTRAP_USER = "default"
 STATUSES = tuple(s.value for s in TaskStatus)
@@ -112,8 +113,6 @@ async def bootstrap(gw: Gateway) -> IssuedKey | None:
     except AlreadyExists:
         return None
     if gw.money is not None and gw.settings.bootstrap_credits not in ("", "0"):
-        from .money import adjust
-
         await adjust(
             gw, user.id, gw.settings.bootstrap_credits, debit=False, note="first-start credit"
         )

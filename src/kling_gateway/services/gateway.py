@@ -7,8 +7,6 @@ Nothing here is global: ``serve``, the CLI and each test build their own ``Gatew
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -21,7 +19,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..crypto import SecretBox, load_master_key, secret_box
+from ..crypto import SecretBox, secret_box
 from ..domain.ids import IdMinter
 from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
 from ..domain.pricing import PriceTable
@@ -38,13 +36,14 @@ from ..storage.tasks import TaskStore
 from ..storage.upstreams import UpstreamKey, UpstreamStore
 from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
+from .callback_urls import CallbackUrls
 from .catalog import Catalog
 from .channels import Channel, ChannelSet, mask
 from .limits import Limiter, LimitSettings
+from .prices import load_prices
 
 log = logging.getLogger("kling_gateway.gateway")
 
-_CALLBACK_LABEL = b"kling-gateway inbound callback token v1"
 SIMULATOR_ACCOUNT = "simulator"
 DEFAULT_ACCOUNT = "default"
 SIMULATOR_ACCESS_KEY = "sim-ak"
@@ -78,6 +77,7 @@ class Gateway:
     auth: Authenticator
     catalog: Catalog
     http: Transport
+    callbacks: CallbackUrls  # each task's own URL for Kling's callbacks (services/inbound.py)
     clock: Callable[[], float] = time.time
     hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
@@ -85,7 +85,6 @@ class Gateway:
     telemetry: Telemetry = field(
         default_factory=Telemetry
     )  # counters /metrics exposes (observability/)
-    callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
     guard: UrlGuard = field(
         default_factory=UrlGuard
     )  # SSRF rules for every URL we post to or fetch
@@ -268,9 +267,7 @@ async def build_gateway(
             catalog=Catalog(load_capabilities(settings)),
             http=make_transport(settings, transport),
             clock=clock,
-            callback_key=hmac.new(
-                load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256
-            ).digest(),
+            callbacks=CallbackUrls.from_settings(settings),
             guard=UrlGuard.from_settings(settings),
             money=MoneyStatements(hot) if settings.billing else None,
         )
@@ -280,11 +277,9 @@ async def build_gateway(
         await engine.dispose()
         raise
     try:
-        gw.limits = Limiter(gw, LimitSettings.from_settings(settings))
+        gw.limits = Limiter(engine, clock, LimitSettings.from_settings(settings))
         if settings.billing:
-            from .money import load_prices  # money imports this module
-
-            await load_prices(gw, MoneyStore(engine))
+            await load_prices(MoneyStore(engine), settings.prices_file, gw.now_ms())
         if seed:
             await gw.seed_upstream()
         gw.channels = ChannelSet(

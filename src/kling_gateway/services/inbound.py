@@ -12,34 +12,23 @@ deliveries change nothing, and a callback racing the poller is applied once.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Mapping
 
 import orjson
 import standardwebhooks
 
-from ..crypto import same_secret
 from ..errors import NotFound
 from ..upstream.client import UpstreamTask
-from . import refresh  # module import: refresh → tasks → inbound is a cycle at import time
+from . import refresh
+from .callback_urls import CALLBACK_PATH as CALLBACK_PATH
 from .gateway import Gateway
 
 log = logging.getLogger("kling_gateway.inbound")
 
-CALLBACK_PATH = "/kling/callbacks"
-
-
-def callback_token(key: bytes, task_id: str) -> str:
-    return hmac.new(key, task_id.encode(), hashlib.sha256).hexdigest()[:40]
-
 
 def callback_url(gw: Gateway, task_id: str) -> str | None:
-    base = gw.settings.public_base_url
-    if base is None:
-        return None
-    return f"{base}{CALLBACK_PATH}/{task_id}/{callback_token(gw.callback_key, task_id)}"
+    return gw.callbacks.for_task(task_id)
 
 
 def _refuse() -> NotFound:
@@ -50,9 +39,7 @@ async def receive(
     gw: Gateway, task_id: str, token: str, body: bytes, headers: Mapping[str, str]
 ) -> bool:
     """Apply one inbound callback. True when it moved the task; NotFound for anything not genuine."""
-    if gw.settings.public_base_url is None:
-        raise _refuse()
-    if not same_secret(token, callback_token(gw.callback_key, task_id)):
+    if not gw.callbacks.genuine(task_id, token):
         raise _refuse()
     secret = gw.settings.upstream_webhook_secret
     if secret is not None:

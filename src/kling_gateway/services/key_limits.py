@@ -9,17 +9,15 @@ do not count, and — only for a principal with a daily spend cap — one query 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.overrides import Defaults, Effective, day_start_ms, effective, spend_refusal
 from ..errors import RateLimited
 from ..storage.limits import LimitStore
 from ..storage.user_limits import UserLimitStore
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from .auth import Principal
+from .auth import Principal
 
 B = TypeVar("B")
 Flags = tuple[bool, bool, bool]

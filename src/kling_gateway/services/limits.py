@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields
@@ -36,18 +37,18 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ..domain.overrides import Defaults
 from ..errors import ConcurrencyLimited, ConfigError, RateLimited
+from ..settings import Settings
 from ..storage.limits import LimitStore
+from .auth import Principal
 from .key_limits import OwnLimits
 
-if TYPE_CHECKING:  # annotations only: gateway.py may import this module to hold a Limiter
+if TYPE_CHECKING:  # annotations only: redis is imported only when configured
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
-
-    from ..settings import Settings
-    from .auth import Principal
-    from .gateway import Gateway
 
 log = logging.getLogger("kling_gateway.limits")
 
@@ -192,8 +193,9 @@ class Limiter:
 
     __slots__ = (
         "_bucket",
+        "_clock",
         "_counting",
-        "_gw",
+        "_engine",
         "_locks",
         "_own",
         "_store",
@@ -202,11 +204,13 @@ class Limiter:
         "settings",
     )
 
-    def __init__(self, gw: Gateway, settings: LimitSettings) -> None:
-        self._gw = gw
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], float], settings: LimitSettings
+    ) -> None:
+        self._engine, self._clock = engine, clock
         self.settings = s = settings
         self._store = LimitStore(
-            gw.engine,
+            engine,
             user=s.user_max_in_flight is not None,
             key=s.key_max_in_flight is not None,
             upstream=s.upstream_model_concurrency is not None,
@@ -224,14 +228,15 @@ class Limiter:
         defaults = Defaults(
             s.user_max_in_flight, s.key_max_in_flight, s.key_rate_per_second, s.key_rate_burst
         )
-        self._own = OwnLimits[_Bucket](gw.engine, defaults, self._make_bucket)
+        self._own = OwnLimits[_Bucket](engine, defaults, self._make_bucket)
 
     def _make_bucket(self, rate: float, burst: int) -> _Bucket:
-        db = _DbBucket(
-            LimitStore(self._gw.engine, user=False, key=False, upstream=False), rate, burst
-        )
+        db = _DbBucket(LimitStore(self._engine, user=False, key=False, upstream=False), rate, burst)
         url = self.settings.redis_url
         return _RedisBucket(url, rate, burst, db) if url else db
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     async def admit(
         self, principal: Principal, upstream_account_id: int, upstream_model: str
@@ -252,7 +257,7 @@ class Limiter:
                 f"request rate limit exceeded for this API key ({rate:g} per second, "
                 f"bursts of {lim.rate_burst}); slow down and retry"
             )
-        await self._own.check_spend(principal, lim, self._gw.now_ms())
+        await self._own.check_spend(principal, lim, self._now_ms())
         flags = (
             lim.user_max_in_flight is not None,
             lim.key_max_in_flight is not None,
@@ -287,7 +292,7 @@ class Limiter:
         bucket = (
             self._bucket if default and self._bucket is not None else self._own.bucket(rate, burst)
         )
-        return await bucket.take(key_id, self._gw.now_ms())
+        return await bucket.take(key_id, self._now_ms())
 
     async def _wait_for_slot(self, scope: Scope, cap: int, seen: int) -> None:
         """Poll the scope's count until it drops under ``cap`` or the wait (begun in ``hold()`` if the

@@ -18,7 +18,6 @@ from ..domain.schedule import first_poll_delay
 from ..domain.task import TaskStatus, from_upstream
 from ..storage.tasks import TaskRecord
 from ..upstream.client import UpstreamError, UpstreamTask
-from . import inbound  # module import: inbound → refresh → submit is a cycle at import time
 from .channels import Channel
 from .gateway import Gateway
 from .transitions import move
@@ -30,7 +29,7 @@ def upstream_body(gw: Gateway, record: TaskRecord) -> dict[str, Any]:
     """What goes upstream: the stored body plus, when Kling can reach us, this task's own callback
     URL (never the client's: their callback_url is delivered by us, signed, with our ids)."""
     body: dict[str, Any] = orjson.loads(record.request_json)
-    url = inbound.callback_url(gw, record.id)
+    url = gw.callbacks.for_task(record.id)
     if url is not None:
         body["callback_url"] = url
     return body

@@ -18,6 +18,7 @@ from ..mirror.service import public_videos
 from ..storage.money import Close
 from ..storage.tasks import TaskRecord
 from .gateway import Gateway
+from .money import close_for
 from .wire import task_object
 
 # Statuses a client hears about. ``queued`` is ours alone and ``rejected`` tasks were never the client's.
@@ -41,8 +42,6 @@ async def move(gw: Gateway, t: TaskRecord, expected: TaskStatus, **values: Any) 
     new = values.get("status")
     close: Close | None = None
     if new is not None and TaskStatus(new) in TERMINAL:
-        from .money import close_for  # money → gateway → … would cycle at import time
-
         close = close_for(gw, t, TaskStatus(new), values)  # sets values["charged_micro"]
     event = None
     if (
