@@ -14,7 +14,7 @@ import pytest
 import standardwebhooks
 
 from kling_gateway.http.app import create_app
-from kling_gateway.services import admin, inbound, money
+from kling_gateway.services import admin, money
 from kling_gateway.upstream.simulator import ManualClock, SimulatorConfig, create_simulator_app
 from tests.conftest import TEXT2VIDEO, TimeoutASGITransport, make_settings
 
@@ -92,9 +92,7 @@ async def test_callbacks_alone_bring_the_task_to_succeed(cb: Callbacks) -> None:
     task_id = await cb.create()
     await cb.settle(0.1)
     upstream = next(iter(cb.sim.store.tasks.values()))
-    assert upstream.spec.callback_url == inbound.callback_url(
-        cb.gw, task_id
-    )  # ours, not the client's
+    assert upstream.spec.callback_url == cb.gw.callbacks.for_task(task_id)  # ours, not the client's
     assert await cb.status(task_id) == "submitted"
     await cb.settle(1.5)
     assert await cb.status(task_id) == "processing"
@@ -124,7 +122,7 @@ async def _post(cb: Callbacks, path: str, body: bytes, headers: dict[str, str]) 
 async def test_forged_callbacks_are_refused_like_unknown_urls(cb: Callbacks) -> None:
     task_id = await cb.create()
     upstream = next(iter(cb.sim.store.tasks.values()))
-    good_url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
+    good_url = str(cb.gw.callbacks.for_task(task_id)).removeprefix("http://gw")
     body = orjson.dumps(
         {
             "task_id": upstream.task_id,
@@ -155,7 +153,7 @@ async def test_forged_callbacks_are_refused_like_unknown_urls(cb: Callbacks) -> 
 
 async def test_callback_for_another_upstream_task_is_ignored(cb: Callbacks) -> None:
     task_id = await cb.create()
-    url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
+    url = str(cb.gw.callbacks.for_task(task_id)).removeprefix("http://gw")
     body = orjson.dumps(
         {"task_id": "999999999999999999", "task_status": "succeed", "task_info": {}}
     )
@@ -166,7 +164,7 @@ async def test_callback_for_another_upstream_task_is_ignored(cb: Callbacks) -> N
 async def test_duplicate_and_out_of_order_callbacks_change_nothing(cb: Callbacks) -> None:
     task_id = await cb.create()
     upstream = next(iter(cb.sim.store.tasks.values()))
-    url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
+    url = str(cb.gw.callbacks.for_task(task_id)).removeprefix("http://gw")
 
     def body(status: str) -> bytes:
         extra: dict[str, Any] = {}

@@ -1,12 +1,12 @@
-"""The gateway's parts, built once from Settings and passed to every use case.
+"""The composition root: the gateway's parts, built once from Settings, and the task path's use
+cases wired from them (wiring.py), which http/, worker/ and cli/ take from here.
 
-Nothing here is global: ``serve``, the CLI and each test build their own ``Gateway`` (tests hand in an
-``httpx`` transport so the upstream is the in-process simulator or a ``MockTransport``).
+Nothing here is global: ``serve``, the CLI and each test build their own ``Gateway`` (tests hand
+in an ``httpx`` transport so the upstream is the in-process simulator or a ``MockTransport``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -36,11 +36,19 @@ from ..storage.tasks import TaskStore
 from ..storage.upstreams import UpstreamKey, UpstreamStore
 from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
+from .background import Background
 from .callback_urls import CallbackUrls
 from .catalog import Catalog
 from .channels import Channel, ChannelSet, mask
+from .inbound import Inbound
+from .ledger import Ledger
 from .limits import Limiter, LimitSettings
 from .prices import load_prices
+from .refresh import Refresher
+from .submit import Submitter
+from .tasks import Creation
+from .transitions import Mover
+from .wiring import Parts, Wiring, wire
 
 log = logging.getLogger("kling_gateway.gateway")
 
@@ -92,25 +100,69 @@ class Gateway:
     prices: PriceTable = field(default_factory=PriceTable)
     limits: Limiter | None = None
     channels: ChannelSet | None = None  # set by build_gateway
-    # Writes a reply no longer waits for (services/tasks._mark_submitted); held here so they are neither
-    # collected mid-flight nor cut off at shutdown.
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: Background = field(default_factory=Background)
+    # The use cases, built on first use from the parts above and again after any part is swapped
+    # (a reload's catalog or prices, a test's store): see __setattr__.
+    _wired: Wiring | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "_wired":
+            object.__setattr__(self, "_wired", None)
+
+    def _wiring(self) -> Wiring:
+        wired = self._wired
+        if wired is None:
+            wired = wire(
+                Parts(
+                    settings=self.settings,
+                    tasks=self.tasks,
+                    channels=self.upstream,
+                    catalog=self.catalog,
+                    prices=self.prices,
+                    billing=self.money is not None,
+                    limits=self.limits,
+                    callbacks=self.callbacks,
+                    guard=self.guard,
+                    ids=self.ids,
+                    telemetry=self.telemetry,
+                    background=self.background,
+                    clock=self.clock,
+                    rng=self.rng,
+                )
+            )
+            object.__setattr__(self, "_wired", wired)
+        return wired
+
+    @property
+    def creation(self) -> Creation:
+        return self._wiring().creation
+
+    @property
+    def submitter(self) -> Submitter:
+        return self._wiring().submitter
+
+    @property
+    def refresher(self) -> Refresher:
+        return self._wiring().refresher
+
+    @property
+    def inbound(self) -> Inbound:
+        return self._wiring().inbound
+
+    @property
+    def mover(self) -> Mover:
+        return self._wiring().mover
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._wiring().ledger
 
     def after_reply(self, work: Coroutine[Any, Any, None], what: str) -> None:
-        """Run ``work`` without the caller waiting for it; a failure is logged with ``what``."""
-        task = asyncio.ensure_future(work)
-        self.background.add(task)
-        task.add_done_callback(lambda t: self._finished(t, what))
-
-    def _finished(self, task: asyncio.Task[None], what: str) -> None:
-        self.background.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("%s failed: %s", what, exc, exc_info=exc)
+        self.background.after_reply(work, what)
 
     async def drain(self) -> None:
-        """Wait for the work ``after_reply`` started (and whatever that work starts in turn)."""
-        while self.background:
-            await asyncio.gather(*list(self.background), return_exceptions=True)
+        await self.background.drain()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -1,8 +1,8 @@
-"""Money use cases: quotes, the reserve at submit, the close at the end, balances, usage, statements.
+"""Money use cases off the task path: quotes, balances, usage, statements, operators' credits.
+The reserve at create and the close at the end are services/ledger.py's.
 
-Invariants (tested as properties): for every user, balance = sum of their ledger amounts; for every
-terminal task, charged = rate × billed seconds and its reserve is closed exactly once; a balance never goes
-below zero because every debit is a compare-and-set on ``balance ≥ amount``.
+Invariant (tested as a property): for every user, balance = sum of their ledger amounts; a
+balance never goes below zero because every debit is a compare-and-set on ``balance ≥ amount``.
 """
 
 from __future__ import annotations
@@ -10,45 +10,26 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from decimal import Decimal
 from typing import Any
 
 from ..domain.pricing import (
     MICRO,
     Quote,
-    billed_seconds,
     from_micro,
     parse_amount,
     price_conflict,
-    quote,
     to_micro,
 )
 from ..domain.request import Text2VideoRequest
-from ..domain.task import TaskStatus
 from ..errors import ConfigError, InsufficientBalance
-from ..storage.money import CLOSE, Close, MoneyStore, Reserve
-from ..storage.tasks import Refused, TaskRecord
+from ..storage.money import CLOSE, MoneyStore
 from .auth import Principal
 from .gateway import Gateway
 
 # file_price_rows and parse_price_doc are prices.py's; kept reachable here, where callers know them
 from .prices import file_price_rows as file_price_rows
 from .prices import parse_price_doc as parse_price_doc
-
-
-def quote_for(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Quote:
-    return quote(
-        gw.prices,
-        public_model=req.model_name,
-        mode=req.mode,
-        sound=req.sound,
-        voice=req.voice_control,
-        seconds=req.duration,
-        multiplier=Decimal(principal.key.price_multiplier or "1"),
-        priced_as=gw.catalog.route_of(req.model_name),
-    )
-
 
 BILLING_OFF = "billing is off on this gateway (KGW_BILLING=false): tasks are not charged"
 
@@ -58,7 +39,7 @@ def quote_answer(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> d
     rather than refusing an unpriced model (the create would go through uncharged)."""
     if gw.money is None:
         return quote_body(Quote(0, req.duration, 0), req, billing=False)
-    return quote_body(quote_for(gw, principal, req), req)
+    return quote_body(gw.ledger.quote(principal, req), req)
 
 
 def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dict[str, Any]:
@@ -75,46 +56,6 @@ def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dic
     if not billing:
         body["message"] = BILLING_OFF
     return body
-
-
-def reserve_for(record: TaskRecord, amount: int) -> Reserve:
-    """What a new task's insert debits (``TaskStore.insert(record, reserve=…)``)."""
-    return Reserve(
-        user_id=record.user_id,
-        key_id=record.key_id,
-        amount=amount,
-        public_model=record.public_model,
-        now_ms=record.created_at,
-    )
-
-
-def refused(exc: Refused, record: TaskRecord, amount: int) -> InsufficientBalance:
-    what = "Account balance not enough" if exc.index == 0 else "API key quota not enough"
-    return InsufficientBalance(f"{what}: this task needs {from_micro(amount)} credits")
-
-
-def close_for(gw: Gateway, t: TaskRecord, new: TaskStatus, values: dict[str, Any]) -> Close | None:
-    """The money side of a terminal status change; also sets ``charged_micro`` in ``values``."""
-    if gw.money is None or t.reserved_micro <= 0 or t.charged_micro is not None:
-        return None
-    if new is TaskStatus.SUCCEED:
-        rate = t.reserved_micro // max(1, t.duration)
-        videos = json.loads(values.get("result_json") or t.result_json or "[]")
-        charged = rate * billed_seconds(t.duration, videos, gw.settings.billing_policy)
-        reason = "settle"
-    else:
-        charged, reason = 0, "refund"
-    values["charged_micro"] = charged
-    return Close(
-        user_id=t.user_id,
-        key_id=t.key_id,
-        task_id=t.id,
-        back=t.reserved_micro - charged,
-        charged=charged,
-        reason=reason,
-        public_model=t.public_model,
-        now_ms=gw.now_ms(),
-    )
 
 
 # ----------------------------------------------------------------------------------------- read side
