@@ -25,8 +25,8 @@ from ..domain.routing import choose
 from ..errors import ConfigError
 from ..observability.metrics import Telemetry
 from ..settings import Settings
-from ..storage.limits import LimitStore
-from ..storage.upstreams import UpstreamAccount, UpstreamKey, UpstreamStore
+from ..storage.ports import UpstreamAccounts, UpstreamLoad
+from ..storage.upstreams import UpstreamAccount, UpstreamKey
 from ..upstream.auth import Authorizer, Credentials
 from ..upstream.client import KlingClient, Outcome, UpstreamError, UpstreamTask
 from ..upstream.transport import Transport
@@ -188,12 +188,12 @@ class Channel:
 class ChannelSet:
     def __init__(
         self,
-        store: UpstreamStore,
+        store: UpstreamAccounts,
         box: SecretBox,
         http: Transport,
         settings: Settings,
         telemetry: Telemetry,
-        limits: LimitStore,
+        limits: UpstreamLoad,
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
