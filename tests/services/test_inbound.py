@@ -1,5 +1,5 @@
-"""Kling calling us back: genuine callbacks move tasks at once; forged, stale, duplicate and out-of-order
-ones change nothing and learn nothing."""
+"""Kling calling us back: genuine callbacks move tasks at once; forged, stale, duplicate and
+out-of-order ones change nothing and learn nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ SECRET = "whsec_" + base64.b64encode(b"kling-console-webhook-secret-32b").decode
 
 
 class Callbacks:
-    """Gateway + simulator wired both ways in-process: the simulator's callbacks reach the gateway app."""
+    """Gateway + simulator wired both ways in-process: the simulator's callbacks reach the gateway
+    app."""
 
     def __init__(
         self, client: httpx.AsyncClient, app: Any, sim: Any, key: str, clock: ManualClock

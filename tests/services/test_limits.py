@@ -1,5 +1,6 @@
-"""Limiter (DB-backed) against the real gateway, on SQLite and PostgreSQL: in-flight caps per user, per key
-and per (upstream account, model), the bounded wait for an upstream slot, and the per-key token bucket.
+"""Limiter (DB-backed) against the real gateway, on SQLite and PostgreSQL: in-flight caps per user,
+per key and per (upstream account, model), the bounded wait for an upstream slot, and the per-key
+token bucket.
 
 Until ``admit`` is wired into create, each test calls it itself right before ``env.create``."""
 
@@ -73,7 +74,8 @@ async def admit(lim: Limiter, p: Principal, acc: int, model: str) -> KlingError 
     return None
 
 
-# --- settings ------------------------------------------------------------------------------------------
+# --- settings
+# ------------------------------------------------------------------------------------------
 
 
 def test_settings_default_to_no_limits_before_the_settings_exist(tmp_path: Path) -> None:
@@ -113,7 +115,8 @@ def test_settings_refuse_values_that_would_refuse_everything(field: str, value: 
         LimitSettings(**changes)
 
 
-# --- cost when off -------------------------------------------------------------------------------------
+# --- cost when off
+# -------------------------------------------------------------------------------------
 
 
 async def test_no_limit_configured_costs_no_query(env: Env) -> None:
@@ -161,7 +164,8 @@ async def test_one_count_query_per_admit_whatever_the_caps(env: Env) -> None:
     assert len(statements) == 1 and statements[0].count("count(") == 3
 
 
-# --- in-flight caps ------------------------------------------------------------------------------------
+# --- in-flight caps
+# ------------------------------------------------------------------------------------
 
 
 async def test_user_cap_is_shared_by_the_users_keys(env: Env) -> None:
@@ -242,7 +246,8 @@ async def test_upstream_cap_is_per_account_and_model_across_users(env: Env) -> N
     assert await admit(lim, await principal(env), account(env) + 1, model) is None
 
 
-# --- the bounded wait for an upstream slot -------------------------------------------------------------
+# --- the bounded wait for an upstream slot
+# -------------------------------------------------------------
 
 
 async def test_wait_succeeds_when_a_slot_frees_in_time(env: Env) -> None:
@@ -281,7 +286,8 @@ async def test_wait_gives_up_with_1303_when_no_slot_frees(env: Env) -> None:
 
 
 async def test_hold_makes_the_upstream_cap_exact_in_one_process(env: Env) -> None:
-    """Six concurrent creates against two free slots: exactly two pass when admit+insert are held."""
+    """Six concurrent creates against two free slots: exactly two pass when admit+insert are
+    held."""
     lim = Limiter(env.gw.engine, env.gw.clock, LimitSettings(upstream_model_concurrency=2))
     model = await upstream_model(env, await create(env, "bob"))
     await set_status(
@@ -329,7 +335,8 @@ async def test_hold_counts_the_queueing_against_the_wait(env: Env) -> None:
     assert time.monotonic() - started < 0.75
 
 
-# --- request rate per key ------------------------------------------------------------------------------
+# --- request rate per key
+# ------------------------------------------------------------------------------
 
 # (seconds to advance the gateway clock, admits, expected outcomes) for 1 request/s, bursts of 3.
 RATE_STEPS: list[tuple[float, int, list[bool]]] = [

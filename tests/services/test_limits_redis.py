@@ -1,8 +1,8 @@
-"""The per-key token bucket in Redis (KGW_REDIS_URL): same behaviour as the database bucket, shared by
-processes, tidy (keys expire once full), and a Redis outage falls back to the database bucket.
+"""The per-key token bucket in Redis (KGW_REDIS_URL): same behaviour as the database bucket, shared
+by processes, tidy (keys expire once full), and a Redis outage falls back to the database bucket.
 
-Needs a Redis at KGW_TEST_REDIS_URL (default redis://127.0.0.1:6379/15, a database kept for tests); the
-tests that need it skip loudly when it is unreachable."""
+Needs a Redis at KGW_TEST_REDIS_URL (default redis://127.0.0.1:6379/15, a database kept for tests);
+the tests that need it skip loudly when it is unreachable."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Property: over random interleavings of submits, polls, racing callbacks, timeouts, replays and
 crash-restarts, every credit is accounted for exactly once.
 
-For every terminal task: charged = rate × billed seconds (or 0 when it failed) and its reserve is closed
-exactly once; no reserve is left open once everything ended; the sum of each user's ledger entries equals
-their balance, which never goes below zero.
+For every terminal task: charged = rate × billed seconds (or 0 when it failed) and its reserve is
+closed exactly once; no reserve is left open once everything ended; the sum of each user's ledger
+entries equals their balance, which never goes below zero.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Status changes record their webhook events atomically: one per (task, status), none when lost races."""
+"""Status changes record their webhook events atomically: one per (task, status), none when lost
+races."""
 
 from __future__ import annotations
 

@@ -1,1 +1,2 @@
-"""Orchestration: each public function is one use case, called by exactly one route or CLI command."""
+"""Orchestration: each public function is one use case, called by exactly one route or CLI
+command."""

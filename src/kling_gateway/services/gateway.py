@@ -189,9 +189,10 @@ class Gateway:
             self.prices = PriceTable.from_rows(await MoneyStore(self.engine).price_rows())
 
     async def seed_upstream(self) -> None:
-        """Keep the accounts that settings define in step with them: the simulator's well-known pair in
-        simulator mode, the KGW_KLING_* credentials (encrypted) as account "default" otherwise. Accounts
-        added with the CLI or admin API are left as they are; the simulator never takes real traffic."""
+        """Keep the accounts that settings define in step with them: the simulator's well-known pair
+        in simulator mode, the KGW_KLING_* credentials (encrypted) as account "default" otherwise.
+        Accounts added with the CLI or admin API are left as they are; the simulator never takes
+        real traffic."""
         s = self.settings
         now = self.now_ms()
         existing = {a.name: a for a in await self.upstreams.accounts()}
@@ -199,8 +200,9 @@ class Gateway:
             others = [a for n, a in existing.items() if n != SIMULATOR_ACCOUNT and a.enabled]
             if s.upstream == "auto" and others:
                 log.warning(
-                    "no KGW_KLING_* credentials, but %d upstream account(s) are configured: using them; "
-                    "the built-in simulator takes no traffic (set KGW_UPSTREAM=kling to silence this)",
+                    "no KGW_KLING_* credentials, but %d upstream account(s) are configured: "
+                    "using them; the built-in simulator takes no traffic "
+                    "(set KGW_UPSTREAM=kling to silence this)",
                     len(others),
                 )
                 if SIMULATOR_ACCOUNT in existing:

@@ -1,10 +1,12 @@
-"""Kling's own callbacks, received (kling-api.md §6): the fast path of tracking, with polling as fallback.
+"""Kling's own callbacks, received (kling-api.md §6): the fast path of tracking, with polling as
+fallback.
 
 When ``KGW_PUBLIC_BASE_URL`` is set, each task is created upstream with a callback URL of its own,
-``{base}/kling/callbacks/{public id}/{token}``, where the token is an HMAC of the public id under a key
-derived from the master key: unguessable, yet recomputable by any node and for any resubmit, so nothing
-per-task needs storing. When the operator configured Kling's webhook secret, the Standard Webhooks
-signature is checked too. Anything that fails a check is answered exactly like an unknown URL.
+``{base}/kling/callbacks/{public id}/{token}``, where the token is an HMAC of the public id under a
+key derived from the master key: unguessable, yet recomputable by any node and for any resubmit, so
+nothing per-task needs storing. When the operator configured Kling's webhook secret, the Standard
+Webhooks signature is checked too. Anything that fails a check is answered exactly like an unknown
+URL.
 
 Updates go through ``Refresher.apply``: forward-only compare-and-set, so duplicates and out-of-order
 deliveries change nothing, and a callback racing the poller is applied once.

@@ -58,7 +58,8 @@ def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dic
     return body
 
 
-# ----------------------------------------------------------------------------------------- read side
+# ----------------------------------------------------------------------------------------- read
+# side
 def money_store(gw: Gateway) -> MoneyStore:
     return MoneyStore(gw.engine)
 

@@ -1,12 +1,15 @@
-"""Bring one unfinished task up to date with upstream (the refresher's and the callback's unit of work).
+"""Bring one unfinished task up to date with upstream (the refresher's and the callback's unit of
+work).
 
-Two cases: a row that never got an upstream id (its create outcome is unknown) is reconciled by asking
-upstream for our public id, sent as ``external_task_id``; a row with an upstream id is read and moved
-forward. Every write is a compare-and-set from the status we read, so a racing callback, worker or node
-wins cleanly and nothing moves backwards. Every write also releases the poller's lease.
+Two cases: a row that never got an upstream id (its create outcome is unknown) is reconciled by
+asking upstream for our public id, sent as ``external_task_id``; a row with an upstream id is read
+and moved forward. Every write is a compare-and-set from the status we read, so a racing callback,
+worker or node wins cleanly and nothing moves backwards. Every write also releases the poller's
+lease.
 
-A task that has not finished ``task_timeout_seconds`` after creation gets one last read; if upstream still
-has no answer it becomes ``failed`` through the same compare-and-set path (and the same webhook event).
+A task that has not finished ``task_timeout_seconds`` after creation gets one last read; if upstream
+still has no answer it becomes ``failed`` through the same compare-and-set path (and the same
+webhook event).
 """
 
 from __future__ import annotations
@@ -82,7 +85,9 @@ class Refresher:
             t,
             TaskStatus(t.status),
             status=TaskStatus.FAILED.value,
-            status_msg=f"task did not finish within {hours:g} h; the gateway stopped waiting for it",
+            status_msg=(
+                f"task did not finish within {hours:g} h; the gateway stopped waiting for it"
+            ),
             next_poll_at=None,
             updated_at=self.now_ms(),
             **_RELEASE,

@@ -1,9 +1,10 @@
 """Create, read and list text2video tasks.
 
-Create follows one rule above all: **the task row exists before upstream is called**, and once upstream may
-have been called the client never gets an answer that invites a blind retry (502/503/504/5001). Either we
-confirm upstream's state and answer, or we accept the task under our public id and the refresher
-reconciles it by asking upstream for our id (sent as Kling's ``external_task_id``).
+Create follows one rule above all: **the task row exists before upstream is called**, and once
+upstream may have been called the client never gets an answer that invites a blind retry
+(502/503/504/5001). Either we confirm upstream's state and answer, or we accept the task under our
+public id and the refresher reconciles it by asking upstream for our id (sent as Kling's
+``external_task_id``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class Creation:
             max_external_id_len=self.settings.max_external_task_id_len,
         )
         if req.callback_url is not None:
-            try:  # syntax and literal addresses only: no DNS on the request path (delivery re-checks)
+            # syntax and literal addresses only: no DNS on the request path (delivery re-checks)
+            try:
                 self.guard.check_syntax(req.callback_url, "callback_url")
             except UrlRefused as exc:
                 raise InvalidParameter(exc.reason) from None
