@@ -15,7 +15,6 @@ from kling_gateway.cli.webhooks import webhooks_app
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.services.admin import create_user
 from kling_gateway.services.gateway import build_gateway
-from kling_gateway.services.transitions import move
 from kling_gateway.services.webhooks import delivery_log
 from kling_gateway.settings import Settings
 from kling_gateway.storage.tasks import TaskRecord
@@ -106,8 +105,8 @@ def task_with_two_attempts(cli: Cli) -> tuple[str, str]:
                 poll_attempts=0,
             )
             await gw.tasks.insert(record)
-            assert await move(
-                gw, record, TaskStatus.QUEUED, status="submitted", upstream_task_id="up-1"
+            assert await gw.mover.move(
+                record, TaskStatus.QUEUED, status="submitted", upstream_task_id="up-1"
             )
             worker = WebhookWorker(gw, sender=FlakySender())
             assert await worker.run_once() == 1

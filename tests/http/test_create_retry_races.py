@@ -16,7 +16,6 @@ import orjson
 import pytest
 
 from kling_gateway.domain.task import TaskStatus
-from kling_gateway.services import tasks as task_service
 from kling_gateway.storage.money import MoneyStore
 from kling_gateway.upstream.simulator import SimulatorConfig
 from tests.conftest import TEXT2VIDEO, Env
@@ -40,10 +39,10 @@ async def _money_is_exact(env: Env) -> None:
 async def test_retry_after_a_crash_mid_create_adopts_the_upstream_task(env: Env) -> None:
     gw = env.gw
     principal = await gw.auth.authenticate(env.auth()["Authorization"])
-    req = task_service.validate(gw, principal, BODY)
+    req = gw.creation.validate(principal, BODY)
     upstream = gw.primary()
     # what the crashed process did: the row (with its reserve), the upstream create, not the CAS
-    record, fresh = await task_service._insert(gw, principal, req, upstream)
+    record, fresh = await gw.creation._insert(principal, req, upstream)
     assert fresh
     await upstream.create(orjson.loads(record.request_json), record.id)
 

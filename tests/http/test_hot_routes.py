@@ -15,7 +15,8 @@ import pytest
 
 from kling_gateway.http import edge, hot
 from kling_gateway.http.hot import HotRoutes
-from kling_gateway.services import reads, tasks
+from kling_gateway.services import reads
+from kling_gateway.services.tasks import Creation
 from tests.conftest import TEXT2VIDEO, Env
 
 Scenario = Callable[[Env], Awaitable[httpx.Response]]
@@ -131,7 +132,8 @@ async def test_an_unexpected_error_is_answered_as_fastapi_answers_it(
     async def broken(*args: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(tasks if route == "create" else reads, route, broken)  # hot.py's modules
+    # what hot.py calls
+    monkeypatch.setattr(Creation if route == "create" else reads, route, broken)
 
     async def call(client: httpx.AsyncClient) -> httpx.Response:
         if route == "create":

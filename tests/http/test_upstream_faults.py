@@ -151,7 +151,6 @@ async def test_query_errors_only_delay_tracking(env: Env) -> None:
 
 
 async def test_status_never_moves_backwards(env: Env) -> None:
-    from kling_gateway.services.refresh import apply
     from kling_gateway.upstream.client import UpstreamTask
 
     task_id = (await env.create(BODY)).json()["data"]["task_id"]
@@ -159,7 +158,7 @@ async def test_status_never_moves_backwards(env: Env) -> None:
     record = await env.gw.tasks.get(task_id)
     assert record is not None and record.status == "succeed"
     stale = UpstreamTask(record.upstream_task_id or "", "processing", "", None, 0, 0)
-    assert await apply(env.gw, record, stale) is False
+    assert await env.gw.refresher.apply(record, stale) is False
     assert (await env.get(task_id)).json()["data"]["task_status"] == "succeed"
 
 
@@ -192,14 +191,12 @@ async def test_refresher_resubmit_racing_an_earlier_create_attaches_it(env: Env)
     """The refresher's twin of the case above: its lookup found nothing, then the dying request's
     create landed upstream before the refresher's own; the refused resubmit must attach, not fail
     the task."""
-    from kling_gateway.services.tasks import resubmit
-
     task_id = (await env.create(BODY)).json()["data"]["task_id"]
     assert await env.gw.tasks.transition(
         task_id, TaskStatus.SUBMITTED, status=TaskStatus.QUEUED.value, upstream_task_id=None
     )
     record = await env.gw.tasks.get(task_id)
     assert record is not None
-    moved = await resubmit(env.gw, record)
+    moved = await env.gw.submitter.resubmit(record)
     assert moved.status == TaskStatus.SUBMITTED and moved.upstream_task_id is not None
     assert env.sim.tasks_created() == 1

@@ -1,4 +1,5 @@
-"""Operator use cases (services.admin) on a real Gateway over a temp SQLite DB and a hand-driven clock."""
+"""Operator use cases (services.admin) on a real Gateway over a temp SQLite DB and a hand-driven
+clock."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def task_for(gw: Gateway, user_id: int, **overrides: Any) -> TaskRecord:
     return TaskRecord(**values)
 
 
-# ---------------------------------------------------------------------------------------------- users
+# ----------------------------------------------------------------------------------------------
+# users
 async def test_create_user(gw: Gateway) -> None:
     user = await admin.create_user(gw, "alice")
     assert user.name == "alice" and user.disabled is False and user.created_at == gw.now_ms()
@@ -83,7 +85,8 @@ async def test_duplicate_user_is_an_admin_error(gw: Gateway) -> None:
     assert len(await gw.accounts.list_users()) == 1
 
 
-# ----------------------------------------------------------------------------------------------- keys
+# -----------------------------------------------------------------------------------------------
+# keys
 async def test_create_sk_key_stores_only_the_hash(gw: Gateway) -> None:
     await admin.create_user(gw, "alice")
     issued = await admin.create_key(gw, "alice", name="ci")
@@ -164,7 +167,8 @@ async def test_revoke_key(gw: Gateway) -> None:
         await admin.revoke_key(gw, issued.id + 1)
 
 
-# ------------------------------------------------------------------------------------------ bootstrap
+# ------------------------------------------------------------------------------------------
+# bootstrap
 async def test_bootstrap_on_empty_db_creates_one_user_and_key(gw: Gateway) -> None:
     issued = await admin.bootstrap(gw)
     assert issued is not None and issued.user == admin.BOOTSTRAP_USER
@@ -185,7 +189,8 @@ async def test_bootstrap_does_nothing_when_a_user_exists(gw: Gateway) -> None:
     assert await admin.list_keys(gw) == []
 
 
-# --------------------------------------------------------------------------------------------- models
+# ---------------------------------------------------------------------------------------------
+# models
 async def test_list_models_includes_the_table(gw: Gateway) -> None:
     rows = await admin.list_models(gw)
     assert ("kling-v3", "kling-v3", "kling-v3") in rows
@@ -255,7 +260,8 @@ async def test_unmap_refuses_to_strand_an_alias(gw: Gateway) -> None:
     assert resolved is not None and resolved[0] == "kling-v3"
 
 
-# ---------------------------------------------------------------------------------------------- tasks
+# ----------------------------------------------------------------------------------------------
+# tasks
 async def test_list_and_show_tasks(gw: Gateway, clock: ManualClock) -> None:
     alice = await admin.create_user(gw, "alice")
     bob = await admin.create_user(gw, "bob")

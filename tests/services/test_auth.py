@@ -31,8 +31,8 @@ from kling_gateway.services.auth import (
 from kling_gateway.storage.accounts import AccountStore
 from kling_gateway.storage.db import make_engine, upgrade
 
-# Each test's fake clock starts at the real time (env.t0) so tokens look like a real client's; both fresh
-# and cached tokens are judged by that injected clock.
+# Each test's fake clock starts at the real time (env.t0) so tokens look like a real client's; both
+# fresh and cached tokens are judged by that injected clock.
 LEEWAY = 10
 TTL = 5.0
 LONG_SECRET = "L" * 80  # long enough for HS512 without PyJWT's short-key warning

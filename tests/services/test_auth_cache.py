@@ -1,5 +1,6 @@
-"""The key cache under concurrency: one query per key however many requests miss together, and a busy
-key reloaded ahead of its expiry instead of every request waiting on a reload when it lapses."""
+"""The key cache under concurrency: one query per key however many requests miss together, and a
+busy key reloaded ahead of its expiry instead of every request waiting on a reload when it
+lapses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Public model names → upstream models: identity names, alias chains, and the routes refused up front."""
+"""Public model names → upstream models: identity names, alias chains, and the routes refused up
+front."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Several upstream accounts: selection, failover that never submits twice, cooldowns, key rotation.
 
-Two simulators (A, the seeded "simulator" account, and B, added as account "b") run in-process on one
-clock; a host router sends each account's calls to its own simulator, so faults are injected per account
-and each simulator's store says exactly which tasks it holds.
+Two simulators (A, the seeded "simulator" account, and B, added as account "b") run in-process on
+one clock; a host router sends each account's calls to its own simulator, so faults are injected per
+account and each simulator's store says exactly which tasks it holds.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ B_URL = "http://127.0.0.2:8001"
 
 
 class HostRouter(httpx.AsyncBaseTransport):
-    """One transport per host; a host mapped to ``None`` refuses connections (an unreachable account)."""
+    """One transport per host; a host mapped to ``None`` refuses connections (an unreachable
+    account)."""
 
     def __init__(self, routes: dict[str, httpx.AsyncBaseTransport | None]) -> None:
         self.routes = routes
@@ -383,8 +384,8 @@ async def test_a_retried_row_refused_as_busy_is_looked_up_before_any_failover(du
 async def test_a_client_retry_never_moves_a_row_its_first_request_may_still_create(
     duo: Duo,
 ) -> None:
-    """The retry finds A busy and holding nothing *yet*: the first request may still land there, so the
-    retry is answered as accepted and the row stays on A until the refresher's own look."""
+    """The retry finds A busy and holding nothing *yet*: the first request may still land there, so
+    the retry is answered as accepted and the row stays on A until the refresher's own look."""
     gw = duo.env.gw
     await channel_admin.update(gw, "b", priority=-1)
     duo.a.config.create_error_rate, duo.a.config.create_error_code = 1.0, 5000  # nothing made on A…

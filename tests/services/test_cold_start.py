@@ -1,6 +1,6 @@
-"""Several nodes starting at the same moment on a fresh PostgreSQL database all come up: each seeds the
-upstream account and tries the first-start bootstrap, and exactly one of them wins each (before, the
-others died on a unique violation). Found while building tests/multinode, which also covers the
+"""Several nodes starting at the same moment on a fresh PostgreSQL database all come up: each seeds
+the upstream account and tries the first-start bootstrap, and exactly one of them wins each (before,
+the others died on a unique violation). Found while building tests/multinode, which also covers the
 migration lock with real processes; in-process alembic is not safe to run concurrently, hence
 ``migrate=False`` here after one upgrade."""
 

@@ -1,5 +1,5 @@
-"""Kling calling us back: genuine callbacks move tasks at once; forged, stale, duplicate and out-of-order
-ones change nothing and learn nothing."""
+"""Kling calling us back: genuine callbacks move tasks at once; forged, stale, duplicate and
+out-of-order ones change nothing and learn nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import standardwebhooks
 
 from kling_gateway.http.app import create_app
-from kling_gateway.services import admin, inbound, money
+from kling_gateway.services import admin, money
 from kling_gateway.upstream.simulator import ManualClock, SimulatorConfig, create_simulator_app
 from tests.conftest import TEXT2VIDEO, TimeoutASGITransport, make_settings
 
@@ -22,7 +22,8 @@ SECRET = "whsec_" + base64.b64encode(b"kling-console-webhook-secret-32b").decode
 
 
 class Callbacks:
-    """Gateway + simulator wired both ways in-process: the simulator's callbacks reach the gateway app."""
+    """Gateway + simulator wired both ways in-process: the simulator's callbacks reach the gateway
+    app."""
 
     def __init__(
         self, client: httpx.AsyncClient, app: Any, sim: Any, key: str, clock: ManualClock
@@ -92,9 +93,7 @@ async def test_callbacks_alone_bring_the_task_to_succeed(cb: Callbacks) -> None:
     task_id = await cb.create()
     await cb.settle(0.1)
     upstream = next(iter(cb.sim.store.tasks.values()))
-    assert upstream.spec.callback_url == inbound.callback_url(
-        cb.gw, task_id
-    )  # ours, not the client's
+    assert upstream.spec.callback_url == cb.gw.callbacks.for_task(task_id)  # ours, not the client's
     assert await cb.status(task_id) == "submitted"
     await cb.settle(1.5)
     assert await cb.status(task_id) == "processing"
@@ -124,7 +123,7 @@ async def _post(cb: Callbacks, path: str, body: bytes, headers: dict[str, str]) 
 async def test_forged_callbacks_are_refused_like_unknown_urls(cb: Callbacks) -> None:
     task_id = await cb.create()
     upstream = next(iter(cb.sim.store.tasks.values()))
-    good_url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
+    good_url = str(cb.gw.callbacks.for_task(task_id)).removeprefix("http://gw")
     body = orjson.dumps(
         {
             "task_id": upstream.task_id,
@@ -155,7 +154,7 @@ async def test_forged_callbacks_are_refused_like_unknown_urls(cb: Callbacks) -> 
 
 async def test_callback_for_another_upstream_task_is_ignored(cb: Callbacks) -> None:
     task_id = await cb.create()
-    url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
+    url = str(cb.gw.callbacks.for_task(task_id)).removeprefix("http://gw")
     body = orjson.dumps(
         {"task_id": "999999999999999999", "task_status": "succeed", "task_info": {}}
     )
@@ -166,7 +165,7 @@ async def test_callback_for_another_upstream_task_is_ignored(cb: Callbacks) -> N
 async def test_duplicate_and_out_of_order_callbacks_change_nothing(cb: Callbacks) -> None:
     task_id = await cb.create()
     upstream = next(iter(cb.sim.store.tasks.values()))
-    url = str(inbound.callback_url(cb.gw, task_id)).removeprefix("http://gw")
+    url = str(cb.gw.callbacks.for_task(task_id)).removeprefix("http://gw")
 
     def body(status: str) -> bytes:
         extra: dict[str, Any] = {}

@@ -1,12 +1,12 @@
-"""Limiter (DB-backed) against the real gateway, on SQLite and PostgreSQL: in-flight caps per user, per key
-and per (upstream account, model), the bounded wait for an upstream slot, and the per-key token bucket.
+"""Limiter (DB-backed) against the real gateway, on SQLite and PostgreSQL: in-flight caps per user,
+per key and per (upstream account, model), the bounded wait for an upstream slot, and the per-key
+token bucket.
 
 Until ``admit`` is wired into create, each test calls it itself right before ``env.create``."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -74,7 +74,8 @@ async def admit(lim: Limiter, p: Principal, acc: int, model: str) -> KlingError 
     return None
 
 
-# --- settings ------------------------------------------------------------------------------------------
+# --- settings
+# ------------------------------------------------------------------------------------------
 
 
 def test_settings_default_to_no_limits_before_the_settings_exist(tmp_path: Path) -> None:
@@ -114,7 +115,8 @@ def test_settings_refuse_values_that_would_refuse_everything(field: str, value: 
         LimitSettings(**changes)
 
 
-# --- cost when off -------------------------------------------------------------------------------------
+# --- cost when off
+# -------------------------------------------------------------------------------------
 
 
 async def test_no_limit_configured_costs_no_query(env: Env) -> None:
@@ -126,7 +128,11 @@ async def test_no_limit_configured_costs_no_query(env: Env) -> None:
     p = await principal(env)
     event.listen(env.gw.engine.sync_engine, "before_cursor_execute", seen)
     try:
-        lim = Limiter(env.gw, LimitSettings(key_rate_burst=1, upstream_queue_wait_seconds=5))
+        lim = Limiter(
+            env.gw.engine,
+            env.gw.clock,
+            LimitSettings(key_rate_burst=1, upstream_queue_wait_seconds=5),
+        )
         for _ in range(50):
             await lim.admit(p, account(env), MODEL)
         async with lim.hold(account(env), MODEL):
@@ -140,7 +146,8 @@ async def test_no_limit_configured_costs_no_query(env: Env) -> None:
 
 async def test_one_count_query_per_admit_whatever_the_caps(env: Env) -> None:
     lim = Limiter(
-        env.gw,
+        env.gw.engine,
+        env.gw.clock,
         LimitSettings(user_max_in_flight=9, key_max_in_flight=9, upstream_model_concurrency=9),
     )
     p = await principal(env)
@@ -157,11 +164,12 @@ async def test_one_count_query_per_admit_whatever_the_caps(env: Env) -> None:
     assert len(statements) == 1 and statements[0].count("count(") == 3
 
 
-# --- in-flight caps ------------------------------------------------------------------------------------
+# --- in-flight caps
+# ------------------------------------------------------------------------------------
 
 
 async def test_user_cap_is_shared_by_the_users_keys(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(user_max_in_flight=2))
+    lim = Limiter(env.gw.engine, env.gw.clock, LimitSettings(user_max_in_flight=2))
     other = await second_key(env)
     first, second = await principal(env), await principal(env, api_key=other)
     for p, key in ((first, None), (second, other)):
@@ -175,7 +183,9 @@ async def test_user_cap_is_shared_by_the_users_keys(env: Env) -> None:
 
 
 async def test_key_cap_leaves_the_users_other_keys_free(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_max_in_flight=1, user_max_in_flight=3))
+    lim = Limiter(
+        env.gw.engine, env.gw.clock, LimitSettings(key_max_in_flight=1, user_max_in_flight=3)
+    )
     first = await principal(env)
     assert await admit(lim, first, account(env), MODEL) is None
     await create(env)
@@ -203,7 +213,8 @@ async def test_key_cap_leaves_the_users_other_keys_free(env: Env) -> None:
 )
 async def test_only_tasks_in_flight_hold_a_slot(env: Env, status: str, counts: bool) -> None:
     lim = Limiter(
-        env.gw,
+        env.gw.engine,
+        env.gw.clock,
         LimitSettings(user_max_in_flight=1, key_max_in_flight=1, upstream_model_concurrency=1),
     )
     task_id = await create(env)
@@ -213,7 +224,7 @@ async def test_only_tasks_in_flight_hold_a_slot(env: Env, status: str, counts: b
 
 
 async def test_a_task_finishing_frees_its_slot(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_max_in_flight=1))
+    lim = Limiter(env.gw.engine, env.gw.clock, LimitSettings(key_max_in_flight=1))
     p = await principal(env)
     task_id = await create(env)
     assert isinstance(await admit(lim, p, account(env), MODEL), ConcurrencyLimited)
@@ -223,7 +234,7 @@ async def test_a_task_finishing_frees_its_slot(env: Env) -> None:
 
 
 async def test_upstream_cap_is_per_account_and_model_across_users(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(upstream_model_concurrency=2))
+    lim = Limiter(env.gw.engine, env.gw.clock, LimitSettings(upstream_model_concurrency=2))
     model = await upstream_model(env, await create(env))
     await create(env, "bob")
     started = time.monotonic()
@@ -235,12 +246,15 @@ async def test_upstream_cap_is_per_account_and_model_across_users(env: Env) -> N
     assert await admit(lim, await principal(env), account(env) + 1, model) is None
 
 
-# --- the bounded wait for an upstream slot -------------------------------------------------------------
+# --- the bounded wait for an upstream slot
+# -------------------------------------------------------------
 
 
 async def test_wait_succeeds_when_a_slot_frees_in_time(env: Env) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=3.0)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=3.0),
     )
     task_id = await create(env)
     model = await upstream_model(env, task_id)
@@ -259,7 +273,9 @@ async def test_wait_succeeds_when_a_slot_frees_in_time(env: Env) -> None:
 
 async def test_wait_gives_up_with_1303_when_no_slot_frees(env: Env) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.4)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.4),
     )
     model = await upstream_model(env, await create(env))
     started = time.monotonic()
@@ -270,8 +286,9 @@ async def test_wait_gives_up_with_1303_when_no_slot_frees(env: Env) -> None:
 
 
 async def test_hold_makes_the_upstream_cap_exact_in_one_process(env: Env) -> None:
-    """Six concurrent creates against two free slots: exactly two pass when admit+insert are held."""
-    lim = Limiter(env.gw, LimitSettings(upstream_model_concurrency=2))
+    """Six concurrent creates against two free slots: exactly two pass when admit+insert are
+    held."""
+    lim = Limiter(env.gw.engine, env.gw.clock, LimitSettings(upstream_model_concurrency=2))
     model = await upstream_model(env, await create(env, "bob"))
     await set_status(
         env, (await env.gw.tasks.list_for_user(2, 0, 1))[0].id, "succeed"
@@ -301,7 +318,9 @@ async def test_hold_makes_the_upstream_cap_exact_in_one_process(env: Env) -> Non
 async def test_hold_counts_the_queueing_against_the_wait(env: Env) -> None:
     """Three creates queued behind one full slot all give up after one wait, not one wait each."""
     lim = Limiter(
-        env.gw, LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.3)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(upstream_model_concurrency=1, upstream_queue_wait_seconds=0.3),
     )
     model = await upstream_model(env, await create(env))
     p = await principal(env, "bob")
@@ -316,7 +335,8 @@ async def test_hold_counts_the_queueing_against_the_wait(env: Env) -> None:
     assert time.monotonic() - started < 0.75
 
 
-# --- request rate per key ------------------------------------------------------------------------------
+# --- request rate per key
+# ------------------------------------------------------------------------------
 
 # (seconds to advance the gateway clock, admits, expected outcomes) for 1 request/s, bursts of 3.
 RATE_STEPS: list[tuple[float, int, list[bool]]] = [
@@ -329,7 +349,9 @@ RATE_STEPS: list[tuple[float, int, list[bool]]] = [
 
 
 async def test_bucket_allows_the_burst_then_refills_with_time(env: Env) -> None:
-    lim = Limiter(env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=3))
+    lim = Limiter(
+        env.gw.engine, env.gw.clock, LimitSettings(key_rate_per_second=1.0, key_rate_burst=3)
+    )
     p = await principal(env)
     for advance, n, expected in RATE_STEPS:
         env.clock.advance(advance)
@@ -346,7 +368,9 @@ async def test_bucket_allows_the_burst_then_refills_with_time(env: Env) -> None:
 
 async def test_bucket_is_per_key_and_checked_before_the_counts(env: Env) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(key_rate_per_second=0.01, key_rate_burst=1, key_max_in_flight=1)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(key_rate_per_second=0.01, key_rate_burst=1, key_max_in_flight=1),
     )
     p = await principal(env)
     await create(env)  # the key is also at its in-flight cap: the rate refusal must win
@@ -364,8 +388,8 @@ async def test_bucket_is_shared_by_gateway_processes(env: Env) -> None:
     try:
         settings = LimitSettings(key_rate_per_second=0.01, key_rate_burst=4)
         limiters = [
-            Limiter(env.gw, settings),
-            Limiter(dataclasses.replace(env.gw, engine=other_engine), settings),
+            Limiter(env.gw.engine, env.gw.clock, settings),
+            Limiter(other_engine, env.gw.clock, settings),
         ]
         p = await principal(env)
         got = [await admit(limiters[i % 2], p, account(env), MODEL) is None for i in range(8)]

@@ -1,8 +1,8 @@
-"""The per-key token bucket in Redis (KGW_REDIS_URL): same behaviour as the database bucket, shared by
-processes, tidy (keys expire once full), and a Redis outage falls back to the database bucket.
+"""The per-key token bucket in Redis (KGW_REDIS_URL): same behaviour as the database bucket, shared
+by processes, tidy (keys expire once full), and a Redis outage falls back to the database bucket.
 
-Needs a Redis at KGW_TEST_REDIS_URL (default redis://127.0.0.1:6379/15, a database kept for tests); the
-tests that need it skip loudly when it is unreachable."""
+Needs a Redis at KGW_TEST_REDIS_URL (default redis://127.0.0.1:6379/15, a database kept for tests);
+the tests that need it skip loudly when it is unreachable."""
 
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ async def test_redis_bucket_allows_the_burst_then_refills_with_time(
     env: Env, redis_url: str
 ) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=3, redis_url=redis_url)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(key_rate_per_second=1.0, key_rate_burst=3, redis_url=redis_url),
     )
     p = await principal(env)
     try:
@@ -72,7 +74,9 @@ async def test_redis_bucket_handles_clocks_like_the_database_bucket(
     env: Env, redis_url: str
 ) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(key_rate_per_second=2.0, key_rate_burst=3, redis_url=redis_url)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(key_rate_per_second=2.0, key_rate_burst=3, redis_url=redis_url),
     )
     p = await principal(env)
     base = env.clock.now
@@ -91,8 +95,8 @@ async def test_redis_bucket_is_per_key_shared_by_processes_and_expires(
 ) -> None:
     settings = LimitSettings(key_rate_per_second=0.5, key_rate_burst=2, redis_url=redis_url)
     limiters = [
-        Limiter(env.gw, settings),
-        Limiter(env.gw, settings),
+        Limiter(env.gw.engine, env.gw.clock, settings),
+        Limiter(env.gw.engine, env.gw.clock, settings),
     ]  # two clients, like two processes
     p = await principal(env)
     try:
@@ -115,7 +119,9 @@ async def test_unreachable_redis_falls_back_to_the_database_bucket(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(key_rate_per_second=0.01, key_rate_burst=2, redis_url=UNREACHABLE)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(key_rate_per_second=0.01, key_rate_burst=2, redis_url=UNREACHABLE),
     )
     p = await principal(env)
     try:
@@ -134,7 +140,9 @@ async def test_a_failing_redis_is_retried_only_after_a_pause(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lim = Limiter(
-        env.gw, LimitSettings(key_rate_per_second=1.0, key_rate_burst=50, redis_url=UNREACHABLE)
+        env.gw.engine,
+        env.gw.clock,
+        LimitSettings(key_rate_per_second=1.0, key_rate_burst=50, redis_url=UNREACHABLE),
     )
     calls: list[object] = []
 

@@ -8,7 +8,6 @@ import pytest
 
 from kling_gateway.domain.task import TaskStatus
 from kling_gateway.services import admin, money
-from kling_gateway.services.transitions import move
 from kling_gateway.storage.money import MoneyStore
 from kling_gateway.upstream.simulator import SimulatorConfig
 from tests.conftest import Env, both_databases
@@ -116,8 +115,12 @@ async def test_a_replayed_close_changes_nothing(env: Env) -> None:
     task_id = (await env.create(V3, user="carol")).json()["data"]["task_id"]
     record = await env.gw.tasks.get(task_id)
     assert record is not None
-    first = await move(env.gw, record, TaskStatus.SUBMITTED, status="failed", next_poll_at=None)
-    again = await move(env.gw, record, TaskStatus.SUBMITTED, status="failed", next_poll_at=None)
+    first = await env.gw.mover.move(
+        record, TaskStatus.SUBMITTED, status="failed", next_poll_at=None
+    )
+    again = await env.gw.mover.move(
+        record, TaskStatus.SUBMITTED, status="failed", next_poll_at=None
+    )
     assert (first, again) == (True, False)
     assert await _balanced(env, uid) == "10"
 

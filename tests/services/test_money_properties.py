@@ -1,9 +1,9 @@
 """Property: over random interleavings of submits, polls, racing callbacks, timeouts, replays and
 crash-restarts, every credit is accounted for exactly once.
 
-For every terminal task: charged = rate × billed seconds (or 0 when it failed) and its reserve is closed
-exactly once; no reserve is left open once everything ended; the sum of each user's ledger entries equals
-their balance, which never goes below zero.
+For every terminal task: charged = rate × billed seconds (or 0 when it failed) and its reserve is
+closed exactly once; no reserve is left open once everything ended; the sum of each user's ledger
+entries equals their balance, which never goes below zero.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from kling_gateway.domain.task import TERMINAL, TaskStatus
 from kling_gateway.http.app import create_app
-from kling_gateway.services import admin, money, refresh
-from kling_gateway.services.transitions import move
+from kling_gateway.services import admin, money
 from kling_gateway.storage.money import MoneyStore
 from kling_gateway.upstream.client import UpstreamTask
 from kling_gateway.upstream.simulator import ManualClock, SimulatorConfig, create_simulator_app
@@ -127,10 +126,10 @@ async def apply_op(world: World, op: tuple[Any, ...]) -> None:
             sim_task = world.sim_app.state.sim.task(record.upstream_task_id)
             world.sim_app.state.sim.advance()
             if sim_task is not None:
-                await refresh.apply(gw, record, UpstreamTask.from_wire(sim_task.wire()))
+                await gw.refresher.apply(record, UpstreamTask.from_wire(sim_task.wire()))
         elif kind == "replay" and record.task_status in TERMINAL:  # a duplicate terminal write
-            await move(
-                gw, record, TaskStatus.PROCESSING, status=TaskStatus.FAILED.value, next_poll_at=None
+            await gw.mover.move(
+                record, TaskStatus.PROCESSING, status=TaskStatus.FAILED.value, next_poll_at=None
             )
     elif kind == "timeout":
         world.clock.advance(45)

@@ -1,5 +1,6 @@
-"""A create is answered once upstream accepted it, without waiting for the row to record upstream's id;
-that write lands right after, and if it never does the refresher finds the task upstream by our id."""
+"""A create is answered once upstream accepted it, without waiting for the row to record upstream's
+id; that write lands right after, and if it never does the refresher finds the task upstream by our
+id."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ class GatedTasks(TaskStore):
 
 
 def unsettled(env: Env) -> httpx.AsyncClient:
-    """A client that returns with the reply (conftest's client also waits for the work that follows)."""
+    """A client that returns with the reply (conftest's client also waits for the work that
+    follows)."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=env.app), base_url="http://gw")
 
 

@@ -1,4 +1,5 @@
-"""Status changes record their webhook events atomically: one per (task, status), none when lost races."""
+"""Status changes record their webhook events atomically: one per (task, status), none when lost
+races."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import orjson
 from sqlalchemy import select
 
 from kling_gateway.domain.task import TaskStatus
-from kling_gateway.services.transitions import move
 from kling_gateway.storage.tables import webhook_deliveries
 from tests.conftest import Env, both_databases
 
@@ -53,7 +53,7 @@ async def test_a_lost_race_records_nothing_and_a_replay_is_ignored(env: Env) -> 
     resp = await env.create({"model_name": "kling-v1", "prompt": "x", "callback_url": HOOK})
     record = await env.gw.tasks.get(resp.json()["data"]["task_id"])
     assert record is not None and record.status == "submitted"
-    assert await move(env.gw, record, TaskStatus.SUBMITTED, status="processing") is True
+    assert await env.gw.mover.move(record, TaskStatus.SUBMITTED, status="processing") is True
     # a second writer that read the same old state loses the CAS and must not record an event
-    assert await move(env.gw, record, TaskStatus.SUBMITTED, status="processing") is False
+    assert await env.gw.mover.move(record, TaskStatus.SUBMITTED, status="processing") is False
     assert [e["task_status"] for e in await _events(env)] == ["submitted", "processing"]

@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import KlingError
-from ..services import reads, tasks
+from ..services import reads
 from ..services.gateway import Gateway
 from .edge import error_body, header, ok_body, read_body, request_id, send_json
 from .envelope import unexpected
@@ -86,7 +86,7 @@ class HotRoutes:
             gw = self._gateway()
             principal = await gw.auth.authenticate(header(scope, b"authorization"))
             raw = await read_body(scope, receive, gw.settings.max_body_bytes)
-            data = await tasks.create(gw, principal, raw)
+            data = await gw.creation.create(principal, raw)
         except KlingError as exc:
             await self._error(scope, send, exc)
             return

@@ -25,15 +25,16 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.ids import created_ms, looks_like_public_id
 from ..domain.task import TaskStatus
 from ..netguard import UrlGuard
-from ..services.gateway import Gateway
 from ..settings import Settings
 from ..storage.tasks import TaskRecord
 from .fetch import AiohttpFetcher, Fetcher, MirrorError, download
@@ -50,6 +51,23 @@ MARKER = "mirror:"
 GIVE_UP_AFTER_MS = 24 * 3600 * 1000
 MIN_RETRY_MS = 30_000
 MAX_RETRY_MS = 3600_000
+
+
+class Signing(Protocol):
+    """What rendering links reads (the Gateway has it): mirror/ sits below services/."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+
+class Host(Signing, Protocol):
+    """What mirroring and the sweep read besides ``Mirror`` (the Gateway has it)."""
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+    def now_ms(self) -> int: ...
 
 
 class Outcome(enum.Enum):
@@ -117,7 +135,7 @@ def _marked(videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-async def mirror_task(gw: Gateway, mirror: Mirror, record: TaskRecord) -> Outcome:
+async def mirror_task(gw: Host, mirror: Mirror, record: TaskRecord) -> Outcome:
     """Download every video (and watermarked copy) of a pending task, then settle the row once."""
     s = gw.settings
     rows = MirrorRows(gw.engine)
@@ -177,7 +195,7 @@ def base_url_for(settings: Settings, request_base: str | None) -> str:
 
 
 def public_videos(
-    gw: Gateway, record: TaskRecord, base_url: str | None
+    gw: Signing, record: TaskRecord, base_url: str | None
 ) -> list[dict[str, Any]] | None:
     """``task_result.videos`` as a client must see it now; None when the task has no result to show.
 
@@ -217,7 +235,7 @@ def stored_value(record: TaskRecord, index: int, watermark: bool) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-async def sweep(gw: Gateway, mirror: Mirror) -> int:
+async def sweep(gw: Host, mirror: Mirror) -> int:
     """Delete stored videos (and abandoned temp files) older than ``mirror_retention_days``.
 
     Rows are left alone: their links then answer 404, as Kling's own do once it deletes a result."""

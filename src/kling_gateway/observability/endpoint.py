@@ -11,17 +11,17 @@ listener with the reverse proxy when that matters.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
-from ..services.channels import ChannelSet
-from ..services.gateway import Gateway
 from .metrics import HttpMetrics, Telemetry
 from .store_metrics import StoreCollector
 
@@ -29,12 +29,35 @@ log = logging.getLogger("kling_gateway.metrics")
 METRICS_PATH = "/metrics"
 
 
+# What a scrape reads from the running gateway, as protocols: observability sits below services
+# (which report to Telemetry), so it names the parts it reads rather than importing them.
+class _Channel(Protocol):
+    @property
+    def name(self) -> str: ...
+    def unavailable(self, now_ms: int) -> str | None: ...
+
+
+class _Channels(Protocol):
+    def now_ms(self) -> int: ...
+    def all(self) -> Sequence[_Channel]: ...
+
+
+class Scraped(Protocol):
+    @property
+    def telemetry(self) -> Telemetry: ...
+    @property
+    def channels(self) -> _Channels | None: ...
+    @property
+    def engine(self) -> AsyncEngine: ...
+    def now_ms(self) -> int: ...
+
+
 class _GatewayCollector:
     """Exposes whichever gateway's Telemetry the app is serving, plus whether the DB read worked."""
 
     def __init__(self) -> None:
         self.telemetry: Telemetry | None = None
-        self.channels: ChannelSet | None = None
+        self.channels: _Channels | None = None
         self.store_ok = True
 
     def collect(self) -> Iterable[Metric]:
@@ -65,7 +88,7 @@ class Observability:
     store: StoreCollector
     gateway_metrics: _GatewayCollector = field(default_factory=_GatewayCollector)
 
-    async def render(self, gw: Gateway) -> bytes:
+    async def render(self, gw: Scraped) -> bytes:
         self.gateway_metrics.telemetry = gw.telemetry
         self.gateway_metrics.channels = gw.channels
         try:
@@ -78,7 +101,7 @@ class Observability:
         return generate_latest(self.registry)
 
 
-def install(app: FastAPI, gateway: Callable[[], Gateway]) -> Observability:
+def install(app: FastAPI, gateway: Callable[[], Scraped]) -> Observability:
     """Add ``GET /metrics`` to ``app``; the caller puts ``ObservabilityMiddleware`` with
     ``obs.http`` in front of everything else the app answers (http/app.py)."""
     registry = CollectorRegistry()

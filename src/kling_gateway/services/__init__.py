@@ -1,1 +1,2 @@
-"""Orchestration: each public function is one use case, called by exactly one route or CLI command."""
+"""Use cases: the task path's as small classes holding only their collaborators (wiring.py builds
+them, gateway.py is the composition root), the operator's as functions of the ``Gateway``."""

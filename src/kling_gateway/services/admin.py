@@ -1,4 +1,5 @@
-"""Operator use cases (users, keys, model routes, task inspection), shared by the CLI and the admin API."""
+"""Operator use cases (users, keys, model routes, task inspection), shared by the CLI and the admin
+API."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..storage.tasks import TaskRecord
 from .auth import new_aksk, new_sk
 from .catalog import Catalog
 from .gateway import Gateway
+from .money import adjust
 
 BOOTSTRAP_USER = "default"
 STATUSES = tuple(s.value for s in TaskStatus)
@@ -103,8 +105,9 @@ async def revoke_key(gw: Gateway, key_id: int) -> None:
 
 
 async def bootstrap(gw: Gateway) -> IssuedKey | None:
-    """First start only: a user and one key, so a fresh install can be called at once. When several nodes
-    start together on an empty database one of them bootstraps; the others find the user taken."""
+    """First start only: a user and one key, so a fresh install can be called at once. When several
+    nodes start together on an empty database one of them bootstraps; the others find the user
+    taken."""
     if await gw.accounts.list_users():
         return None
     try:
@@ -112,8 +115,6 @@ async def bootstrap(gw: Gateway) -> IssuedKey | None:
     except AlreadyExists:
         return None
     if gw.money is not None and gw.settings.bootstrap_credits not in ("", "0"):
-        from .money import adjust
-
         await adjust(
             gw, user.id, gw.settings.bootstrap_credits, debit=False, note="first-start credit"
         )
@@ -126,7 +127,8 @@ async def list_models(gw: Gateway) -> list[tuple[str, str, str]]:
 
 
 async def map_model(gw: Gateway, public_name: str, target: str) -> str:
-    """Route ``public_name`` to ``target``; refused (nothing stored) if it would make a cycle or dead end."""
+    """Route ``public_name`` to ``target``; refused (nothing stored) if it would make a cycle or
+    dead end."""
     routes = await gw.upstreams.routes()
     routes[public_name] = target
     try:

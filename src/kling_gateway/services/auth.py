@@ -1,18 +1,19 @@
 """Who is calling. Two schemes share one ``Authorization: Bearer …`` header:
 
 * ``sk-…`` gateway keys, looked up by SHA-256 hash (the key itself is never stored);
-* Kling-style JWTs (HS256, ``iss`` = access key, signed with the secret key), so Kling's official and
-  third-party clients work against the gateway by changing only the base URL.
+* Kling-style JWTs (HS256, ``iss`` = access key, signed with the secret key), so Kling's official
+  and third-party clients work against the gateway by changing only the base URL.
 
-Lookups are cached for ``key_cache_seconds`` (hits and misses), so the hot path costs a dict read, and a
-verified token is remembered with its ``nbf``/``exp`` so a client reusing a token pays for HMAC once.
+Lookups are cached for ``key_cache_seconds`` (hits and misses), so the hot path costs a dict read,
+and a verified token is remembered with its ``nbf``/``exp`` so a client reusing a token pays for
+HMAC once.
 
-A lookup is a database query through the engine (a thread hop, ~1 ms of the loop's CPU or more). Were
-every entry simply to expire, each key in use would cost, every ``key_cache_seconds``, one such query per
-request in flight at that moment — twenty at twenty clients, a stall of tens of milliseconds in which every
-request waits (it was the submit p99). So concurrent loads of one key share one query, and an entry in the
-last fifth of its life is reloaded in the background while it is still served: a busy key never expires,
-and nothing is served past its TTL (the reload's expiry counts from when it started).
+A lookup is a database query through the engine. Were every entry simply to expire, each key in
+use would cost one such query per request in flight at that moment, every ``key_cache_seconds``, and
+every request would wait behind them (docs/benchmarks.md). So concurrent loads of one key share one
+query, and an entry in the last fifth of its life is reloaded in the background while it is still
+served: a busy key never expires, and nothing is served past its TTL (the reload's expiry counts
+from when it started).
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ def new_sk() -> tuple[str, str, str]:
 
 
 def new_aksk() -> tuple[str, str]:
-    """(access key, secret). The access key is the key's visible prefix too, so it fits that 24-character
-    column: ``ak-`` and 20 hex digits (PostgreSQL refused the 27 of 12 bytes; SQLite ignores lengths).
-    It names the key; the secret is what authenticates."""
+    """(access key, secret). The access key is the key's visible prefix too, so it fits that
+    24-character column: ``ak-`` and 20 hex digits (PostgreSQL refused the 27 of 12 bytes; SQLite
+    ignores lengths). It names the key; the secret is what authenticates."""
     return AK_PREFIX + secrets.token_hex(10), secrets.token_urlsafe(32)
 
 
@@ -219,7 +220,8 @@ class Authenticator:
             if hit[0] - now <= self._ttl * _REFRESH_AHEAD:
                 self._start_load(cache, ident, load)  # served now, reloaded for the next callers
             return hit[1]
-        # shielded: one caller giving up (a client disconnect) must not cancel the others' shared load
+        # shielded: one caller giving up (a client disconnect) must not cancel the others' shared
+        # load
         return await asyncio.shield(self._start_load(cache, ident, load))
 
     def _start_load(self, cache: Cache, ident: str, load: Load) -> asyncio.Task[Principal | None]:

@@ -1,8 +1,8 @@
 """Which public model names the gateway offers and what each resolves to upstream.
 
-A route maps a public name to a target that is either an upstream model of the capability table or another
-public name (an alias); chains are followed, and a cycle or a dead end is refused when the operator sets
-the route, so resolution at request time cannot fail in a new way.
+A route maps a public name to a target that is either an upstream model of the capability table or
+another public name (an alias); chains are followed, and a cycle or a dead end is refused when the
+operator sets the route, so resolution at request time cannot fail in a new way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ MAX_CHAIN = 16
 
 
 def resolve_chain(name: str, routes: dict[str, str], table: CapabilityTable) -> str:
-    """Follow aliases from ``name`` to an upstream model name; ConfigError on a cycle or dead end."""
+    """Follow aliases from ``name`` to an upstream model name; ConfigError on a cycle or dead
+    end."""
     seen = [name]
     current = name
     while current in routes and routes[current] != current:

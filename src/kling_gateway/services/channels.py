@@ -1,13 +1,15 @@
-"""Upstream accounts as live channels: selection, key rotation, cooldowns and the figures operators read.
+"""Upstream accounts as live channels: selection, key rotation, cooldowns and the figures operators
+read.
 
-A process holds one ``ChannelSet``, rebuilt from the database every few seconds (``reload``), so accounts
-added, edited or disabled from the CLI or admin API on any node take effect everywhere, and a cooldown one
-node records (``upstream_accounts.cooldown_until``) benches the account on every node.
+A process holds one ``ChannelSet``, rebuilt from the database every few seconds (``reload``), so
+accounts added, edited or disabled from the CLI or admin API on any node take effect everywhere, and
+a cooldown one node records (``upstream_accounts.cooldown_until``) benches the account on every
+node.
 
 What lives only in memory, per process: the round-robin position over an account's keys, the short
 "busy" marks after 1302/1303 and the short cooldown after an unreachable call (both are cheap to
-rediscover), and call statistics. Reads of a task always go to the account that holds it, whatever its
-state: disabling an account stops new traffic, never the tracking of tasks already there.
+rediscover), and call statistics. Reads of a task always go to the account that holds it, whatever
+its state: disabling an account stops new traffic, never the tracking of tasks already there.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from ..domain.routing import choose
 from ..errors import ConfigError
 from ..observability.metrics import Telemetry
 from ..settings import Settings
-from ..storage.limits import LimitStore
-from ..storage.upstreams import UpstreamAccount, UpstreamKey, UpstreamStore
+from ..storage.ports import UpstreamAccounts, UpstreamLoad
+from ..storage.upstreams import UpstreamAccount, UpstreamKey
 from ..upstream.auth import Authorizer, Credentials
 from ..upstream.client import KlingClient, Outcome, UpstreamError, UpstreamTask
 from ..upstream.transport import Transport
@@ -125,9 +127,9 @@ class Channel:
         return None
 
     def benched(self, now_ms: int, model: str | None = None) -> str | None:
-        """Unreachable moments ago, or refused ``model`` with 1302/1303: other accounts are preferred, but
-        this one stays a last resort (a lone account keeps serving; a transient failure costs the next
-        create one call, not a refusal without trying)."""
+        """Unreachable moments ago, or refused ``model`` with 1302/1303: other accounts are
+        preferred, but this one stays a last resort (a lone account keeps serving; a transient
+        failure costs the next create one call, not a refusal without trying)."""
         if self.local_cooldown_until > now_ms:
             return f"unreachable: {self.local_reason or 'no connection'}"
         if model is not None and self.busy_until.get(model, 0) > now_ms:
@@ -176,7 +178,8 @@ class Channel:
             raise
 
     async def probe(self) -> None:
-        """One cheap authenticated call (free, answers with the account's packs); raises on failure."""
+        """One cheap authenticated call (free, answers with the account's packs); raises on
+        failure."""
         key = self._key()
         try:
             await key.client.costs()
@@ -188,12 +191,12 @@ class Channel:
 class ChannelSet:
     def __init__(
         self,
-        store: UpstreamStore,
+        store: UpstreamAccounts,
         box: SecretBox,
         http: Transport,
         settings: Settings,
         telemetry: Telemetry,
-        limits: LimitStore,
+        limits: UpstreamLoad,
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -283,8 +286,9 @@ class ChannelSet:
     async def candidates(
         self, model: str, exclude: set[int] | frozenset[int] = frozenset()
     ) -> list[Channel]:
-        """Accounts that may take ``model`` now: enabled, not cooling down, with a usable key, under their
-        cap; the ones unreachable or refused with 1302/1303 moments ago only when there is no other."""
+        """Accounts that may take ``model`` now: enabled, not cooling down, with a usable key, under
+        their cap; the ones unreachable or refused with 1302/1303 moments ago only when there is no
+        other."""
         now = self.now_ms()
         out = []
         for channel in self._by_id.values():

@@ -1,9 +1,9 @@
 """The calling client's IP address, for key IP allow-lists (domain/ipallow.py).
 
-``Authenticator.authenticate`` takes only the Authorization header (the hot routes call it that way), so
-the address travels beside it: http/client_ip.py sets it for each HTTP request from the ASGI scope's
-``client`` (the peer, or what the server's proxy-header handling put there). Unset = unknown, which an
-allow-list refuses.
+``Authenticator.authenticate`` takes only the Authorization header (the hot routes call it that
+way), so the address travels beside it: http/client_ip.py sets it for each HTTP request from the
+ASGI scope's ``client`` (the peer, or what the server's proxy-header handling put there). Unset =
+unknown, which an allow-list refuses.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def check_client_ip(allowed: tuple[str, ...]) -> None:
     address = CLIENT_IP.get()
     if not ip_allowed(address, allowed):
         raise KlingError(
-            f"IP whitelist policy: this API key may not be used from {address or 'an unknown address'}",
+            "IP whitelist policy: this API key may not be used from "
+            f"{address or 'an unknown address'}",
             code=IP_REFUSED,
         )

@@ -1,14 +1,12 @@
-"""The gateway's parts, built once from Settings and passed to every use case.
+"""The composition root: the gateway's parts, built once from Settings, and the task path's use
+cases wired from them (wiring.py), which http/, worker/ and cli/ take from here.
 
-Nothing here is global: ``serve``, the CLI and each test build their own ``Gateway`` (tests hand in an
-``httpx`` transport so the upstream is the in-process simulator or a ``MockTransport``).
+Nothing here is global: ``serve``, the CLI and each test build their own ``Gateway`` (tests hand
+in an ``httpx`` transport so the upstream is the in-process simulator or a ``MockTransport``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -21,7 +19,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..crypto import SecretBox, load_master_key, secret_box
+from ..crypto import SecretBox, secret_box
 from ..domain.ids import IdMinter
 from ..domain.models import DEFAULT_CAPABILITIES, CapabilityTable
 from ..domain.pricing import PriceTable
@@ -38,13 +36,22 @@ from ..storage.tasks import TaskStore
 from ..storage.upstreams import UpstreamKey, UpstreamStore
 from ..upstream.transport import AiohttpTransport, HttpxTransport, Transport
 from .auth import Authenticator
+from .background import Background
+from .callback_urls import CallbackUrls
 from .catalog import Catalog
 from .channels import Channel, ChannelSet, mask
+from .inbound import Inbound
+from .ledger import Ledger
 from .limits import Limiter, LimitSettings
+from .prices import load_prices
+from .refresh import Refresher
+from .submit import Submitter
+from .tasks import Creation
+from .transitions import Mover
+from .wiring import Parts, Wiring, wire
 
 log = logging.getLogger("kling_gateway.gateway")
 
-_CALLBACK_LABEL = b"kling-gateway inbound callback token v1"
 SIMULATOR_ACCOUNT = "simulator"
 DEFAULT_ACCOUNT = "default"
 SIMULATOR_ACCESS_KEY = "sim-ak"
@@ -78,6 +85,7 @@ class Gateway:
     auth: Authenticator
     catalog: Catalog
     http: Transport
+    callbacks: CallbackUrls  # each task's own URL for Kling's callbacks (services/inbound.py)
     clock: Callable[[], float] = time.time
     hot: HotPath | None = None
     ids: IdMinter = field(default_factory=IdMinter)
@@ -85,7 +93,6 @@ class Gateway:
     telemetry: Telemetry = field(
         default_factory=Telemetry
     )  # counters /metrics exposes (observability/)
-    callback_key: bytes = b""  # HMAC key for inbound callback URLs (services/inbound.py)
     guard: UrlGuard = field(
         default_factory=UrlGuard
     )  # SSRF rules for every URL we post to or fetch
@@ -93,25 +100,69 @@ class Gateway:
     prices: PriceTable = field(default_factory=PriceTable)
     limits: Limiter | None = None
     channels: ChannelSet | None = None  # set by build_gateway
-    # Writes a reply no longer waits for (services/tasks._mark_submitted); held here so they are neither
-    # collected mid-flight nor cut off at shutdown.
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    background: Background = field(default_factory=Background)
+    # The use cases, built on first use from the parts above and again after any part is swapped
+    # (a reload's catalog or prices, a test's store): see __setattr__.
+    _wired: Wiring | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "_wired":
+            object.__setattr__(self, "_wired", None)
+
+    def _wiring(self) -> Wiring:
+        wired = self._wired
+        if wired is None:
+            wired = wire(
+                Parts(
+                    settings=self.settings,
+                    tasks=self.tasks,
+                    channels=self.upstream,
+                    catalog=self.catalog,
+                    prices=self.prices,
+                    billing=self.money is not None,
+                    limits=self.limits,
+                    callbacks=self.callbacks,
+                    guard=self.guard,
+                    ids=self.ids,
+                    telemetry=self.telemetry,
+                    background=self.background,
+                    clock=self.clock,
+                    rng=self.rng,
+                )
+            )
+            object.__setattr__(self, "_wired", wired)
+        return wired
+
+    @property
+    def creation(self) -> Creation:
+        return self._wiring().creation
+
+    @property
+    def submitter(self) -> Submitter:
+        return self._wiring().submitter
+
+    @property
+    def refresher(self) -> Refresher:
+        return self._wiring().refresher
+
+    @property
+    def inbound(self) -> Inbound:
+        return self._wiring().inbound
+
+    @property
+    def mover(self) -> Mover:
+        return self._wiring().mover
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._wiring().ledger
 
     def after_reply(self, work: Coroutine[Any, Any, None], what: str) -> None:
-        """Run ``work`` without the caller waiting for it; a failure is logged with ``what``."""
-        task = asyncio.ensure_future(work)
-        self.background.add(task)
-        task.add_done_callback(lambda t: self._finished(t, what))
-
-    def _finished(self, task: asyncio.Task[None], what: str) -> None:
-        self.background.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("%s failed: %s", what, exc, exc_info=exc)
+        self.background.after_reply(work, what)
 
     async def drain(self) -> None:
-        """Wait for the work ``after_reply`` started (and whatever that work starts in turn)."""
-        while self.background:
-            await asyncio.gather(*list(self.background), return_exceptions=True)
+        await self.background.drain()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -138,9 +189,10 @@ class Gateway:
             self.prices = PriceTable.from_rows(await MoneyStore(self.engine).price_rows())
 
     async def seed_upstream(self) -> None:
-        """Keep the accounts that settings define in step with them: the simulator's well-known pair in
-        simulator mode, the KGW_KLING_* credentials (encrypted) as account "default" otherwise. Accounts
-        added with the CLI or admin API are left as they are; the simulator never takes real traffic."""
+        """Keep the accounts that settings define in step with them: the simulator's well-known pair
+        in simulator mode, the KGW_KLING_* credentials (encrypted) as account "default" otherwise.
+        Accounts added with the CLI or admin API are left as they are; the simulator never takes
+        real traffic."""
         s = self.settings
         now = self.now_ms()
         existing = {a.name: a for a in await self.upstreams.accounts()}
@@ -148,8 +200,9 @@ class Gateway:
             others = [a for n, a in existing.items() if n != SIMULATOR_ACCOUNT and a.enabled]
             if s.upstream == "auto" and others:
                 log.warning(
-                    "no KGW_KLING_* credentials, but %d upstream account(s) are configured: using them; "
-                    "the built-in simulator takes no traffic (set KGW_UPSTREAM=kling to silence this)",
+                    "no KGW_KLING_* credentials, but %d upstream account(s) are configured: "
+                    "using them; the built-in simulator takes no traffic "
+                    "(set KGW_UPSTREAM=kling to silence this)",
                     len(others),
                 )
                 if SIMULATOR_ACCOUNT in existing:
@@ -268,9 +321,7 @@ async def build_gateway(
             catalog=Catalog(load_capabilities(settings)),
             http=make_transport(settings, transport),
             clock=clock,
-            callback_key=hmac.new(
-                load_master_key(settings), _CALLBACK_LABEL, hashlib.sha256
-            ).digest(),
+            callbacks=CallbackUrls.from_settings(settings),
             guard=UrlGuard.from_settings(settings),
             money=MoneyStatements(hot) if settings.billing else None,
         )
@@ -280,11 +331,9 @@ async def build_gateway(
         await engine.dispose()
         raise
     try:
-        gw.limits = Limiter(gw, LimitSettings.from_settings(settings))
+        gw.limits = Limiter(engine, clock, LimitSettings.from_settings(settings))
         if settings.billing:
-            from .money import load_prices  # money imports this module
-
-            await load_prices(gw, MoneyStore(engine))
+            await load_prices(MoneyStore(engine), settings.prices_file, gw.now_ms())
         if seed:
             await gw.seed_upstream()
         gw.channels = ChannelSet(

@@ -1,25 +1,24 @@
 """Per-user and per-key limits on the create path (services/limits.py asks this module).
 
 The overrides arrive with the principal (joined into the key lookup, cached by services/auth.py), so
-choosing the limits costs no query. What they add is only what they need: a token bucket for a rate the
-defaults do not use (built once per (rate, burst) and kept), a count statement for scopes the defaults
-do not count, and — only for a principal with a daily spend cap — one query for the day's spend.
+choosing the limits costs no query. What they add is only what they need: a token bucket for a rate
+the defaults do not use (built once per (rate, burst) and kept), a count statement for scopes the
+defaults do not count, and — only for a principal with a daily spend cap — one query for the day's
+spend.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain.overrides import Defaults, Effective, day_start_ms, effective, spend_refusal
 from ..errors import RateLimited
 from ..storage.limits import LimitStore
 from ..storage.user_limits import UserLimitStore
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    from .auth import Principal
+from .auth import Principal
 
 B = TypeVar("B")
 Flags = tuple[bool, bool, bool]
@@ -27,7 +26,8 @@ Flags = tuple[bool, bool, bool]
 
 class SpendCapReached(RateLimited):
     """Kling's 429/1102 ("resource pack used up"), raised as a limit refusal so that, like 1302 and
-    1303, it never refuses an idempotent retry of a task the client already has (services/tasks.py)."""
+    1303, it never refuses an idempotent retry of a task the client already has
+    (services/tasks.py)."""
 
     code = 1102
 
@@ -64,7 +64,8 @@ class OwnLimits(Generic[B]):
         return effective(self.defaults, key.user_limits, key.key_limits)
 
     def bucket(self, rate: float, burst: int) -> B:
-        """The bucket for a rate; the defaults' own bucket is Limiter's, this serves the overrides."""
+        """The bucket for a rate; the defaults' own bucket is Limiter's, this serves the
+        overrides."""
         found = self._buckets.get((rate, burst))
         if found is None:  # one per distinct override: a handful, kept for the process's life
             found = self._buckets[(rate, burst)] = self._make_bucket(rate, burst)

@@ -1,27 +1,29 @@
-"""Admission limits for creates: request rate per key, tasks in flight per user and per key, and tasks in
-flight per (upstream account, upstream model).
+"""Admission limits for creates: request rate per key, tasks in flight per user and per key, and
+tasks in flight per (upstream account, upstream model).
 
 Why each exists:
 
-* **rate per key** (token bucket, 429/1302): one client's retry loop must not eat the gateway's or the
-  database's capacity; it is checked first because it is the cheapest refusal and the one abuse hits.
-* **in flight per user / per key** (429/1303): a user's many keys share the user's cap, and one leaked or
-  runaway key cannot occupy all of the user's share.
-* **in flight per upstream account × model** (wait, then 429/1303): Kling enforces its own concurrency per
-  account and answers 1303 past it; staying under that cap keeps every accepted create *accepted upstream*
-  instead of refused after we have written a row. Beyond capacity a create waits (bounded by
-  ``upstream_queue_wait_seconds``) for a slot, polling the count.
+* **rate per key** (token bucket, 429/1302): one client's retry loop must not eat the gateway's or
+  the database's capacity; it is checked first because it is the cheapest refusal and the one abuse
+  hits.
+* **in flight per user / per key** (429/1303): a user's many keys share the user's cap, and one
+  leaked or runaway key cannot occupy all of the user's share.
+* **in flight per upstream account × model** (wait, then 429/1303): Kling enforces its own
+  concurrency per account and answers 1303 past it; staying under that cap keeps every accepted
+  create *accepted upstream* instead of refused after we have written a row. Beyond capacity a
+  create waits (bounded by ``upstream_queue_wait_seconds``) for a slot, polling the count.
 
-Everything lives in shared storage so several gateway processes enforce one limit: in-flight counts are
-read from ``tasks`` (the source of truth, so a finished task frees its slot with no bookkeeping to leak) and
-the bucket is a row per key, or a Redis hash when ``redis_url`` is set.
+Everything lives in shared storage so several gateway processes enforce one limit: in-flight counts
+are read from ``tasks`` (the source of truth, so a finished task frees its slot with no bookkeeping
+to leak) and the bucket is a row per key, or a Redis hash when ``redis_url`` is set.
 
-**Exactness.** ``admit`` counts, then the caller inserts the row: admits that run concurrently may all see
-the same free slot, so a cap can be overshot by the number of concurrent admits. Within one process,
-``hold()`` closes that window for the upstream cap: wrapped around ``admit`` *and* the row insert, it
-serializes them per (account, model), which also makes the wait a FIFO queue. Across processes the
-overshoot stays bounded by the number of processes admitting at the same instant; Kling's own 1303 is the
-backstop (handled on submit). User/key caps stay best-effort (documented, cheap).
+**Exactness.** ``admit`` counts, then the caller inserts the row: admits that run concurrently may
+all see the same free slot, so a cap can be overshot by the number of concurrent admits. Within one
+process, ``hold()`` closes that window for the upstream cap: wrapped around ``admit`` *and* the row
+insert, it serializes them per (account, model), which also makes the wait a FIFO queue. Across
+processes the overshoot stays bounded by the number of processes admitting at the same instant;
+Kling's own 1303 is the backstop (handled on submit). User/key caps stay best-effort (documented,
+cheap).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields
@@ -36,18 +39,18 @@ from time import monotonic
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ..domain.overrides import Defaults
 from ..errors import ConcurrencyLimited, ConfigError, RateLimited
+from ..settings import Settings
 from ..storage.limits import LimitStore
+from .auth import Principal
 from .key_limits import OwnLimits
 
-if TYPE_CHECKING:  # annotations only: gateway.py may import this module to hold a Limiter
+if TYPE_CHECKING:  # annotations only: redis is imported only when configured
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
-
-    from ..settings import Settings
-    from .auth import Principal
-    from .gateway import Gateway
 
 log = logging.getLogger("kling_gateway.limits")
 
@@ -58,7 +61,8 @@ _REDIS_RETRY_SECONDS = 5.0
 REDIS_PREFIX = "kgw:rate:"
 
 Scope = tuple[int, str]
-# Set by hold(): the (scope, deadline) of the wait that began when the caller started queueing for it.
+# Set by hold(): the (scope, deadline) of the wait that began when the caller started queueing for
+# it.
 _HELD: ContextVar[tuple[Scope, float] | None] = ContextVar(
     "kling_gateway_limits_held", default=None
 )
@@ -77,7 +81,8 @@ class LimitSettings:
     redis_url: str | None = None  # KGW_REDIS_URL
 
     def __post_init__(self) -> None:
-        """A cap of 0 would refuse every create: a mistake worth failing at start, not at request time."""
+        """A cap of 0 would refuse every create: a mistake worth failing at start, not at request
+        time."""
         for name in ("user_max_in_flight", "key_max_in_flight", "upstream_model_concurrency"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -91,7 +96,8 @@ class LimitSettings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LimitSettings:
-        """Reads the ``KGW_`` settings by name, with this class's defaults for any not declared (yet)."""
+        """Reads the ``KGW_`` settings by name, with this class's defaults for any not declared
+        (yet)."""
         values: dict[str, Any] = {}
         for f in fields(cls):
             value = getattr(settings, f.name, f.default)
@@ -122,10 +128,12 @@ class _DbBucket:
         """The engine belongs to the gateway."""
 
 
-# Nano-tokens as integers (exact in Lua doubles up to 2^53). A missing hash is a full bucket; the key expires
-# once it would have refilled, so idle keys cost Redis nothing. A clock behind ``u`` refills nothing.
+# Nano-tokens as integers (exact in Lua doubles up to 2^53). A missing hash is a full bucket; the
+# key expires once it would have refilled, so idle keys cost Redis nothing. A clock behind ``u``
+# refills nothing.
 _LUA_TAKE = """
-local now, rate, cap, one = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cap, one = tonumber(ARGV[3]), tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[1], 't', 'u')
 local tokens, updated = tonumber(state[1]), tonumber(state[2])
 if tokens == nil or updated == nil then
@@ -137,16 +145,18 @@ end
 if tokens < one then
   return 0
 end
-redis.call('HSET', KEYS[1], 't', string.format('%d', tokens - one), 'u', string.format('%d', updated))
+local left = string.format('%d', tokens - one)
+redis.call('HSET', KEYS[1], 't', left, 'u', string.format('%d', updated))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 """
 
 
 class _RedisBucket:
-    """The bucket in Redis (one Lua script, atomic per key). While Redis fails, the database bucket takes
-    over: limits keep holding, and after one failure Redis is left alone for ``_REDIS_RETRY_SECONDS`` so a
-    black-holed Redis does not add its connect timeout to every create."""
+    """The bucket in Redis (one Lua script, atomic per key). While Redis fails, the database bucket
+    takes over: limits keep holding, and after one failure Redis is left alone for
+    ``_REDIS_RETRY_SECONDS`` so a black-holed Redis does not add its connect timeout to every
+    create."""
 
     __slots__ = ("_args", "_down_until", "_fallback", "_redis", "_script")
 
@@ -192,8 +202,9 @@ class Limiter:
 
     __slots__ = (
         "_bucket",
+        "_clock",
         "_counting",
-        "_gw",
+        "_engine",
         "_locks",
         "_own",
         "_store",
@@ -202,11 +213,13 @@ class Limiter:
         "settings",
     )
 
-    def __init__(self, gw: Gateway, settings: LimitSettings) -> None:
-        self._gw = gw
+    def __init__(
+        self, engine: AsyncEngine, clock: Callable[[], float], settings: LimitSettings
+    ) -> None:
+        self._engine, self._clock = engine, clock
         self.settings = s = settings
         self._store = LimitStore(
-            gw.engine,
+            engine,
             user=s.user_max_in_flight is not None,
             key=s.key_max_in_flight is not None,
             upstream=s.upstream_model_concurrency is not None,
@@ -215,31 +228,35 @@ class Limiter:
         self._bucket: _Bucket | None = None
         if s.key_rate_per_second is not None:
             self._bucket = self._make_bucket(s.key_rate_per_second, s.key_rate_burst)
-        # True: any principal may carry its own limits (migration 0009), so every create asks admit(),
-        # which returns at once, touching no storage, for a principal without limits of either kind.
+        # True: any principal may carry its own limits (migration 0009), so every create asks
+        # admit(), which returns at once, touching no storage, for a principal without limits of
+        # either kind.
         self.configured = self._counting or self._bucket is not None
         self.enabled = True
         self._locks: dict[Scope, asyncio.Lock] = {}
-        # Per-user and per-key overrides of the limits above (migration 0009; services/key_limits.py).
+        # Per-user and per-key overrides of the limits above (migration 0009;
+        # services/key_limits.py).
         defaults = Defaults(
             s.user_max_in_flight, s.key_max_in_flight, s.key_rate_per_second, s.key_rate_burst
         )
-        self._own = OwnLimits[_Bucket](gw.engine, defaults, self._make_bucket)
+        self._own = OwnLimits[_Bucket](engine, defaults, self._make_bucket)
 
     def _make_bucket(self, rate: float, burst: int) -> _Bucket:
-        db = _DbBucket(
-            LimitStore(self._gw.engine, user=False, key=False, upstream=False), rate, burst
-        )
+        db = _DbBucket(LimitStore(self._engine, user=False, key=False, upstream=False), rate, burst)
         url = self.settings.redis_url
         return _RedisBucket(url, rate, burst, db) if url else db
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     async def admit(
         self, principal: Principal, upstream_account_id: int, upstream_model: str
     ) -> None:
         """Raise ``RateLimited`` (1302), ``ConcurrencyLimited`` (1303) or, past a daily spend cap,
         ``InsufficientBalance`` (1102), or return when the create may go ahead; may wait up to
-        ``upstream_queue_wait_seconds`` for an upstream slot. The principal's own limits override the
-        settings' (domain/overrides.py); with neither, it returns at once without touching storage."""
+        ``upstream_queue_wait_seconds`` for an upstream slot. The principal's own limits override
+        the settings' (domain/overrides.py); with neither, it returns at once without touching
+        storage."""
         own = principal.key.user_limits is not None or principal.key.key_limits is not None
         if not self.configured and not own:
             return
@@ -252,7 +269,7 @@ class Limiter:
                 f"request rate limit exceeded for this API key ({rate:g} per second, "
                 f"bursts of {lim.rate_burst}); slow down and retry"
             )
-        await self._own.check_spend(principal, lim, self._gw.now_ms())
+        await self._own.check_spend(principal, lim, self._now_ms())
         flags = (
             lim.user_max_in_flight is not None,
             lim.key_max_in_flight is not None,
@@ -287,11 +304,11 @@ class Limiter:
         bucket = (
             self._bucket if default and self._bucket is not None else self._own.bucket(rate, burst)
         )
-        return await bucket.take(key_id, self._gw.now_ms())
+        return await bucket.take(key_id, self._now_ms())
 
     async def _wait_for_slot(self, scope: Scope, cap: int, seen: int) -> None:
-        """Poll the scope's count until it drops under ``cap`` or the wait (begun in ``hold()`` if the
-        caller holds this scope, else now) runs out; then 1303."""
+        """Poll the scope's count until it drops under ``cap`` or the wait (begun in ``hold()`` if
+        the caller holds this scope, else now) runs out; then 1303."""
         loop = asyncio.get_running_loop()
         held = _HELD.get()
         wait = self.settings.upstream_queue_wait_seconds
@@ -308,9 +325,9 @@ class Limiter:
     def hold(
         self, upstream_account_id: int, upstream_model: str
     ) -> AbstractAsyncContextManager[None]:
-        """Optional, for exactness in one process: wrap ``admit`` **and** the task insert in
-        ``async with limiter.hold(account, model):`` so no other create of this process can count the
-        same free slot. A no-op (shared ``nullcontext``) when no upstream cap is configured."""
+        """Optional, for exactness in one process: wrap ``admit`` **and** the task insert in ``async
+        with limiter.hold(account, model):`` so no other create of this process can count the same
+        free slot. A no-op (shared ``nullcontext``) when no upstream cap is configured."""
         if self.settings.upstream_model_concurrency is None:
             return _NO_HOLD
         return _Hold(self, (upstream_account_id, upstream_model))
@@ -330,8 +347,8 @@ class Limiter:
 def _upstream_full(seen: int, cap: int, waited: float) -> str:
     after = f" after waiting {waited:g}s" if waited > 0 else ""
     return (
-        f"concurrency limit reached for this model upstream: {seen} tasks in progress (limit {cap}){after}; "
-        "retry later"
+        "concurrency limit reached for this model upstream: "
+        f"{seen} tasks in progress (limit {cap}){after}; retry later"
     )
 
 
@@ -339,8 +356,9 @@ _NO_HOLD: AbstractAsyncContextManager[None] = contextlib.nullcontext()
 
 
 class _Hold:
-    """The in-process FIFO for one (account, model): queueing for the lock counts against the configured
-    wait (plus a short grace, so a burst of instant creates is serialized rather than refused)."""
+    """The in-process FIFO for one (account, model): queueing for the lock counts against the
+    configured wait (plus a short grace, so a burst of instant creates is serialized rather than
+    refused)."""
 
     __slots__ = ("_limiter", "_lock", "_scope", "_token")
 

@@ -1,8 +1,8 @@
-"""Money use cases: quotes, the reserve at submit, the close at the end, balances, usage, statements.
+"""Money use cases off the task path: quotes, balances, usage, statements, operators' credits.
+The reserve at create and the close at the end are services/ledger.py's.
 
-Invariants (tested as properties): for every user, balance = sum of their ledger amounts; for every
-terminal task, charged = rate × billed seconds and its reserve is closed exactly once; a balance never goes
-below zero because every debit is a compare-and-set on ``balance ≥ amount``.
+Invariant (tested as a property): for every user, balance = sum of their ledger amounts; a
+balance never goes below zero because every debit is a compare-and-set on ``balance ≥ amount``.
 """
 
 from __future__ import annotations
@@ -10,101 +10,26 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from decimal import Decimal
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from ..domain.pricing import (
     MICRO,
-    PriceTable,
     Quote,
-    billed_seconds,
     from_micro,
     parse_amount,
     price_conflict,
-    quote,
     to_micro,
 )
 from ..domain.request import Text2VideoRequest
-from ..domain.task import TaskStatus
 from ..errors import ConfigError, InsufficientBalance
-from ..storage.money import CLOSE, Close, MoneyStore, Reserve
-from ..storage.tasks import Refused, TaskRecord
+from ..storage.money import CLOSE, MoneyStore
 from .auth import Principal
 from .gateway import Gateway
 
-_KINDS = {"silent": (False, False), "sound": (True, False), "voice": (True, True)}
-PriceRow = tuple[str, str, bool, bool, str]
-
-
-def parse_price_doc(doc: Any, source: str) -> list[PriceRow]:
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: prices must be a JSON object of models")
-    rows: list[PriceRow] = []
-    for model, modes in doc.items():
-        if model.startswith("_"):
-            continue
-        if not isinstance(modes, dict):
-            raise ConfigError(f"{source}: {model}: expected an object of modes")
-        for mode, kinds in modes.items():
-            if not isinstance(kinds, dict):
-                raise ConfigError(
-                    f"{source}: {model}.{mode}: expected an object of silent/sound/voice"
-                )
-            for kind, price in kinds.items():
-                if kind not in _KINDS:
-                    raise ConfigError(
-                        f"{source}: {model}.{mode}.{kind}: use silent, sound or voice"
-                    )
-                sound, voice = _KINDS[kind]
-                rows.append(
-                    (
-                        model,
-                        mode,
-                        sound,
-                        voice,
-                        str(parse_amount(str(price), f"{model}.{mode}.{kind}")),
-                    )
-                )
-    return rows
-
-
-def default_price_rows() -> list[PriceRow]:
-    text = resources.files("kling_gateway").joinpath("data/prices.json").read_text()
-    return parse_price_doc(json.loads(text), "built-in prices")
-
-
-def file_price_rows(path: Path) -> list[PriceRow]:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"KGW_PRICES_FILE {path}: cannot read JSON ({exc})") from exc
-    return parse_price_doc(doc, str(path))
-
-
-async def load_prices(gw: Gateway, store: MoneyStore) -> PriceTable:
-    """At start: the prices file replaces the table when configured; an empty table gets the defaults."""
-    if gw.settings.prices_file is not None:
-        await store.replace_prices(file_price_rows(gw.settings.prices_file), gw.now_ms())
-    elif not await store.price_rows():
-        await store.replace_prices(default_price_rows(), gw.now_ms())
-    return PriceTable.from_rows(await store.price_rows())
-
-
-def quote_for(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> Quote:
-    return quote(
-        gw.prices,
-        public_model=req.model_name,
-        mode=req.mode,
-        sound=req.sound,
-        voice=req.voice_control,
-        seconds=req.duration,
-        multiplier=Decimal(principal.key.price_multiplier or "1"),
-        priced_as=gw.catalog.route_of(req.model_name),
-    )
-
+# file_price_rows and parse_price_doc are prices.py's; kept reachable here, where callers know them
+from .prices import file_price_rows as file_price_rows
+from .prices import parse_price_doc as parse_price_doc
 
 BILLING_OFF = "billing is off on this gateway (KGW_BILLING=false): tasks are not charged"
 
@@ -114,7 +39,7 @@ def quote_answer(gw: Gateway, principal: Principal, req: Text2VideoRequest) -> d
     rather than refusing an unpriced model (the create would go through uncharged)."""
     if gw.money is None:
         return quote_body(Quote(0, req.duration, 0), req, billing=False)
-    return quote_body(quote_for(gw, principal, req), req)
+    return quote_body(gw.ledger.quote(principal, req), req)
 
 
 def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dict[str, Any]:
@@ -133,47 +58,8 @@ def quote_body(q: Quote, req: Text2VideoRequest, *, billing: bool = True) -> dic
     return body
 
 
-def reserve_for(record: TaskRecord, amount: int) -> Reserve:
-    """What a new task's insert debits (``TaskStore.insert(record, reserve=…)``)."""
-    return Reserve(
-        user_id=record.user_id,
-        key_id=record.key_id,
-        amount=amount,
-        public_model=record.public_model,
-        now_ms=record.created_at,
-    )
-
-
-def refused(exc: Refused, record: TaskRecord, amount: int) -> InsufficientBalance:
-    what = "Account balance not enough" if exc.index == 0 else "API key quota not enough"
-    return InsufficientBalance(f"{what}: this task needs {from_micro(amount)} credits")
-
-
-def close_for(gw: Gateway, t: TaskRecord, new: TaskStatus, values: dict[str, Any]) -> Close | None:
-    """The money side of a terminal status change; also sets ``charged_micro`` in ``values``."""
-    if gw.money is None or t.reserved_micro <= 0 or t.charged_micro is not None:
-        return None
-    if new is TaskStatus.SUCCEED:
-        rate = t.reserved_micro // max(1, t.duration)
-        videos = json.loads(values.get("result_json") or t.result_json or "[]")
-        charged = rate * billed_seconds(t.duration, videos, gw.settings.billing_policy)
-        reason = "settle"
-    else:
-        charged, reason = 0, "refund"
-    values["charged_micro"] = charged
-    return Close(
-        user_id=t.user_id,
-        key_id=t.key_id,
-        task_id=t.id,
-        back=t.reserved_micro - charged,
-        charged=charged,
-        reason=reason,
-        public_model=t.public_model,
-        now_ms=gw.now_ms(),
-    )
-
-
-# ----------------------------------------------------------------------------------------- read side
+# ----------------------------------------------------------------------------------------- read
+# side
 def money_store(gw: Gateway) -> MoneyStore:
     return MoneyStore(gw.engine)
 

@@ -1,6 +1,6 @@
 """The operator's overview: tasks per status and the success rate over a window, render-time
-percentiles of succeeded tasks (``updated_at − created_at``: the gateway's view, submit to the poll or
-callback that saw the result), tasks and spend per UTC day, and the upstream accounts' health as
+percentiles of succeeded tasks (``updated_at − created_at``: the gateway's view, submit to the poll
+or callback that saw the result), tasks and spend per UTC day, and the upstream accounts' health as
 ``channels list`` shows it."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ MAX_DAYS = 90
 
 
 def parse_window(query: dict[str, str]) -> tuple[int, int]:
-    """(window in hours, days of history): ``window_hours`` (default 24) and ``days`` (default 14)."""
+    """(window in hours, days of history): ``window_hours`` (default 24) and ``days`` (default
+    14)."""
     unknown = sorted(set(query) - {"window_hours", "days"})
     if unknown:
         raise AdminError(f"{unknown[0]}: unknown parameter (allowed: days, window_hours)")

@@ -1,5 +1,5 @@
-"""Reading tasks back: one by our id or the client's own external_task_id, and the list, always from our
-database (never upstream), with result URLs pointing at the mirror when mirroring is on."""
+"""Reading tasks back: one by our id or the client's own external_task_id, and the list, always from
+our database (never upstream), with result URLs pointing at the mirror when mirroring is on."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Outbound webhooks: each user's signing secret, the signed headers, and the delivery log / redeliver use
-cases shared by the CLI, the admin API and the user's own routes. Sending lives in worker/webhooks.py.
+"""Outbound webhooks: each user's signing secret, the signed headers, and the delivery log /
+redeliver use cases shared by the CLI, the admin API and the user's own routes. Sending lives in
+worker/webhooks.py.
 
-Signing follows Standard Webhooks (what Kling itself uses, kling-api.md §6) through the ``standardwebhooks``
-package, so any receiver built for Kling's signed callbacks — or any Standard Webhooks library — verifies
-ours unchanged. The secret is per user, not per key: a callback belongs to the user's task whichever key
-created it.
+Signing follows Standard Webhooks (what Kling itself uses, kling-api.md §6) through the
+``standardwebhooks`` package, so any receiver built for Kling's signed callbacks — or any Standard
+Webhooks library — verifies ours unchanged. The secret is per user, not per key: a callback belongs
+to the user's task whichever key created it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def new_secret() -> str:
 
 
 def deliveries(gw: Gateway) -> DeliveryStore:
-    """The Gateway has no delivery store of its own; the store is stateless, so one per use is free."""
+    """The Gateway has no delivery store of its own; the store is stateless, so one per use is
+    free."""
     return DeliveryStore(gw.engine)
 
 
@@ -71,8 +73,9 @@ async def secret_for_user_name(gw: Gateway, name: str, *, rotate: bool = False) 
 
 
 def signed_headers(secret: str, event_id: str, timestamp: int, body: str) -> dict[str, str]:
-    """The request headers of one send. ``timestamp`` (Unix seconds) comes from the gateway clock; the
-    receiver rejects one more than 5 minutes off, so it is taken per send, never frozen with the event."""
+    """The request headers of one send. ``timestamp`` (Unix seconds) comes from the gateway clock;
+    the receiver rejects one more than 5 minutes off, so it is taken per send, never frozen with the
+    event."""
     when = dt.datetime.fromtimestamp(timestamp, dt.UTC)
     return {
         "Content-Type": "application/json; charset=utf-8",
@@ -83,7 +86,8 @@ def signed_headers(secret: str, event_id: str, timestamp: int, body: str) -> dic
     }
 
 
-# ------------------------------------------------------------------------------------------ delivery log
+# ------------------------------------------------------------------------------------------
+# delivery log
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     delivery: Delivery
@@ -91,15 +95,16 @@ class LogEntry:
 
 
 async def delivery_log(gw: Gateway, task_id: str) -> list[LogEntry]:
-    """Every event of the task, oldest first, each with its attempts (time, HTTP status, latency, error)."""
+    """Every event of the task, oldest first, each with its attempts (time, HTTP status, latency,
+    error)."""
     store = deliveries(gw)
     by_delivery = await store.attempts_for_task(task_id)
     return [LogEntry(d, by_delivery.get(d.id, [])) for d in await store.for_task(task_id)]
 
 
 def entry_json(entry: LogEntry, *, operator: bool = False) -> dict[str, Any]:
-    """One log entry for the HTTP APIs. The frozen payload is the operator's to see; the user already has
-    the task object through the query API."""
+    """One log entry for the HTTP APIs. The frozen payload is the operator's to see; the user
+    already has the task object through the query API."""
     d = entry.delivery
     out: dict[str, Any] = {
         "delivery_id": d.id,
@@ -131,7 +136,8 @@ def entry_json(entry: LogEntry, *, operator: bool = False) -> dict[str, Any]:
 
 
 async def user_delivery_log(gw: Gateway, principal: Principal, ident: str) -> list[dict[str, Any]]:
-    """The log of one of the caller's tasks, found by our id or the caller's own external_task_id."""
+    """The log of one of the caller's tasks, found by our id or the caller's own
+    external_task_id."""
     record = await gw.tasks.find_for_user(principal.user_id, ident) if storable(ident) else None
     if record is None:
         raise NotFound(f"task {ident!r} does not exist")
@@ -144,8 +150,9 @@ async def admin_delivery_log(gw: Gateway, ident: str, user: str | None = None) -
 
 
 async def redeliver(gw: Gateway, delivery_id: str) -> Delivery:
-    """Send the event again as soon as a worker runs, with the same webhook-id (receivers deduplicate on
-    it). It gets a fresh attempt even after it gave up; the retry window still counts from the event."""
+    """Send the event again as soon as a worker runs, with the same webhook-id (receivers
+    deduplicate on it). It gets a fresh attempt even after it gave up; the retry window still counts
+    from the event."""
     store = deliveries(gw)
     if not storable(delivery_id) or not await store.redeliver(delivery_id, gw.now_ms()):
         raise AdminError(f"no delivery {delivery_id!r}")

@@ -1,5 +1,6 @@
-"""Our task rows rendered as Kling task objects (kling-api.md §4.3): public ids only, the client's own
-``external_task_id``, times in milliseconds. The upstream task id has no field to leak through here."""
+"""Our task rows rendered as Kling task objects (kling-api.md §4.3): public ids only, the client's
+own ``external_task_id``, times in milliseconds. The upstream task id has no field to leak through
+here."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ..storage.tasks import TaskRecord
 
 
 def task_object(t: TaskRecord, videos: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """``videos``: the result as the client must see it (mirror links); default: ``result_json`` as stored."""
+    """``videos``: the result as the client must see it (mirror links); default: ``result_json`` as
+    stored."""
     status = TaskStatus(t.status)
     obj: dict[str, Any] = {
         "task_id": t.id,

@@ -21,7 +21,6 @@ import uuid
 from ..domain.schedule import next_poll_delay
 from ..domain.task import TaskStatus
 from ..services.gateway import Gateway
-from ..services.refresh import refresh_task
 from ..storage.tasks import TaskRecord
 
 log = logging.getLogger("kling_gateway.poller")
@@ -57,7 +56,7 @@ class Poller:
     async def _one(self, t: TaskRecord) -> None:
         async with self._slots(t.upstream_account_id):
             try:
-                await refresh_task(self.gw, t)
+                await self.gw.refresher.refresh_task(t)
             except Exception:  # one bad task must not stop the pass, nor stay first in line
                 log.exception("refresh of task %s crashed; backing off", t.id)
                 await self._back_off(t)

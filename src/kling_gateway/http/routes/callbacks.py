@@ -22,7 +22,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
     async def kling_callback(request: Request, task_id: str, token: str) -> Response:
         gw = gateway()
         body = await read_body(request, MAX_CALLBACK_BYTES)
-        await inbound.receive(gw, task_id, token, body, request.headers)
+        await gw.inbound.receive(task_id, token, body, request.headers)
         return ok(request, None)
 
     return api

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from ...services import reads, tasks
+from ...services import reads
 from ...services.gateway import Gateway
 from ..envelope import ok, read_body
 from ..openapi import (
@@ -31,7 +31,7 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
         raw = await read_body(request, gw.settings.max_body_bytes)
-        return ok(request, await tasks.create(gw, principal, raw))
+        return ok(request, await gw.creation.create(principal, raw))
 
     async def get_task(request: Request, task_id: str) -> Response:
         """One task by the gateway's task id or by your own external_task_id."""

@@ -39,8 +39,8 @@ def router(gateway: Callable[[], Gateway]) -> APIRouter:
         """The price of a text2video request, validated exactly like a create; no task is made."""
         gw = gateway()
         principal = await gw.auth.authenticate(request.headers.get("authorization"))
-        req = tasks.validate(
-            gw, principal, tasks.parse_body(await read_body(request, gw.settings.max_body_bytes))
+        req = gw.creation.validate(
+            principal, tasks.parse_body(await read_body(request, gw.settings.max_body_bytes))
         )
         return ok(request, money.quote_answer(gw, principal, req))
 
