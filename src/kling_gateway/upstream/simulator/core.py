@@ -118,12 +118,19 @@ class Simulator:
             body = {**body, "final_balance_deduction": _BALANCE_DEDUCTION}
         self.callbacks.enqueue(task.task_id, url, orjson.dumps(body))
 
-    def video_available(self, name: str) -> bool:
+    def video_task(self, name: str) -> Task | None:
+        """The task whose result ``name`` (a video id, ``-wm`` for the watermarked copy) is, while
+        it is still kept."""
         video_id = name.removesuffix(WATERMARK_SUFFIX)
         task = self.store.videos.get(video_id)
         if task is None or (name != video_id and not task.spec.watermark):
-            return False
-        return self.clock() - task.updated < self.config.result_retention_seconds
+            return None
+        if self.clock() - task.updated >= self.config.result_retention_seconds:
+            return None
+        return task
+
+    def video_available(self, name: str) -> bool:
+        return self.video_task(name) is not None
 
     # --- inspection (tests, benchmarks, /__sim/stats) --------------------------------------------
     def tasks_created(self, account: str | None = None) -> int:
