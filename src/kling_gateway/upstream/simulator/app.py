@@ -1,4 +1,5 @@
-"""HTTP face of the simulator: Kling's legacy text2video routes plus ``/__sim/*`` admin routes.
+"""HTTP face of the simulator: Kling's legacy text2video routes, the other kinds' (kind_routes.py)
+and ``/__sim/*`` admin routes.
 
 Plain Starlette routes with orjson bodies and no middleware, because benchmarks compare the gateway
 against this app and its own overhead must stay negligible.
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from .config import DEFAULT_PUBLIC_BASE_URL, SimulatorConfig, apply_patch, config_to_json
 from .core import Simulator
 from .envelope import SimFailure, fail, ok
+from .kind_routes import kind_routes
 from .prologue import after_create, begin, int_param, json_body, maybe_get_error, page_params
 from .store import TEXT2VIDEO
 from .validation import validate_create
@@ -162,6 +164,7 @@ def create_simulator_app(
         Route("/v1/videos/text2video", h.create, methods=["POST"]),
         Route("/v1/videos/text2video", h.list_tasks, methods=["GET"]),
         Route("/v1/videos/text2video/{task_id}", h.query, methods=["GET"]),
+        *kind_routes(sim),
         Route("/account/costs", h.costs, methods=["GET"]),
         Route("/results/{video_id}.mp4", h.video, methods=["GET"]),
         Route("/__sim/config", h.admin_config, methods=["GET", "POST"]),

@@ -91,9 +91,10 @@ class Simulator:
         the others' draws."""
         return rate > 0 and self.rng.random() < rate
 
-    def create_task(self, account: str, spec: CreateSpec) -> Task:
+    def create_task(self, account: str, spec: CreateSpec, make: Callable[..., Task] = Task) -> Task:
         """Kling's checks after body validation, in the order that keeps faults honest: refused and
-        injected-error creates never make a task; only a successful check path reaches the store."""
+        injected-error creates never make a task; only a successful check path reaches the store.
+        ``make`` builds the task (other kinds pass their subclass)."""
         ext = spec.external_task_id
         if ext is not None and self.store.by_external(account, ext) is not None:
             self.counters["duplicates_refused"] += 1
@@ -105,7 +106,7 @@ class Simulator:
         if self.store.active(account, spec.model) >= self.config.concurrency_per_model:
             self.counters["concurrency_refused"] += 1
             raise SimFailure(1303)
-        task = self.store.create(account, spec, self.clock())
+        task = self.store.create(account, spec, self.clock(), make)
         self._notify(task)
         return task
 

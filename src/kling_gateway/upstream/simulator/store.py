@@ -91,6 +91,17 @@ class Task:
         return {key: full[key] for key in keys}
 
 
+@dataclass(slots=True, frozen=True)
+class Session:
+    """An identify-face answer, which advanced-lip-sync builds on (kling-video-family.md §6)."""
+
+    account: str
+    created: float
+    millis: int  # the video's length, which the lip-synced output keeps
+    known: bool  # the simulator made that video; else its length is only assumed
+    parent: dict[str, Any]  # the video as ``task_info.parent_video`` shows it
+
+
 class TaskStore:
     def __init__(
         self, config: SimulatorConfig, rng: random.Random, on_transition: Callable[[Task], None]
@@ -103,6 +114,7 @@ class TaskStore:
     def reset(self) -> None:
         self.tasks: dict[str, Task] = {}
         self.videos: dict[str, Task] = {}
+        self.sessions: dict[str, Session] = {}  # identify-face session_id -> its answer
         self.status_counts: Counter[str] = Counter()
         # account -> units of finished tasks
         self.units_used: defaultdict[str, float] = defaultdict(float)
