@@ -164,12 +164,12 @@ def create_simulator_app(
         Route("/v1/videos/text2video", h.create, methods=["POST"]),
         Route("/v1/videos/text2video", h.list_tasks, methods=["GET"]),
         Route("/v1/videos/text2video/{task_id}", h.query, methods=["GET"]),
-        *kind_routes(sim),
         Route("/account/costs", h.costs, methods=["GET"]),
         Route("/results/{video_id}.mp4", h.video, methods=["GET"]),
         Route("/__sim/config", h.admin_config, methods=["GET", "POST"]),
         Route("/__sim/stats", h.admin_stats, methods=["GET"]),
         Route("/__sim/reset", h.admin_reset, methods=["POST"]),
+        *kind_routes(sim),  # last: text2video and result downloads match without trying them
     ]
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {404: _not_found, 405: _bad_method}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
