@@ -147,3 +147,12 @@ async def test_a_body_that_is_not_json_is_1200(harness: Harness) -> None:
 async def test_kinds_need_authentication(harness: Harness) -> None:
     response = await harness.client.post("/v1/videos/effects", json=CREATES["effects"][0])
     assert response.status_code == 401
+
+
+async def test_a_failed_task_of_another_kind_has_no_result(harness: Harness) -> None:
+    harness.sim.config.task_failure_rate = 1.0
+    created = await create(harness, "image2video", {"image": IMAGE})
+    harness.tick(10)
+    task = (await harness.get(f"/v1/videos/image2video/{created['task_id']}")).json()["data"]
+    assert task["task_status"] == "failed" and task["task_status_msg"]
+    assert "task_result" not in task and task["final_unit_deduction"] == "0"

@@ -176,3 +176,32 @@ async def test_a_session_expires_after_a_day(harness: Harness) -> None:
         "/v1/videos/advanced-lip-sync", json=_lip_sync(session), headers=harness.auth()
     )
     assert response.json()["code"] == 1201
+
+
+async def test_identify_face_refuses_a_video_over_a_minute(harness: Harness) -> None:
+    harness.sim.config.extend_seconds = 60
+    parent = await made(harness, "image2video", {"image": IMAGE, "duration": "5"})
+    longer = await made(
+        harness, "video-extend", {"video_id": parent["task_result"]["videos"][0]["id"]}
+    )
+    assert longer["task_result"]["videos"][0]["duration"] == "65.1"
+    response = await harness.client.post(
+        "/v1/videos/identify-face",
+        json={"video_id": longer["task_result"]["videos"][0]["id"]},
+        headers=harness.auth(),
+    )
+    assert (response.status_code, response.json()["code"]) == (400, 1201)
+
+
+async def test_the_lengths_are_admin_settings(harness: Harness) -> None:
+    patch = {"extend_seconds": 4, "effects_seconds": 3, "unknown_media_seconds": 12.5}
+    response = await harness.client.post("/__sim/config", json=patch)
+    assert response.json()["data"]["extend_seconds"] == 4.0
+    effect = await made(harness, "effects", {"effect_scene": "x", "input": {"image": IMAGE}})
+    assert effect["task_result"]["videos"][0]["duration"] == "3.1"
+    body = {**CREATES["motion-control"][0], "video_url": FOREIGN_VIDEO}
+    motion = await made(harness, "motion-control", body)
+    assert motion["task_result"]["videos"][0]["duration"] == "12.5"
+    video_id = effect["task_result"]["videos"][0]["id"]
+    extended = await made(harness, "video-extend", {"video_id": video_id})
+    assert extended["task_result"]["videos"][0]["duration"] == "7.1"

@@ -18,6 +18,7 @@ from kling_gateway.domain.kinds.common import KindRequest
 from .core import Simulator
 from .envelope import SimFailure
 from .kinds import (
+    OVERRUN_MILLIS,
     KindSpec,
     duration_text,
     make_spec,
@@ -68,7 +69,8 @@ def plan(sim: Simulator, account: str, request: KindRequest, body: dict[str, Any
     if request.duration is not None:
         return make_spec(request, requested_millis(request.duration))
     if kind == effects.KIND:  # a scene that names no duration
-        return make_spec(request, requested_millis(round(sim.config.effects_seconds)))
+        millis = round_millis(sim.config.effects_seconds) + OVERRUN_MILLIS
+        return make_spec(request, millis)
     if kind == motion.KIND:
         return make_spec(request, url_millis(sim, body["video_url"])[0])
     if kind == omni_video.KIND:  # a base-video edit lasts as long as the video it edits
@@ -94,7 +96,7 @@ def _lip_sync(sim: Simulator, account: str, request: KindRequest, body: dict[str
     if audio_end > millis:
         if session.known:
             raise SimFailure(1201, "sound_insert_time: the audio must stay inside the video")
-        millis = round_millis(-(-audio_end // 100) / 10)
+        millis = -(-audio_end // 100) * 100  # up to whole tenths
     return make_spec(request, millis, session.parent)
 
 
