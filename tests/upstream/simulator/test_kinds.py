@@ -29,6 +29,12 @@ def test_mp4_lasting_refuses_an_empty_length() -> None:
         mp4_lasting(0)
 
 
+@pytest.mark.parametrize("data", [b"", tiny_mp4()[:40], b"\x00\x00\x00\x04moov"])
+def test_mp4_duration_refuses_a_file_without_a_movie_header(data: bytes) -> None:
+    with pytest.raises(ValueError, match=r"no (moov|mvhd) box"):
+        mp4_duration(data)
+
+
 @pytest.mark.parametrize("kind", sorted(CREATES))
 async def test_a_kind_renders_the_length_kling_would_return(harness: Harness, kind: str) -> None:
     body, expected = CREATES[kind]
