@@ -236,3 +236,30 @@ async def test_real_loopback_delivery_and_clean_shutdown(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_other_kinds_call_back_with_their_own_task_object(running: Any) -> None:
+    receiver = Receiver()
+    h: Harness = await running(receiver)
+    parent = (
+        await h.client.post(
+            "/v1/videos/effects",
+            json={"effect_scene": "x", "input": {"image": "https://example.com/a.png"}},
+            headers=h.auth(),
+        )
+    ).json()["data"]
+    h.clock.advance(4)  # the read below catches up with the clock
+    source = (await h.get(f"/v1/videos/effects/{parent['task_id']}")).json()["data"]
+    video = source["task_result"]["videos"][0]
+    body = {"video_id": video["id"], "callback_url": HOOK, "external_task_id": "cb-x"}
+    response = await h.client.post("/v1/videos/video-extend", json=body, headers=h.auth())
+    created = response.json()["data"]
+    h.clock.advance(4)
+    await wait_for(lambda: len(receiver.requests) == 3)
+    assert receiver.statuses() == ["submitted", "processing", "succeed"]
+    final = json.loads(receiver.requests[2].content)
+    assert final["task_id"] == created["task_id"]
+    assert final["task_info"] == {"parent_video": video, "external_task_id": "cb-x"}
+    assert final["task_result"]["videos"][0]["duration"] == "9.6"
+    queried = (await h.get(f"/v1/videos/video-extend/{created['task_id']}")).json()["data"]
+    assert {k: v for k, v in final.items() if k != "final_balance_deduction"} == queried

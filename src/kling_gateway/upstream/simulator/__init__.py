@@ -1,4 +1,5 @@
-"""Built-in fake of Kling's legacy text2video API, for ``serve``, tests and benchmarks.
+"""Built-in fake of Kling's legacy video API (text2video and every kind in the domain's registry),
+for ``serve``, tests and benchmarks.
 
 Faithful where kling-api.md is confident (envelope, codes, task shape, JWT rules, callbacks, 1303
 concurrency) and fault-injectable everywhere a real upstream can hurt the gateway.

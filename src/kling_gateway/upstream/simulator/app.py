@@ -1,4 +1,5 @@
-"""HTTP face of the simulator: Kling's legacy text2video routes plus ``/__sim/*`` admin routes.
+"""HTTP face of the simulator: Kling's legacy text2video routes, the other kinds' (kind_routes.py)
+and ``/__sim/*`` admin routes.
 
 Plain Starlette routes with orjson bodies and no middleware, because benchmarks compare the gateway
 against this app and its own overhead must stay negligible.
@@ -6,7 +7,6 @@ against this app and its own overhead must stay negligible.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,69 +23,35 @@ from starlette.routing import Route
 from .config import DEFAULT_PUBLIC_BASE_URL, SimulatorConfig, apply_patch, config_to_json
 from .core import Simulator
 from .envelope import SimFailure, fail, ok
-from .mp4 import tiny_mp4
+from .kind_routes import kind_routes
+from .prologue import after_create, begin, int_param, json_body, maybe_get_error, page_params
+from .store import TEXT2VIDEO
 from .validation import validate_create
 
 _DAY_MS = 24 * 3600 * 1000
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SimFailure(1201, f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise SimFailure(1201, f"{name} must be between {low} and {high}")
-    return value
 
 
 class _Handlers:
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
 
-    async def _begin(self, request: Request) -> str:
-        """Shared prologue: injected latency, catch up on due transitions, authenticate."""
-        sim = self.sim
-        sim.counters["requests"] += 1
-        if sim.config.latency_seconds > 0:
-            await asyncio.sleep(sim.config.latency_seconds)
-        sim.advance()
-        return sim.auth.authenticate(request.headers.get("authorization"))
-
-    def _maybe_get_error(self) -> None:
-        if self.sim.roll(self.sim.config.get_error_rate):
-            self.sim.counters["get_errors_injected"] += 1
-            raise SimFailure(5000)
-
     async def create(self, request: Request) -> Response:
         sim = self.sim
         try:
-            account = await self._begin(request)
-            try:
-                body = orjson.loads(await request.body())
-            except orjson.JSONDecodeError:
-                raise SimFailure(1200, "request body is not valid JSON") from None
-            spec = validate_create(body, allow_4k=sim.config.allow_4k_mode)
+            account = await begin(sim, request)
+            spec = validate_create(await json_body(request), allow_4k=sim.config.allow_4k_mode)
             task = sim.create_task(account, spec)
         except SimFailure as failure:
             return fail(failure)
-        if sim.roll(sim.config.ambiguous_error_rate):
-            sim.counters["ambiguous_injected"] += 1
-            return fail(SimFailure(5000))  # the task exists; only the answer is lost
-        if sim.roll(sim.config.hang_rate):
-            sim.counters["hangs_injected"] += 1
-            await asyncio.sleep(sim.config.hang_seconds)  # the caller has normally timed out by now
-        return ok(task.create_view())
+        late = await after_create(sim)
+        return fail(late) if late is not None else ok(task.create_view())
 
     async def query(self, request: Request) -> Response:
         try:
-            account = await self._begin(request)
-            self._maybe_get_error()
+            account = await begin(self.sim, request)
+            maybe_get_error(self.sim)
             task = self.sim.store.find(account, request.path_params["task_id"])
-            if task is None:
+            if task is None or task.kind != TEXT2VIDEO:
                 raise SimFailure(1203, "task does not exist")
         except SimFailure as failure:
             return fail(failure)
@@ -93,10 +59,9 @@ class _Handlers:
 
     async def list_tasks(self, request: Request) -> Response:
         try:
-            account = await self._begin(request)
-            self._maybe_get_error()
-            page_num = _int_param(request, "pageNum", 1, 1, 1000)
-            page_size = _int_param(request, "pageSize", 30, 1, 500)
+            account = await begin(self.sim, request)
+            maybe_get_error(self.sim)
+            page_num, page_size = page_params(request)
         except SimFailure as failure:
             return fail(failure)
         return ok([task.wire() for task in self.sim.store.page(account, page_num, page_size)])
@@ -105,9 +70,9 @@ class _Handlers:
         """Kling's resource-pack report (kling-api.md §7): one pack, drained by finished tasks."""
         sim = self.sim
         try:
-            account = await self._begin(request)
-            start = _int_param(request, "start_time", -1, 0, 2**63 - 1)
-            end = _int_param(request, "end_time", -1, 0, 2**63 - 1)
+            account = await begin(sim, request)
+            start = int_param(request, "start_time", -1, 0, 2**63 - 1)
+            end = int_param(request, "end_time", -1, 0, 2**63 - 1)
             if start < 0 or end < 0:
                 raise SimFailure(1201, "start_time and end_time are required")
         except SimFailure as failure:
@@ -135,9 +100,10 @@ class _Handlers:
         return ok({"code": 0, "msg": "", "resource_pack_subscribe_infos": packs})
 
     async def video(self, request: Request) -> Response:
-        if not self.sim.video_available(request.path_params["video_id"]):
+        task = self.sim.video_task(request.path_params["video_id"])
+        if task is None:
             return Response(b"not found", status_code=404, media_type="text/plain")
-        return Response(tiny_mp4(), media_type="video/mp4")
+        return Response(task.mp4(), media_type="video/mp4")
 
     # --- admin -----------------------------------------------------------------------------------
     async def admin_config(self, request: Request) -> Response:
@@ -203,6 +169,7 @@ def create_simulator_app(
         Route("/__sim/config", h.admin_config, methods=["GET", "POST"]),
         Route("/__sim/stats", h.admin_stats, methods=["GET"]),
         Route("/__sim/reset", h.admin_reset, methods=["POST"]),
+        *kind_routes(sim),  # last: text2video and result downloads match without trying them
     ]
     handlers: dict[Any, Callable[[Request, Exception], Any]] = {404: _not_found, 405: _bad_method}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -49,6 +49,12 @@ class SimulatorConfig:
     resource_pack_units: float = 100_000.0
     # kling-api.md §3.4: whether kling-v3 accepts mode "4k" is low-confidence, hence a switch.
     allow_4k_mode: bool = True
+    # --- other task kinds (kling-video-family.md) ----------------------------------------------
+    # The length of a video or audio the simulator did not produce itself (a foreign URL): it
+    # never fetches media, so it assumes this.
+    unknown_media_seconds: float = 5.0
+    extend_seconds: float = 4.5  # what one video-extend adds: "4–5 s" (§5)
+    effects_seconds: float = 5.0  # a scene's length when the body names none (§7.2, §11.5)
     # --- misc --------------------------------------------------------------------------------
     seed: int | None = None
     tick_seconds: float = 0.05  # real-time period of the background timer that fires transitions

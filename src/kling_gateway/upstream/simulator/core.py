@@ -91,9 +91,10 @@ class Simulator:
         the others' draws."""
         return rate > 0 and self.rng.random() < rate
 
-    def create_task(self, account: str, spec: CreateSpec) -> Task:
+    def create_task(self, account: str, spec: CreateSpec, make: Callable[..., Task] = Task) -> Task:
         """Kling's checks after body validation, in the order that keeps faults honest: refused and
-        injected-error creates never make a task; only a successful check path reaches the store."""
+        injected-error creates never make a task; only a successful check path reaches the store.
+        ``make`` builds the task (other kinds pass their subclass)."""
         ext = spec.external_task_id
         if ext is not None and self.store.by_external(account, ext) is not None:
             self.counters["duplicates_refused"] += 1
@@ -105,7 +106,7 @@ class Simulator:
         if self.store.active(account, spec.model) >= self.config.concurrency_per_model:
             self.counters["concurrency_refused"] += 1
             raise SimFailure(1303)
-        task = self.store.create(account, spec, self.clock())
+        task = self.store.create(account, spec, self.clock(), make)
         self._notify(task)
         return task
 
@@ -118,12 +119,19 @@ class Simulator:
             body = {**body, "final_balance_deduction": _BALANCE_DEDUCTION}
         self.callbacks.enqueue(task.task_id, url, orjson.dumps(body))
 
-    def video_available(self, name: str) -> bool:
+    def video_task(self, name: str) -> Task | None:
+        """The task whose result ``name`` (a video id, ``-wm`` for the watermarked copy) is, while
+        it is still kept."""
         video_id = name.removesuffix(WATERMARK_SUFFIX)
         task = self.store.videos.get(video_id)
         if task is None or (name != video_id and not task.spec.watermark):
-            return False
-        return self.clock() - task.updated < self.config.result_retention_seconds
+            return None
+        if self.clock() - task.updated >= self.config.result_retention_seconds:
+            return None
+        return task
+
+    def video_available(self, name: str) -> bool:
+        return self.video_task(name) is not None
 
     # --- inspection (tests, benchmarks, /__sim/stats) --------------------------------------------
     def tasks_created(self, account: str | None = None) -> int:

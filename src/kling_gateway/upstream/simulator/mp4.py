@@ -146,11 +146,14 @@ def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
 _MATRIX = struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
 
 
-def _moov(sample_sizes: list[int], mdat_data_offset: int, sps: bytes, pps: bytes) -> bytes:
-    duration = FRAME_TICKS * len(sample_sizes)
+def _moov(
+    sample_sizes: list[int], mdat_data_offset: int, sps: bytes, pps: bytes, timing: tuple[int, int]
+) -> bytes:
+    timescale, frame_ticks = timing
+    duration = frame_ticks * len(sample_sizes)
     mvhd = _full_box(
         b"mvhd", 0, 0,
-        struct.pack(">IIII", 0, 0, TIMESCALE, duration),
+        struct.pack(">IIII", 0, 0, timescale, duration),
         struct.pack(">IH", 0x00010000, 0x0100), bytes(10), _MATRIX, bytes(24), struct.pack(">I", 2),
     )  # fmt: skip
     tkhd = _full_box(
@@ -158,7 +161,7 @@ def _moov(sample_sizes: list[int], mdat_data_offset: int, sps: bytes, pps: bytes
         struct.pack(">IIIII", 0, 0, 1, 0, duration), bytes(8),
         struct.pack(">hhhH", 0, 0, 0, 0), _MATRIX, struct.pack(">II", WIDTH << 16, HEIGHT << 16),
     )  # fmt: skip
-    mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, TIMESCALE, duration, 0x55C4, 0))
+    mdhd = _full_box(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, duration, 0x55C4, 0))
     hdlr = _full_box(b"hdlr", 0, 0, struct.pack(">I", 0), b"vide", bytes(12), b"VideoHandler\x00")
     vmhd = _full_box(b"vmhd", 0, 1, bytes(8))
     dinf = _box(b"dinf", _full_box(b"dref", 0, 0, struct.pack(">I", 1), _full_box(b"url ", 0, 1)))
@@ -176,7 +179,7 @@ def _moov(sample_sizes: list[int], mdat_data_offset: int, sps: bytes, pps: bytes
     stbl = _box(
         b"stbl",
         _full_box(b"stsd", 0, 0, struct.pack(">I", 1), avc1),
-        _full_box(b"stts", 0, 0, struct.pack(">III", 1, len(sample_sizes), FRAME_TICKS)),
+        _full_box(b"stts", 0, 0, struct.pack(">III", 1, len(sample_sizes), frame_ticks)),
         _full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, len(sample_sizes), 1)),
         _full_box(
             b"stsz",
@@ -191,13 +194,52 @@ def _moov(sample_sizes: list[int], mdat_data_offset: int, sps: bytes, pps: bytes
     return _box(b"moov", mvhd, trak)
 
 
-@functools.cache
-def tiny_mp4() -> bytes:
-    """Built once per process; every result URL serves these same bytes."""
+def _build(timing: tuple[int, int]) -> bytes:
     sps, pps = _sps(), _pps()
     samples = [struct.pack(">I", len(nal)) + nal for nal in (_idr_frame(i) for i in range(FRAMES))]
     sizes = [len(s) for s in samples]
     ftyp = _box(b"ftyp", b"isom", struct.pack(">I", 0x200), b"isomiso2avc1mp41")
-    moov_len = len(_moov(sizes, 0, sps, pps))  # the offset value never changes the moov's length
-    moov = _moov(sizes, len(ftyp) + moov_len + 8, sps, pps)
+    # the offset value never changes the moov's length
+    moov_len = len(_moov(sizes, 0, sps, pps, timing))
+    moov = _moov(sizes, len(ftyp) + moov_len + 8, sps, pps, timing)
     return ftyp + moov + _box(b"mdat", *samples)
+
+
+@functools.cache
+def tiny_mp4() -> bytes:
+    """Built once per process; every text2video result URL serves these same bytes."""
+    return _build((TIMESCALE, FRAME_TICKS))
+
+
+@functools.lru_cache(maxsize=256)
+def mp4_lasting(millis: int) -> bytes:
+    """The same eight frames stretched to ``millis`` ms: with a timescale of FRAMES ticks per ms,
+    each frame lasts exactly ``millis`` ticks, so any whole-millisecond length is exact. Cached:
+    results come in few distinct lengths."""
+    if millis <= 0:
+        raise ValueError("an MP4 must last at least 1 ms")
+    return _build((TIMESCALE * FRAMES, millis))
+
+
+def mp4_duration(data: bytes) -> float:
+    """Seconds in the movie header (``moov/mvhd``, version 0 or 1) of an MP4."""
+    moov = _child(data, b"moov")
+    mvhd = _child(moov, b"mvhd")
+    if mvhd[0] == 1:
+        timescale, duration = struct.unpack_from(">IQ", mvhd, 4 + 16)
+    else:
+        timescale, duration = struct.unpack_from(">II", mvhd, 4 + 8)
+    return float(duration / timescale)
+
+
+def _child(data: bytes, kind: bytes) -> bytes:
+    """The payload of the first box of ``kind`` among ``data``'s top-level boxes."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size, found = struct.unpack_from(">I4s", data, pos)
+        if size < 8:
+            break
+        if found == kind:
+            return data[pos + 8 : pos + size]
+        pos += size
+    raise ValueError(f"no {kind.decode()} box")

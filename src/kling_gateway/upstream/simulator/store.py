@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import SimulatorConfig
+from .mp4 import tiny_mp4
 from .validation import CreateSpec
 
+TEXT2VIDEO = "text2video"
 SUBMITTED = "submitted"
 PROCESSING = "processing"
 SUCCEED = "succeed"
@@ -42,6 +44,7 @@ class Task:
     updated: float = 0.0
     video_id: str | None = None
     base_url: str = ""
+    kind: str = TEXT2VIDEO  # the path segment it was created under, the only one that finds it
 
     @property
     def terminal(self) -> bool:
@@ -77,11 +80,26 @@ class Task:
             view["final_unit_deduction"] = spec.units if self.status == SUCCEED else "0"
         return view
 
+    def mp4(self) -> bytes:
+        """The result's bytes; other kinds' tasks render their own length."""
+        return tiny_mp4()
+
     def create_view(self) -> dict[str, Any]:
         """The create response's smaller ``data`` (§4.2)."""
         full = self.wire()
         keys = ("task_id", "task_status", "task_info", "created_at", "updated_at")
         return {key: full[key] for key in keys}
+
+
+@dataclass(slots=True, frozen=True)
+class Session:
+    """An identify-face answer, which advanced-lip-sync builds on (kling-video-family.md §6)."""
+
+    account: str
+    created: float
+    millis: int  # the video's length, which the lip-synced output keeps
+    known: bool  # the simulator made that video; else its length is only assumed
+    parent: dict[str, Any]  # the video as ``task_info.parent_video`` shows it
 
 
 class TaskStore:
@@ -96,12 +114,14 @@ class TaskStore:
     def reset(self) -> None:
         self.tasks: dict[str, Task] = {}
         self.videos: dict[str, Task] = {}
+        self.sessions: dict[str, Session] = {}  # identify-face session_id -> its answer
         self.status_counts: Counter[str] = Counter()
         # account -> units of finished tasks
         self.units_used: defaultdict[str, float] = defaultdict(float)
         # external_task_id -> tasks made, all accounts
         self.external_counts: Counter[str] = Counter()
-        self._by_account: dict[str, list[Task]] = {}
+        self._per_account: Counter[str] = Counter()
+        self._by_kind: dict[tuple[str, str], list[Task]] = {}  # (account, kind) -> oldest first
         self._by_external: dict[tuple[str, str], Task] = {}
         self._active: Counter[tuple[str, str]] = Counter()  # (account, model) -> non-terminal tasks
         self._due: list[tuple[float, int, Task]] = []
@@ -126,22 +146,27 @@ class TaskStore:
     def count(self, account: str | None = None) -> int:
         if account is None:
             return len(self.tasks)
-        return len(self._by_account.get(account, ()))
+        return self._per_account[account]
 
-    def page(self, account: str, page_num: int, page_size: int) -> list[Task]:
-        """Newest first, without copying the account's whole history."""
-        tasks = self._by_account.get(account, [])
+    def page(
+        self, account: str, page_num: int, page_size: int, kind: str = TEXT2VIDEO
+    ) -> list[Task]:
+        """Newest first, one kind's tasks only, without copying the account's whole history."""
+        tasks = self._by_kind.get((account, kind), [])
         end = len(tasks) - (page_num - 1) * page_size
         if end <= 0:
             return []
         return tasks[max(0, end - page_size) : end][::-1]
 
     # --- mutation --------------------------------------------------------------------------------
-    def create(self, account: str, spec: CreateSpec, now: float) -> Task:
+    def create(
+        self, account: str, spec: CreateSpec, now: float, make: Callable[..., Task] = Task
+    ) -> Task:
+        """``make`` builds the task: ``Task`` for text2video, a subclass for the other kinds."""
         config = self._config
         processing_at = now + config.submitted_seconds
         rate = config.task_failure_rate
-        task = Task(
+        task = make(
             task_id=str(self._id_base + next(self._id_seq)),
             account=account,
             spec=spec,
@@ -154,7 +179,8 @@ class TaskStore:
             base_url=config.public_base_url.rstrip("/"),
         )
         self.tasks[task.task_id] = task
-        self._by_account.setdefault(account, []).append(task)
+        self._per_account[account] += 1
+        self._by_kind.setdefault((account, task.kind), []).append(task)
         if spec.external_task_id:
             self._by_external[(account, spec.external_task_id)] = task
             self.external_counts[spec.external_task_id] += 1
