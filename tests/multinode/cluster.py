@@ -147,6 +147,17 @@ class Child:
             f"{self.name} not ready after {READY_SECONDS:.0f} s:\n{self.log_tail()}"
         )
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets, transactions and leases but changes nothing until
+        ``thaw`` (or a SIGKILL, which a stopped process takes at once)."""
+        assert self.proc is not None and self.alive, f"{self.name} is not running"
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        if self.alive:
+            self.proc.send_signal(signal.SIGCONT)
+
     def sigkill(self) -> int:
         """Kill without warning (no lifespan shutdown, no lease release); returns the dead pid."""
         assert self.proc is not None and self.alive, f"{self.name} is not running"

@@ -24,7 +24,12 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             await c.sim.wait_ready(client)
             await c.start_gateway(0, client)
         pids = [str(child.proc.pid) for child in (c.sim, *c.gateways) if child.proc is not None]
-        Path(os.environ["KGW_TEST_PROBE_OUT"]).write_text(" ".join(pids))  # noqa: ASYNC240
+        # Written whole, then renamed: the outer test polls for the file and must never read it
+        # half-written.
+        out = Path(os.environ["KGW_TEST_PROBE_OUT"])
+        part = out.with_name(out.name + ".part")
+        part.write_text(" ".join(pids))
+        part.replace(out)
         yield c
     finally:
         await c.close()

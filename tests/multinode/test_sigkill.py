@@ -48,6 +48,7 @@ from kling_gateway.storage.tables import ledger_entries, tasks, upstream_account
 from tests.conftest import TEXT2VIDEO
 from tests.multinode.cluster import SIM_ACCESS_KEY, SIM_SECRET_KEY, Cluster, read, sim_token
 from tests.multinode.cluster import client as cluster_client
+from tests.multinode.kill_point import ACTIVE, kill_at_a_proving_point
 from tests.postgres import fresh_run_database
 
 pytestmark = pytest.mark.multinode
@@ -60,7 +61,6 @@ VICTIM = 1
 SETTLE_SECONDS = 60.0
 HANG_SECONDS = 1.0  # upstream answers held around the kill; below the gateways' 3 s read timeout
 CREDITS = "100000"
-ACTIVE = ("queued", "submitted", "processing")
 
 # Fast upstream renders with some failures, so refunds are exercised as well as settlements.
 SIM_ARGS = (
@@ -131,6 +131,7 @@ class Load:
     answered: int = 0
     connect_refused: int = 0
     by_node: Counter[int] = field(default_factory=Counter)
+    in_flight: dict[str, int] = field(default_factory=dict)  # client id -> node it was sent to
 
     async def run(
         self, subs: Sequence[Submission], on_answer: Callable[[int], None] | None = None
@@ -154,6 +155,7 @@ class Load:
         for attempt in range(2 * nodes):
             node = (sub.index + attempt) % nodes
             url = self.cluster.gateway_url(node) + TEXT2VIDEO
+            self.in_flight[sub.ext_id] = node
             try:
                 resp = await self.client.post(url, json=sub.body(), headers=headers, timeout=20.0)
             except httpx.ConnectError:
@@ -162,6 +164,8 @@ class Load:
             except httpx.TransportError:
                 sub.lost_answers += 1  # sent; the node may have created the task before it died
                 continue
+            finally:
+                del self.in_flight[sub.ext_id]
             payload = resp.json()
             if resp.status_code == 200 and payload.get("code") == 0:
                 sub.task_id, sub.node = payload["data"]["task_id"], node
@@ -234,15 +238,6 @@ async def all_sims_config(client: httpx.AsyncClient, cluster: Cluster, **patch: 
     async with asyncio.TaskGroup() as group:
         for i in range(len(cluster.sims)):
             group.create_task(sim_config(client, cluster, i, **patch))
-
-
-async def active_leases_of(engine: AsyncEngine, pid: int) -> list[str]:
-    """Tasks a dead process still holds: its poller's worker id is ``host:pid:random``."""
-    stmt = select(tasks.c.id).where(
-        tasks.c.lease_owner.like(f"%:{pid}:%"), tasks.c.status.in_(ACTIVE)
-    )
-    async with engine.connect() as conn:
-        return list((await conn.execute(stmt)).scalars())
 
 
 async def wait_terminal(engine: AsyncEngine, cluster: Cluster) -> dict[str, int]:
@@ -356,19 +351,12 @@ async def run_sigkill(cluster: Cluster) -> Run:
                 """Slow every upstream account down for a moment so the victim dies in the worst
                 places: creates made upstream whose answers are held (between upstream's create and
                 our compare-and-set), and slow reads, so its poller holds leases on the tasks it
-                claimed."""
+                claimed. The kill waits until it is in both places at once."""
                 slow = {"hang_rate": 1.0, "hang_seconds": HANG_SECONDS, "latency_seconds": 0.3}
                 await all_sims_config(client, cluster, **slow)
-                assert victim.proc is not None
-                await asyncio.sleep(0.3)
-                for _ in range(100):  # until its poller holds a lease (at most 5 s)
-                    if await active_leases_of(engine, victim.proc.pid):
-                        break
-                    await asyncio.sleep(0.05)
-                killed["pid"] = victim.sigkill()
-                # Read at once: the other nodes settle these tasks (a client's retry of a create
-                # marks it submitted and clears the lease), so a later read could find none left.
-                killed["leased"] = await active_leases_of(engine, killed["pid"])
+                killed["pid"], killed["leased"] = await kill_at_a_proving_point(
+                    engine, client, cluster, VICTIM, load.in_flight
+                )
                 await all_sims_config(client, cluster, hang_rate=0.0, latency_seconds=0.0)
 
             def crash_once(answered: int) -> None:
@@ -450,7 +438,6 @@ async def run_sigkill(cluster: Cluster) -> Run:
         charged = await check_ledger(engine, rows)
         interrupted = sum(1 for s in subs if s.lost_answers)
         assert interrupted > 0, "the kill interrupted no request: it proved nothing"
-        assert killed["leased"], "the dead node held no lease: the takeover went untested"
         assert load.by_node[VICTIM] > rejoined_before, "the restarted node took no new task"
         summary = (
             f"{TASKS} accepted, terminal {counts}, upstream {[len(f) for f in held]} per account "

@@ -1,5 +1,5 @@
-"""The storage suites' shared fixture: a migrated engine on SQLite and on PostgreSQL (reset, or skipped
-loudly when unreachable)."""
+"""The storage suites' shared fixture: a migrated engine on SQLite and on PostgreSQL (reset, or
+skipped loudly when unreachable)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """The request path's statements as SQLite plans them: no temporary b-trees.
 
-A 3-value ``IN`` list in a partial index's predicate, and a RETURNING clause, each make SQLite open, fill
-and drop a temporary b-tree (``OpenEphemeral``) on every run of the statement. Both were on every create
-(three on the insert, six on the compare-and-set to 'submitted', one per RETURNING), about half of the
-SQL's instructions; migration 0007 and the row counts the drivers now read instead of RETURNING took them
-out. This reads the plans of the statements a create and a settle run, on a database at head."""
+A 3-value ``IN`` list in a partial index's predicate, and a RETURNING clause, each make SQLite open,
+fill and drop a temporary b-tree (``OpenEphemeral``) on every run of the statement. Both were on
+every create (three on the insert, six on the compare-and-set to 'submitted', one per RETURNING);
+migration 0007 and the row counts the drivers now read instead of RETURNING took them out. This
+reads the plans of the statements a create and a settle run, on a database at head."""
 
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ async def test_create_and_settle_statements_open_no_temporary_btree(tmp_path: Pa
 
 
 async def test_the_old_predicate_did_open_them(tmp_path: Path) -> None:
-    """The check above can fail: the same insert against the indexes as 0005 made them opens three."""
+    """The check above can fail: the same insert against the indexes as 0005 made them opens
+    three."""
     db = tmp_path / "old.db"
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     await upgrade(engine, "0006")
@@ -137,7 +138,8 @@ def _add_history_column(db: Path) -> None:
 
 
 def _index_writes(db: Path, sql: str) -> int:
-    """Index entries one run of ``sql`` writes (``IdxInsert``; the table row itself is an ``Insert``)."""
+    """Index entries one run of ``sql`` writes (``IdxInsert``; the table row itself is an
+    ``Insert``)."""
     conn = sqlite3.connect(db)
     try:
         return [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))].count(
@@ -148,9 +150,9 @@ def _index_writes(db: Path, sql: str) -> int:
 
 
 async def test_a_task_insert_writes_only_the_indexes_something_reads(tmp_path: Path) -> None:
-    """Eight in the plan: the primary key, the unique external id, the user's list, the poll queue, the
-    mirror queue (partial: skipped for a queued row) and the three in-flight counts. At 0007 it was nine:
-    ix_tasks_upstream too, which no query read (migration 0008 dropped it)."""
+    """Eight in the plan: the primary key, the unique external id, the user's list, the poll queue,
+    the mirror queue (partial: skipped for a queued row) and the three in-flight counts. At 0007 it
+    was nine: ix_tasks_upstream too, which no query read (migration 0008 dropped it)."""
     insert_sql = TaskStatements(HotPath(_Recorder(), sqlite_dialect.dialect())).insert.sql
     counts = {}
     for revision in ("0007", "head"):

@@ -1,5 +1,6 @@
-"""SQLite under contention: while another connection holds the write lock, hot-path writes wait off the
-event loop (fallback connection) instead of failing, and concurrent fallbacks never share a transaction."""
+"""SQLite under contention: while another connection holds the write lock, hot-path writes wait off
+the event loop (fallback connection) instead of failing, and concurrent fallbacks never share a
+transaction."""
 
 from __future__ import annotations
 

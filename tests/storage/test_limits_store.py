@@ -1,5 +1,5 @@
-"""LimitStore on a real schema, SQLite and PostgreSQL: the token bucket's SQL arithmetic (refill, cap,
-clamps, atomicity across engines) and the partial indexes behind the in-flight counts."""
+"""LimitStore on a real schema, SQLite and PostgreSQL: the token bucket's SQL arithmetic (refill,
+cap, clamps, atomicity across engines) and the partial indexes behind the in-flight counts."""
 
 from __future__ import annotations
 
@@ -110,7 +110,8 @@ async def test_bucket_arithmetic_is_exact_and_cannot_overflow(
 
 
 async def test_bucket_is_atomic_across_engines(engine: AsyncEngine, key_ids: list[int]) -> None:
-    """Two engines (two gateway processes) racing on one key's bucket take exactly ``burst`` tokens."""
+    """Two engines (two gateway processes) racing on one key's bucket take exactly ``burst``
+    tokens."""
     other = make_engine(engine.url.render_as_string(hide_password=False))
     try:
         stores = [_store(engine), _store(other)]
@@ -165,7 +166,8 @@ async def test_counts_read_only_in_flight_rows_of_each_scope(
 async def test_counts_use_the_partial_indexes(
     engine: AsyncEngine, scopes: tuple[bool, bool, bool], index: str
 ) -> None:
-    """The status filter must be spelled like the index predicate or the planner cannot use the index."""
+    """The status filter must be spelled like the index predicate or the planner cannot use the
+    index."""
     user, key, upstream = scopes
     store = LimitStore(engine, user=user, key=key, upstream=upstream)
     assert store._counts is not None

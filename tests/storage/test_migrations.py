@@ -1,5 +1,5 @@
-"""Alembic migrations: an empty DB gets the full schema, a second upgrade is a no-op, and the head revision
-matches ``tables.metadata`` exactly (no autogenerate diff), on SQLite and on PostgreSQL."""
+"""Alembic migrations: an empty DB gets the full schema, a second upgrade is a no-op, and the head
+revision matches ``tables.metadata`` exactly (no autogenerate diff), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ async def test_head_matches_metadata(engine: AsyncEngine) -> None:
 
 
 async def test_metadata_indexes_and_uniques_exist(engine: AsyncEngine) -> None:
-    """Belt and braces next to compare_metadata: the constraints the stores rely on are really there."""
+    """Belt and braces next to compare_metadata: the constraints the stores rely on are really
+    there."""
     await upgrade(engine)
 
     def names(conn: Connection) -> tuple[set[str], set[str]]:
@@ -141,14 +142,15 @@ async def test_comparison_would_see_a_drift(engine: AsyncEngine) -> None:
 
 
 async def test_0006_moves_account_credentials_to_keys_and_back(engine: AsyncEngine) -> None:
-    """Existing accounts keep working across the upgrade: their credentials become their first key (and
-    a task pointing at the account keeps its foreign key); a downgrade puts them back."""
+    """Existing accounts keep working across the upgrade: their credentials become their first key
+    (and a task pointing at the account keeps its foreign key); a downgrade puts them back."""
     await upgrade(engine, "0005")
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO upstream_accounts (name, base_url, access_key_enc, secret_key_enc, enabled, "
-                "created_at) VALUES ('default', 'https://k', 'enc-ak', 'enc-sk', true, 5), "
+                "INSERT INTO upstream_accounts (name, base_url, access_key_enc, secret_key_enc, "
+                "enabled, created_at) VALUES "
+                "('default', 'https://k', 'enc-ak', 'enc-sk', true, 5), "
                 "('empty', 'https://e', NULL, NULL, true, 6)"
             )
         )
@@ -157,8 +159,8 @@ async def test_0006_moves_account_credentials_to_keys_and_back(engine: AsyncEngi
         keys = (
             await conn.execute(
                 text(
-                    "SELECT a.name, k.access_key_enc, k.secret_key_enc, k.api_key_enc, k.enabled, k.hint "
-                    "FROM upstream_keys k JOIN upstream_accounts a ON a.id = k.account_id"
+                    "SELECT a.name, k.access_key_enc, k.secret_key_enc, k.api_key_enc, k.enabled, "
+                    "k.hint FROM upstream_keys k JOIN upstream_accounts a ON a.id = k.account_id"
                 )
             )
         ).all()

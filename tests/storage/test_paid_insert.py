@@ -1,5 +1,6 @@
-"""A task insert with its reserve, on SQLite (steps, group-committed) and on PostgreSQL (one statement):
-the same answers for every refusal, nothing half-written, and on PostgreSQL one round trip."""
+"""A task insert with its reserve, on SQLite (steps, group-committed) and on PostgreSQL (one
+statement): the same answers for every refusal, nothing half-written, and on PostgreSQL one round
+trip."""
 
 from __future__ import annotations
 
@@ -131,7 +132,8 @@ async def test_repoint_moves_only_a_queued_unsubmitted_row_from_its_account(
 async def test_on_postgres_a_create_is_two_round_trips(engine: AsyncEngine) -> None:
     """The reserve and insert in one statement, the compare-and-set to submitted (with its webhook
     event when there is a callback_url) in one more. It was seven, ten with a callback_url: BEGIN,
-    debit user, debit key, insert, ledger, COMMIT, then the compare-and-set (BEGIN, CAS, event, COMMIT)."""
+    debit user, debit key, insert, ledger, COMMIT, then the compare-and-set (BEGIN, CAS, event,
+    COMMIT)."""
     if engine.dialect.name != "postgresql":
         pytest.skip(
             "the one-statement reserve is PostgreSQL's; SQLite's writes share a group commit"

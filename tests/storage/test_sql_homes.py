@@ -1,6 +1,6 @@
-"""Every statement that writes ``tasks`` is built in one place: task_sql.py, and create_pg.py for the
-PostgreSQL one-statement forms of the create path. Others ask the task store (or those builders);
-read-only views (admin listings, the overview) may select from the table."""
+"""Every statement that writes ``tasks`` is built in one place: task_sql.py, and create_pg.py for
+the PostgreSQL one-statement forms of the create path. Others ask the task store (or those
+builders); read-only views (admin listings, the overview) may select from the table."""
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ def restarts(wal: Path) -> int:
 
 
 async def steady_writes(d: SqliteDriver, wal: Path, first_id: int = 0) -> tuple[int, int]:
-    """ROUNDS turns of PER_ROUND concurrent 2 KB inserts, a little apart; the largest WAL seen, and how
-    many times the WAL was started over meanwhile."""
+    """ROUNDS turns of PER_ROUND concurrent 2 KB inserts, a little apart; the largest WAL seen, and
+    how many times the WAL was started over meanwhile."""
     largest = 0
     for r in range(ROUNDS):
         ids = range(first_id + r * PER_ROUND, first_id + (r + 1) * PER_ROUND)
@@ -56,8 +56,9 @@ async def test_the_wal_stays_bounded_and_every_write_lands(db: Path) -> None:
     finally:
         await d.close()
     written = ROUNDS * PER_ROUND * 2048  # the rows alone, before index and page overheads: ~6 MB
-    # Never restarted, the WAL reached ~32 MB here and its sequence number stayed 0; restarted, ~1.3 MB on
-    # a quiet host and 5 MB once on a busy one (checkpoints whose fsync is slow restart it less often).
+    # Never restarted, the WAL grows to several times ``written`` and its sequence number stays 0;
+    # restarted, it stays below it even on a busy host, where checkpoints whose fsync is slow
+    # restart it less often (the sizes seen are in docs/benchmarks.md).
     assert started_over >= 3, f"the WAL was started over {started_over} times"
     assert largest < written, f"WAL reached {largest} bytes"
     with sqlite3.connect(db) as conn:
@@ -80,9 +81,9 @@ async def test_a_checkpoint_in_flight_when_closing_is_waited_for(db: Path) -> No
 
 
 async def test_commits_never_trim_the_wal_the_checkpoint_cuts_an_oversized_one(db: Path) -> None:
-    """A commit that restarts the WAL leaves the file as large as it was (trimming it on the loop, then
-    allocating its blocks again, stalled commits for tens of ms); only a checkpoint cuts a WAL that grew
-    past ``wal_keep_bytes``."""
+    """A commit that restarts the WAL leaves the file as large as it was (trimming it on the loop,
+    then allocating its blocks again, stalled commits); only a checkpoint cuts a WAL that grew past
+    ``wal_keep_bytes``."""
     wal = Path(f"{db}-wal")
     keep = await SqliteDriver.open(str(db), checkpoint_every=0.02, wal_keep_bytes=1 << 40)
     try:

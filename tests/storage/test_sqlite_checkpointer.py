@@ -1,4 +1,5 @@
-"""The checkpoint thread: below the loop's priority, and passes repeated until few frames are left."""
+"""The checkpoint thread: below the loop's priority, and passes repeated until few frames are
+left."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def write(path: Path, first: int, n: int) -> None:
 
 
 def rows_in_database_file(path: Path, tmp: Path) -> int:
-    """Rows the database file holds by itself, without its WAL: what checkpoints have copied into it."""
+    """Rows the database file holds by itself, without its WAL: what checkpoints have copied into
+    it."""
     alone = tmp / "alone.db"
     shutil.copyfile(path, alone)
     with contextlib.closing(sqlite3.connect(alone)) as conn:

@@ -131,8 +131,9 @@ async def test_a_broken_write_fails_alone(driver: tuple[SqliteDriver, Path]) -> 
 async def test_a_one_statement_write_is_undone_whole_without_a_savepoint(
     driver: tuple[SqliteDriver, Path],
 ) -> None:
-    """One-statement writes in a shared commit run without a savepoint: SQLite's statement atomicity must
-    undo a statement that failed half-way (its first row inserted, its second refused) and nothing else."""
+    """One-statement writes in a shared commit run without a savepoint: SQLite's statement atomicity
+    must undo a statement that failed half-way (its first row inserted, its second refused) and
+    nothing else."""
     d, path = driver
     two_rows = "INSERT INTO t (id, v) VALUES (10, 'first'), (1, 'clash') RETURNING id"
     results = await asyncio.gather(
@@ -154,8 +155,9 @@ async def test_a_one_statement_write_is_undone_whole_without_a_savepoint(
 async def test_a_statement_that_rolls_back_the_transaction_fails_the_whole_batch(
     driver: tuple[SqliteDriver, Path],
 ) -> None:
-    """Some errors end the transaction itself (I/O, disk full; here a trigger's RAISE(ROLLBACK)): the
-    batch-mates' writes were undone with it, so each of them must hear of it, and the driver goes on."""
+    """Some errors end the transaction itself (I/O, disk full; here a trigger's RAISE(ROLLBACK)):
+    the batch-mates' writes were undone with it, so each of them must hear of it, and the driver
+    goes on."""
     d, path = driver
     with sqlite3.connect(path, isolation_level=None) as setup:
         setup.execute(
@@ -172,8 +174,7 @@ async def test_a_statement_that_rolls_back_the_transaction_fails_the_whole_batch
 
 
 async def test_savepoint_journals_stay_in_memory(driver: tuple[SqliteDriver, Path]) -> None:
-    """Each write of a shared commit journals the pages it changes for its savepoint; past 64 KiB SQLite
-    spills that journal to a temporary file unless temp_store is MEMORY (strace under create load: 20 of
-    31 write calls per create went to such files). 2 = MEMORY."""
+    """Each write of a shared commit journals the pages it changes for its savepoint; past 64 KiB
+    SQLite spills that journal to a temporary file unless temp_store is MEMORY. 2 = MEMORY."""
     d, _ = driver
     assert await d.fetchone("PRAGMA temp_store", []) == (2,)

@@ -302,8 +302,9 @@ async def test_due_returns_only_active_and_due_tasks_in_order(
 async def test_in_flight_per_account_counts_from_the_partial_index(
     engine: AsyncEngine, tasks: TaskStore, users: tuple[int, int]
 ) -> None:
-    """The operator's per-account figure counts only unfinished tasks, and on SQLite reads the covering
-    partial index (with a bound ``status IN (?, ?, ?)`` it walked every task an account ever had)."""
+    """The operator's per-account figure counts only unfinished tasks, and on SQLite reads the
+    covering partial index (with a bound ``status IN (?, ?, ?)`` it walked every task an account
+    ever had)."""
     from kling_gateway.storage.upstreams import IN_FLIGHT, UpstreamStore
 
     upstreams = UpstreamStore(engine)

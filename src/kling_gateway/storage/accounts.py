@@ -42,7 +42,8 @@ class KeyRecord:
     price_multiplier: str = "1"
     quota_micro: int | None = None
     spent_micro: int = 0
-    # Migration 0009: the user's and the key's own limits (None = the defaults), and the key's CIDRs.
+    # Migration 0009: the user's and the key's own limits (None = the defaults), and the key's
+    # CIDRs.
     user_limits: Overrides | None = None
     key_limits: Overrides | None = None
     allowed_ips: tuple[str, ...] | None = None

@@ -308,8 +308,8 @@ rate_buckets = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
-# The operator's console token (console/auth.py): one row per name ("operator"), SHA-256 of the token only.
-# Issuing a new token replaces the row, so a lost or leaked token stops working at once.
+# The operator's console token (console/auth.py): one row per name ("operator"), SHA-256 of the
+# token only. Issuing a new token replaces the row, so a lost or leaked token stops working at once.
 console_tokens = Table(
     "console_tokens",
     metadata,
@@ -318,8 +318,9 @@ console_tokens = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# Signed-in console sessions: the cookie's random id is stored only as its SHA-256, so a read of this
-# table cannot be replayed as a cookie. csrf is the session's synchronizer token, rendered into forms.
+# Signed-in console sessions: the cookie's random id is stored only as its SHA-256, so a read of
+# this table cannot be replayed as a cookie. csrf is the session's synchronizer token, rendered into
+# forms.
 console_sessions = Table(
     "console_sessions",
     metadata,

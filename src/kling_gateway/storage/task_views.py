@@ -1,7 +1,7 @@
 """The operator's task queries: filtered, paged searches and a task's money movements.
 
-Searches page by offset over ``id`` descending (ids are time-ordered), fetching one row more than the
-page to say whether another page exists, rather than counting a table that only grows.
+Searches page by offset over ``id`` descending (ids are time-ordered), fetching one row more than
+the page to say whether another page exists, rather than counting a table that only grows.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Per-user and per-key limit overrides (migration 0009) and the day's spend that the spend cap reads.
+"""Per-user and per-key limit overrides (migration 0009) and the day's spend the spend cap reads.
 
-A day's spend is what tasks took from the balance since midnight UTC, net: reserves minus what settles
-and refunds gave back (operator credits and debits are not spend). Both sums read the ledger through
-``(user_id, created_at)`` and ``(key_id, created_at)`` indexes; one round trip answers both.
+A day's spend is what tasks took from the balance since midnight UTC, net: reserves minus what
+settles and refunds gave back (operator credits and debits are not spend). Both sums read the ledger
+through ``(user_id, created_at)`` and ``(key_id, created_at)`` indexes; one round trip answers both.
 """
 
 from __future__ import annotations

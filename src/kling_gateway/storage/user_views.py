@@ -1,8 +1,8 @@
-"""The operator's view of users: each with balance, multiplier, key count, tasks in flight and limits.
+"""Users as the operator sees them: balance, multiplier, key count, tasks in flight and limits.
 
-One SELECT for any number of users: key counts and in-flight counts are correlated scalar subqueries,
-the latter through the partial ``ix_tasks_active_user_id`` (its predicate repeated as literal text so
-SQLite can use it, as storage/limits.py explains).
+One SELECT for any number of users: key counts and in-flight counts are correlated scalar
+subqueries, the latter through the partial ``ix_tasks_active_user_id`` (its predicate repeated as
+literal text so SQLite can use it, as storage/limits.py explains).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
-"""admin limits: per-user and per-key overrides of the global limits, a daily spend cap, key IP allow-lists
+"""admin limits: per-user and per-key overrides of the global limits, a daily spend cap, key IP
+allow-lists
 
 Revision ID: 0009
 Revises: 0008
 
-Every column is nullable and NULL means "the global default" (or, for the spend cap and the IP list, "none"),
-so existing rows keep today's behaviour. They live on ``users`` and ``api_keys`` because the principal
-lookup already joins those two rows (storage/accounts.py): the overrides reach the create path with the
-cached key, at no extra round trip. The ledger index serves the per-key daily spend sum, as
-``ix_ledger_entries_user_id_created_at`` serves the per-user one.
+Every column is nullable and NULL means "the global default" (or, for the spend cap and the IP list,
+"none"), so existing rows keep today's behaviour. They live on ``users`` and ``api_keys`` because
+the principal lookup already joins those two rows (storage/accounts.py): the overrides reach the
+create path with the cached key, at no extra round trip. The ledger index serves the per-key daily
+spend sum, as ``ix_ledger_entries_user_id_created_at`` serves the per-user one.
 """
 
 from collections.abc import Sequence
