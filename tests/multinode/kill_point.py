@@ -73,9 +73,9 @@ async def kill_at_a_proving_point(
     node: int,
     in_flight: Mapping[str, int],
 ) -> tuple[int, list[str]]:
-    """SIGKILL gateway ``node`` once it holds a lease and a create of a request still in flight to
-    it (``in_flight``: client id -> node, live) is made upstream but unanswered. Returns the dead pid
-    and the tasks it held leases on at the kill."""
+    """SIGKILL gateway ``node`` once it holds a lease and a create of a request still in flight
+    to it (``in_flight``: client id -> node, live) is made upstream but unanswered. Returns the
+    dead pid and the tasks it held leases on at the kill."""
     victim = cluster.gateways[node]
     assert victim.proc is not None
     pid = victim.proc.pid

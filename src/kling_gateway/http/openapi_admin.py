@@ -162,8 +162,8 @@ TASK_PAGE = _obj(
 TASK_DETAIL = {
     **TASK,
     "description": "The summary plus request, result, videos (as the client sees them now), cost "
-    "{reserved, settled, refunded, released}, deliveries (each with attempt_log) and status_history "
-    "([{status, at, by}], oldest first; null for tasks older than the history)",
+    "{reserved, settled, refunded, released}, deliveries (each with attempt_log) and "
+    "status_history ([{status, at, by}], oldest first; null for tasks older than the history)",
 }
 OVERVIEW = _obj(
     {

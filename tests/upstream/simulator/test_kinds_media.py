@@ -10,7 +10,7 @@ import pytest
 from .conftest import Harness
 from .kinds_support import CREATES, FOREIGN_VIDEO, IMAGE, made
 
-# --- video-extend ----------------------------------------------------------------------------------
+# --- video-extend ---------------------------------------------------------------------------
 
 
 async def test_extend_adds_its_seconds_to_a_video_of_any_kind(harness: Harness) -> None:
